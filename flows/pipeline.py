@@ -1,0 +1,59 @@
+"""The Prefect flow that chains the stages: one flow run per pipeline run, so
+Prefect's fixed start-up cost is paid once, not once per stage.
+
+Each stage is a Prefect task; augment's shards are Prefect tasks mapped over
+the flow's task runner (threads, a process pool, or a Dask cluster). Before a
+stage runs, DVC is asked whether it is up to date; after it ran, it is
+recorded in dvc.lock, so `augmill run` and `dvc repro` agree.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from flows import dvc_state
+from flows.stages import STAGES, run_stage
+from tasks.params import load_params
+
+
+@task(name="shard", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=1)
+def run_shard(function, shard):
+    return function(shard)
+
+
+def prefect_mapper(function, shards) -> list:
+    """Submit one Prefect task per shard (never per sample) to the flow's task runner."""
+    futures = [run_shard.with_options(task_run_name=f"augment-shard-{shard.index:04d}").submit(function, shard)
+               for shard in shards]
+    return [future.result() for future in futures]
+
+
+@task(cache_policy=NO_CACHE)
+def stage_task(name: str, params) -> object:
+    return run_stage(name, params, mapper=prefect_mapper if name == "augment" else None)
+
+
+@flow(name="augmill-pipeline", log_prints=True)
+def pipeline(params_file: str = "params.yaml", overrides: list[str] | None = None, force: bool = False) -> dict:
+    """Run every stage that is not up to date; return what each stage did."""
+    logger = get_run_logger()
+    params = load_params(Path(params_file), overrides or [])
+    # With overrides the outputs do not match params.yaml, so they must not be recorded as its version.
+    repo = None if overrides else dvc_state.open_repo()
+    if overrides:
+        logger.warning("--set overrides %s: running every stage; dvc.lock is not updated", overrides)
+    ran: dict[str, str] = {}
+    for name in STAGES:
+        if repo is not None and not force and dvc_state.is_up_to_date(repo, name):
+            logger.info("stage %s: up to date, skipped", name)
+            ran[name] = "skipped"
+            continue
+        stage_task.with_options(name=f"stage-{name}")(name, params)
+        if repo is not None:
+            dvc_state.record(repo, name)
+        ran[name] = "ran"
+        logger.info("stage %s: done", name)
+    return ran

@@ -1,0 +1,32 @@
+"""The stage table: one name, one function. `augmill stage NAME` (what dvc.yaml
+calls) and the Prefect flow both run stages from here, so no stage logic is
+written twice."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tasks import augment, bias, explore, merge, prepare, validate
+from tasks.params import Params
+
+
+def _prepare(params: Params, **_) -> dict:
+    from pathlib import Path
+
+    written = prepare.write_demo(params, Path(params.data.raw_dir))
+    return {"written": written, "raw_dir": params.data.raw_dir}
+
+
+STAGES: dict[str, Callable[..., object]] = {
+    "prepare": _prepare,
+    "explore": lambda params, **_: explore.run(params),
+    "bias": lambda params, **_: bias.run(params),
+    "augment": lambda params, mapper=None: augment.run(params, mapper),
+    "validate": lambda params, **_: validate.run(params),
+    "merge": lambda params, **_: merge.run(params),
+}
+
+def run_stage(name: str, params: Params, mapper=None) -> object:
+    if name not in STAGES:
+        raise KeyError(f"unknown stage {name!r}; stages: {list(STAGES)}")
+    return STAGES[name](params, mapper=mapper)

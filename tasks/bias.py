@@ -1,0 +1,147 @@
+"""bias: measure imbalance and leakage, and plan the rebalancing.
+
+Bias is dealt with before augmenting, because augmented data inherits it:
+the plan says how many new samples each class gets, and train samples that
+duplicate a val/test sample are held out of training (leakage) with a reason.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from tasks import paths
+from tasks.io import read_parquet, write_json
+from tasks.params import BiasParams, Params
+
+
+class BiasCheckFailed(RuntimeError):
+    """bias.policy is "fail" and the train split is too imbalanced."""
+
+
+def imbalance_ratio(counts: dict[str, int]) -> float:
+    values = [v for v in counts.values() if v > 0]
+    return round(max(values) / min(values), 4) if values else 1.0
+
+
+def normalised_entropy(counts: dict[str, int]) -> float:
+    """1.0 for perfectly balanced classes, towards 0 as one class dominates."""
+    total = sum(counts.values())
+    if len(counts) < 2 or total == 0:
+        return 1.0
+    shares = np.array([v / total for v in counts.values() if v > 0])
+    return round(float(-(shares * np.log(shares)).sum() / math.log(len(counts))), 4)
+
+
+def distribution_distance(a: dict[str, int], b: dict[str, int]) -> dict[str, float]:
+    """Total variation and Jensen-Shannon distance (base 2) between two label distributions."""
+    labels = sorted(set(a) | set(b))
+    p = np.array([a.get(k, 0) for k in labels], dtype=float)
+    q = np.array([b.get(k, 0) for k in labels], dtype=float)
+    if p.sum() == 0 or q.sum() == 0:
+        return {"total_variation": None, "jensen_shannon": None}
+    p, q = p / p.sum(), q / q.sum()
+    m = (p + q) / 2
+
+    def kl(x, y):
+        mask = x > 0
+        return float((x[mask] * np.log2(x[mask] / y[mask])).sum())
+
+    return {"total_variation": round(float(np.abs(p - q).sum() / 2), 4),
+            "jensen_shannon": round(math.sqrt(max((kl(p, m) + kl(q, m)) / 2, 0.0)), 4)}
+
+
+def leaking_train_samples(ok: pd.DataFrame) -> pd.DataFrame:
+    """Train rows whose exact content also appears in val or test."""
+    held_out = set(ok.loc[ok["split"] != "train", "sha256"])
+    leaks = ok[(ok["split"] == "train") & ok["sha256"].isin(held_out)]
+    return leaks[["sample_id", "path", "label", "sha256"]].sort_values("sample_id")
+
+
+def plan_new_samples(counts: dict[str, int], factor: float, policy: str, max_per_source: int) -> dict[str, dict]:
+    """How many augmented samples each class gets.
+
+    ``rebalance`` raises the smallest classes first (water-filling) until the
+    train split reaches ``factor`` times its size; ``report`` and ``fail`` grow
+    every class by the same factor. No class gets more than
+    ``max_per_source`` variants per source; a class so capped says so.
+    """
+    labels = sorted(counts)
+    total_target = round(sum(counts.values()) * factor)
+    if policy == "rebalance":
+        targets = _water_fill(counts, total_target)
+    else:
+        targets = {k: round(counts[k] * factor) for k in labels}
+    plan = {}
+    for label in labels:
+        wanted = max(targets[label] - counts[label], 0)
+        cap = counts[label] * max_per_source
+        plan[label] = {"original": counts[label], "new": min(wanted, cap), "target": counts[label] + min(wanted, cap),
+                       "capped": wanted > cap}
+    return plan
+
+
+def _water_fill(counts: dict[str, int], total_target: int) -> dict[str, int]:
+    labels = sorted(counts, key=lambda k: (counts[k], k))
+    remaining, level_targets = total_target, {}
+    for index, label in enumerate(labels):
+        share = remaining // (len(labels) - index)
+        level_targets[label] = max(counts[label], share)
+        remaining -= level_targets[label]
+    # Integer division can leave a few samples; give them to the smallest classes.
+    for label in labels[: max(total_target - sum(level_targets.values()), 0)]:
+        level_targets[label] += 1
+    return level_targets
+
+
+def check_policy(counts: dict[str, int], bias: BiasParams) -> None:
+    ratio = imbalance_ratio(counts)
+    if bias.policy == "fail" and ratio > bias.max_imbalance:
+        largest = max(counts.values())
+        offending = sorted(k for k, v in counts.items() if v * bias.max_imbalance < largest)
+        raise BiasCheckFailed(
+            f"bias.policy=fail: train imbalance ratio {ratio} exceeds bias.max_imbalance={bias.max_imbalance}; "
+            f"classes under-represented: {offending} (counts: {[counts[k] for k in offending]} vs largest {largest}). "
+            "Collect more data for them, or set bias.policy to rebalance."
+        )
+
+
+def assess(manifest: pd.DataFrame, params: Params) -> tuple[dict, dict]:
+    ok = manifest[manifest["status"] == "ok"]
+    leaks = leaking_train_samples(ok)
+    usable_train = ok[(ok["split"] == "train") & ~ok["sample_id"].isin(leaks["sample_id"])]
+    counts = {str(k): int(v) for k, v in usable_train["label"].value_counts().sort_index().items()}
+    if not counts:
+        raise ValueError("bias: the train split has no readable samples; check data.raw_dir and reports/explore.json")
+    by_split = {s: {str(k): int(v) for k, v in g["label"].value_counts().items()} for s, g in ok.groupby("split")}
+    check_policy(counts, params.bias)
+    plan = plan_new_samples(counts, params.augment.factor, params.bias.policy, params.augment.max_variants_per_source)
+    after = {k: v["target"] for k, v in plan.items()}
+    unseen = sorted(set(by_split.get("test", {})) - set(counts))
+    report = {
+        "policy": params.bias.policy,
+        "train_counts": counts,
+        "imbalance_ratio": imbalance_ratio(counts),
+        "normalised_entropy": normalised_entropy(counts),
+        "train_vs_test": distribution_distance(counts, by_split.get("test", {})),
+        "train_vs_val": distribution_distance(counts, by_split.get("val", {})),
+        "classes_missing_from_train": unseen,
+        "leakage": {"train_duplicates_of_val_or_test": len(leaks), "samples": leaks["sample_id"].tolist()[:200]},
+        "planned": {"imbalance_ratio": imbalance_ratio(after), "normalised_entropy": normalised_entropy(after),
+                    "new_samples": sum(v["new"] for v in plan.values())},
+    }
+    plan_file = {"policy": params.bias.policy, "classes": plan,
+                 "excluded": [{"sample_id": r.sample_id, "reason_code": "leak_duplicate",
+                               "reason": f"{r.path}: identical to a val/test sample (sha256 {r.sha256[:12]}); kept out of train"}
+                              for r in leaks.itertuples()]}
+    return report, plan_file
+
+
+def run(params: Params) -> dict:
+    manifest = read_parquet(paths.RAW_MANIFEST, "raw manifest (stage explore)")
+    report, plan = assess(manifest, params)
+    write_json(paths.BIAS_REPORT, report)
+    write_json(paths.PLAN, plan)
+    return report

@@ -1,0 +1,118 @@
+"""Small file helpers every stage shares: atomic writes, deterministic JSON,
+Parquet and CSV, and names that are safe to use as a folder on any OS."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._ -]{0,63}")
+_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def safe_name(text: str) -> str:
+    """A file-system-safe, collision-free folder or file stem for any label or name.
+
+    Plain names stay as they are; anything else (``../x``, ``CON``, unicode,
+    slashes) becomes an ASCII slug plus a short hash of the original, so two
+    different labels can never share a folder and no name can climb out of it.
+    """
+    stem = text.strip()
+    if (
+        _SAFE_NAME.fullmatch(stem)
+        and stem == text
+        and not stem.endswith((".", " "))
+        and stem.split(".")[0].upper() not in _WINDOWS_RESERVED
+    ):
+        return stem
+    slug = re.sub(r"[^A-Za-z0-9]+", "_", stem).strip("_")[:40] or "x"
+    return f"{slug}-{sha256_bytes(text.encode('utf-8', 'surrogatepass'))[:8]}"
+
+
+def _temporary_sibling(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write via a temporary sibling and rename, so a killed run never leaves a half file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temporary_sibling(path)
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+    os.replace(tmp, path)
+
+
+def copy_file_atomic(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temporary_sibling(target)
+    shutil.copyfile(source, tmp)
+    os.replace(tmp, target)
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if hasattr(value, "item"):  # numpy scalars
+        return _json_safe(value.item())
+    return value
+
+
+def write_json(path: Path, payload: Any) -> None:
+    text = json.dumps(_json_safe(payload), indent=2, ensure_ascii=False, allow_nan=False)
+    write_bytes_atomic(path, (text + "\n").encode("utf-8"))
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temporary_sibling(path)
+    frame.reset_index(drop=True).to_parquet(tmp, index=False, engine="pyarrow", compression="zstd")
+    os.replace(tmp, path)
+
+
+def read_parquet(path: Path, what: str) -> pd.DataFrame:
+    if not Path(path).exists():
+        raise FileNotFoundError(f"{path} is missing: run the stage that writes the {what} first")
+    return pd.read_parquet(path)
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """Neutralise spreadsheet formulas (CSV injection) in text that came from data."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def write_csv(frame: pd.DataFrame, path: Path) -> None:
+    safe = frame.apply(lambda column: column.map(csv_cell)) if len(frame) else frame
+    write_bytes_atomic(path, safe.to_csv(index=False, lineterminator="\n").encode("utf-8"))

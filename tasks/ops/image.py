@@ -1,0 +1,313 @@
+"""Image operators on ``PIL.Image.Image``: geometric (flips, rotate, crop, zoom)
+and photometric (brightness, contrast, saturation, hue, Gaussian noise).
+
+Every ``apply`` returns a new image of the same mode and size. The operators
+work on "L", "RGB" and "RGBA"; any other mode ("LA", "P", "I;16", ...) is
+converted to one of those and back, which is lossy for "P" (re-quantised) and
+"I;16" (clipped to 8 bits). The pipeline normalises its inputs first, so that
+path only keeps stray inputs from crashing. Photometric operators leave the
+alpha band untouched; geometric ones move it with the pixels, and padding
+(rotate, scale) is opaque grey ``fill``.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+from PIL import Image, ImageEnhance
+
+from tasks.ops.base import Operator, OperatorConfigError, check_range
+from tasks.ops.policy import register
+
+BILINEAR = Image.Resampling.BILINEAR
+NATIVE_MODES = ("L", "RGB", "RGBA")
+
+
+def _uniform(rng: np.random.Generator, low: float, high: float) -> float:
+    # Rounded so the manifest stays short; apply receives exactly this value,
+    # so the run and its replay agree bit for bit.
+    return round(float(rng.uniform(low, high)), 4)
+
+
+def _set_range(op: Operator, field: str, low: float, high: float) -> None:
+    # YAML gives lists: store the checked float pair so the frozen op stays hashable.
+    object.__setattr__(op, field, check_range(op.name, field, getattr(op, field), low, high))
+
+
+def _check_fill(op: Operator) -> None:
+    fill = op.fill
+    if isinstance(fill, bool) or not isinstance(fill, int) or not 0 <= fill <= 255:
+        raise OperatorConfigError(f"{op.name}.fill must be an int grey value in [0, 255], got {fill!r}")
+
+
+def _fill_colour(mode: str, fill: int) -> int | tuple[int, ...]:
+    return {"L": fill, "RGB": (fill,) * 3, "RGBA": (fill, fill, fill, 255)}[mode]
+
+
+def _working_mode(image: Image.Image) -> str:
+    if image.mode in NATIVE_MODES:
+        return image.mode
+    if "A" in image.getbands() or "transparency" in image.info:
+        return "RGBA"
+    return "RGB" if image.mode == "P" or len(image.getbands()) > 1 else "L"
+
+
+def _native_mode(apply):
+    """Run ``apply`` on an L/RGB/RGBA image, converting other modes there and back."""
+
+    @functools.wraps(apply)
+    def wrapper(self: Operator, item: Image.Image, **params: Any) -> Image.Image:
+        mode = _working_mode(item)
+        if mode == item.mode:
+            return apply(self, item, **params)
+        return apply(self, item.convert(mode), **params).convert(item.mode)
+
+    return wrapper
+
+
+def _colour_only(apply):
+    """Run ``apply`` on the colour bands ("L" or "RGB"); alpha passes through as is."""
+
+    @functools.wraps(apply)
+    def wrapper(self: Operator, item: Image.Image, **params: Any) -> Image.Image:
+        if item.mode != "RGBA":
+            return apply(self, item, **params)
+        out = apply(self, item.convert("RGB"), **params).convert("RGBA")
+        out.putalpha(item.getchannel("A"))
+        return out
+
+    return wrapper
+
+
+@register
+@dataclass(frozen=True)
+class HFlip(Operator):
+    """Mirror left-right."""
+
+    name = "hflip"
+    modality = "image"
+
+    def sample(self, rng: np.random.Generator, item: Image.Image) -> dict[str, Any]:
+        return {}
+
+    def apply(self, item: Image.Image, **params: Any) -> Image.Image:
+        return item.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+
+
+@register
+@dataclass(frozen=True)
+class VFlip(Operator):
+    """Mirror top-bottom."""
+
+    name = "vflip"
+    modality = "image"
+
+    def sample(self, rng: np.random.Generator, item: Image.Image) -> dict[str, Any]:
+        return {}
+
+    def apply(self, item: Image.Image, **params: Any) -> Image.Image:
+        return item.transpose(Image.Transpose.FLIP_TOP_BOTTOM)
+
+
+@register
+@dataclass(frozen=True)
+class Rotate(Operator):
+    """Rotate counter-clockwise by ``angle`` degrees about the centre (bilinear),
+    keeping the size; the uncovered corners get grey ``fill``."""
+
+    name = "rotate"
+    modality = "image"
+    angle: tuple[float, float] = (-15.0, 15.0)
+    fill: int = 0
+
+    def validate(self) -> None:
+        _set_range(self, "angle", -360.0, 360.0)
+        _check_fill(self)
+
+    def sample(self, rng: np.random.Generator, item: Image.Image) -> dict[str, Any]:
+        return {"angle": _uniform(rng, *self.angle), "fill": self.fill}
+
+    @_native_mode
+    def apply(self, item: Image.Image, *, angle: float, fill: int) -> Image.Image:
+        return item.rotate(angle, resample=BILINEAR, fillcolor=_fill_colour(item.mode, fill))
+
+
+@register
+@dataclass(frozen=True)
+class RandomResizedCrop(Operator):
+    """Crop a box covering ``scale`` of the area with aspect ratio (w/h) in
+    ``ratio``, then resize it back to the original size (bilinear). The box is
+    drawn as torchvision's ``RandomResizedCrop.get_params`` does."""
+
+    name = "random_resized_crop"
+    modality = "image"
+    scale: tuple[float, float] = (0.8, 1.0)
+    ratio: tuple[float, float] = (0.75, 1.3333)
+
+    def validate(self) -> None:
+        _set_range(self, "scale", 0.0, 1.0)
+        _set_range(self, "ratio", 0.01, 100.0)
+        if self.scale[0] <= 0.0:
+            raise OperatorConfigError(f"{self.name}.scale must have min > 0, got {list(self.scale)}")
+
+    def sample(self, rng: np.random.Generator, item: Image.Image) -> dict[str, Any]:
+        width, height = item.size
+        log_ratio = (math.log(self.ratio[0]), math.log(self.ratio[1]))
+        for _ in range(10):
+            area = width * height * rng.uniform(*self.scale)
+            aspect = math.exp(rng.uniform(*log_ratio))
+            w, h = round(math.sqrt(area * aspect)), round(math.sqrt(area / aspect))
+            if 0 < w <= width and 0 < h <= height:
+                left, top = int(rng.integers(0, width - w + 1)), int(rng.integers(0, height - h + 1))
+                return {"left": left, "top": top, "width": w, "height": h}
+        # No luck (extreme aspect ratios): the largest centred box whose aspect fits `ratio`.
+        w, h = width, height
+        if width / height < self.ratio[0]:
+            h = max(1, round(width / self.ratio[0]))
+        elif width / height > self.ratio[1]:
+            w = max(1, round(height * self.ratio[1]))
+        return {"left": (width - w) // 2, "top": (height - h) // 2, "width": w, "height": h}
+
+    @_native_mode
+    def apply(self, item: Image.Image, *, left: int, top: int, width: int, height: int) -> Image.Image:
+        return item.resize(item.size, BILINEAR, box=(left, top, left + width, top + height))
+
+
+@register
+@dataclass(frozen=True)
+class Scale(Operator):
+    """Zoom about the centre by ``factor``, keeping the size: above 1 the border
+    is cropped away, below 1 the content shrinks and is padded with grey
+    ``fill``. Bilinear without antialiasing, fine for factors near 1."""
+
+    name = "scale"
+    modality = "image"
+    factor: tuple[float, float] = (0.9, 1.1)
+    fill: int = 0
+
+    def validate(self) -> None:
+        _set_range(self, "factor", 0.1, 10.0)
+        _check_fill(self)
+
+    def sample(self, rng: np.random.Generator, item: Image.Image) -> dict[str, Any]:
+        return {"factor": _uniform(rng, *self.factor), "fill": self.fill}
+
+    @_native_mode
+    def apply(self, item: Image.Image, *, factor: float, fill: int) -> Image.Image:
+        w, h = item.size
+        inv = 1.0 / factor
+        # The affine maps each output point to its source: c + (x - c) / factor.
+        data = (inv, 0.0, w / 2 * (1 - inv), 0.0, inv, h / 2 * (1 - inv))
+        return item.transform(
+            item.size, Image.Transform.AFFINE, data, BILINEAR, fillcolor=_fill_colour(item.mode, fill)
+        )
+
+
+@dataclass(frozen=True)
+class _Enhance(Operator):
+    """A ``PIL.ImageEnhance`` operator: factor 1 is the identity."""
+
+    enhancer: ClassVar[type]
+    modality = "image"
+    factor: tuple[float, float] = (0.8, 1.2)
+
+    def validate(self) -> None:
+        _set_range(self, "factor", 0.0, 10.0)
+
+    def sample(self, rng: np.random.Generator, item: Image.Image) -> dict[str, Any]:
+        return {"factor": _uniform(rng, *self.factor)}
+
+    @_native_mode
+    @_colour_only
+    def apply(self, item: Image.Image, *, factor: float) -> Image.Image:
+        return self.enhancer(item).enhance(factor)
+
+
+@register
+@dataclass(frozen=True)
+class Brightness(_Enhance):
+    """Scale the brightness by ``factor`` (0 is black); alpha untouched."""
+
+    name = "brightness"
+    enhancer = ImageEnhance.Brightness
+
+
+@register
+@dataclass(frozen=True)
+class Contrast(_Enhance):
+    """Scale the contrast by ``factor`` about the mean grey (0 is a flat image); alpha untouched."""
+
+    name = "contrast"
+    enhancer = ImageEnhance.Contrast
+
+
+@register
+@dataclass(frozen=True)
+class Saturation(_Enhance):
+    """Scale the saturation by ``factor`` (0 is greyscale); alpha untouched.
+    On "L" images it is the identity: PIL blends the image with itself."""
+
+    name = "saturation"
+    enhancer = ImageEnhance.Color
+
+
+@register
+@dataclass(frozen=True)
+class Hue(Operator):
+    """Turn the hue by ``shift`` of the full circle, in PIL's 8-bit HSV (so in
+    steps of 1/256; shifts under 1/512 are the identity). Identity on "L"
+    images; alpha untouched."""
+
+    name = "hue"
+    modality = "image"
+    shift: tuple[float, float] = (-0.05, 0.05)
+
+    def validate(self) -> None:
+        _set_range(self, "shift", -0.5, 0.5)
+
+    def sample(self, rng: np.random.Generator, item: Image.Image) -> dict[str, Any]:
+        return {"shift": _uniform(rng, *self.shift)}
+
+    @_native_mode
+    @_colour_only
+    def apply(self, item: Image.Image, *, shift: float) -> Image.Image:
+        steps = round(shift * 256) % 256
+        # The HSV round trip is itself lossy: skip it when there is nothing to turn.
+        if item.mode == "L" or steps == 0:
+            return item.copy()
+        h, s, v = item.convert("HSV").split()
+        h = h.point([(i + steps) % 256 for i in range(256)])
+        return Image.merge("HSV", (h, s, v)).convert("RGB")
+
+
+@register
+@dataclass(frozen=True)
+class GaussianNoise(Operator):
+    """Add i.i.d. Gaussian noise of std ``sigma`` (0..255 units) to every colour
+    sample, then clip and round; alpha untouched. The noise is regenerated from
+    the recorded ``noise_seed``, so replay needs no stored noise."""
+
+    name = "gaussian_noise"
+    modality = "image"
+    sigma: tuple[float, float] = (0.0, 10.0)
+
+    def validate(self) -> None:
+        _set_range(self, "sigma", 0.0, 255.0)
+
+    def sample(self, rng: np.random.Generator, item: Image.Image) -> dict[str, Any]:
+        return {"sigma": _uniform(rng, *self.sigma), "noise_seed": int(rng.integers(0, 2**31))}
+
+    @_native_mode
+    @_colour_only
+    def apply(self, item: Image.Image, *, sigma: float, noise_seed: int) -> Image.Image:
+        if sigma == 0:
+            return item.copy()
+        pixels = np.array(item, dtype=np.float32)
+        noise = np.random.default_rng(noise_seed).standard_normal(pixels.shape, dtype=np.float32)
+        pixels += noise * np.float32(sigma)
+        np.clip(pixels, 0, 255, out=pixels)
+        return Image.fromarray(np.rint(pixels).astype(np.uint8))

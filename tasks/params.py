@@ -1,0 +1,166 @@
+"""params.yaml -> one validated Params object, the only place a knob is defined.
+
+Everything is checked before any work starts: an unknown key, a wrong type or an
+out-of-range value stops the run with a message naming the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from tasks.ops.base import OperatorConfigError
+
+PARAMS_FILE = Path("params.yaml")
+
+
+class ParamsError(ValueError):
+    """params.yaml (or a --set override) is invalid; nothing has run."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SplitFractions(_Section):
+    train: float = Field(0.7, gt=0, lt=1)
+    val: float = Field(0.15, ge=0, lt=1)
+    test: float = Field(0.15, ge=0, lt=1)
+
+    @model_validator(mode="after")
+    def _sum_to_one(self) -> SplitFractions:
+        total = self.train + self.val + self.test
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"train + val + test must be 1.0, got {total:.4f}")
+        return self
+
+
+class DataParams(_Section):
+    modality: Literal["image"] = "image"
+    raw_dir: str = "data/raw"
+    # Optional CSV with columns path,label[,split]; paths relative to raw_dir.
+    manifest_csv: str | None = None
+    # Used only when the input has no train/val/test folders or split column.
+    split: SplitFractions = SplitFractions()
+    # Decompression-bomb guard, applied per file (Pillow's global limit is left alone).
+    max_image_pixels: int = Field(40_000_000, ge=1)
+
+
+class PrepareParams(_Section):
+    dataset: Literal["digits"] = "digits"
+    image_size: int = Field(32, ge=8, le=256)
+    # Train split of the demo: the most frequent class keeps all its images, the
+    # rarest keeps this fraction, the others in between (a linear ramp).
+    imbalance: float = Field(0.2, gt=0, le=1)
+    # Share of each class held out for val and test before the train split is thinned.
+    val_fraction: float = Field(0.15, ge=0, lt=0.5)
+    test_fraction: float = Field(0.25, gt=0, lt=0.5)
+
+
+class ExploreParams(_Section):
+    # Perceptual-hash Hamming distance (of 64 bits) at or below which two images are near duplicates.
+    near_duplicate_distance: int = Field(4, ge=0, le=32)
+    max_listed_pairs: int = Field(50, ge=0)
+
+
+class BiasParams(_Section):
+    policy: Literal["rebalance", "report", "fail"] = "rebalance"
+    # Largest allowed ratio of the biggest to the smallest train class under policy "fail".
+    max_imbalance: float = Field(10.0, ge=1)
+
+
+class AugmentParams(_Section):
+    # The train split grows to this multiple of its size (1.0: no new samples).
+    factor: float = Field(2.0, ge=1, le=50)
+    max_variants_per_source: int = Field(10, ge=1, le=1000)
+    workers: int = Field(1, ge=1, le=256)
+    shard_size: int = Field(256, ge=1)
+    image_format: Literal["keep", "png", "jpeg", "webp"] = "keep"
+    jpeg_quality: int = Field(95, ge=1, le=100)
+    policy: list[dict[str, Any]] = Field(min_length=1)
+
+
+class ValidateParams(_Section):
+    min_similarity: float = Field(0.3, ge=-1, le=1)
+    max_similarity: float = Field(0.995, ge=-1, le=1)
+    min_std: float = Field(2.0, ge=0)
+    max_saturated_fraction: float = Field(0.98, ge=0, le=1)
+    min_size: int = Field(1, ge=1)
+    max_size: int = Field(8192, ge=1)
+    # The stage fails when more than this share of augmented samples is quarantined.
+    max_rejection_rate: float = Field(0.2, ge=0, le=1)
+    gallery_sources: int = Field(24, ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ValidateParams:
+        if self.min_similarity > self.max_similarity:
+            raise ValueError("min_similarity must not exceed max_similarity")
+        if self.min_size > self.max_size:
+            raise ValueError("min_size must not exceed max_size")
+        return self
+
+
+class Params(_Section):
+    seed: int = Field(ge=0, lt=2**63)
+    data: DataParams = DataParams()
+    prepare: PrepareParams = PrepareParams()
+    explore: ExploreParams = ExploreParams()
+    bias: BiasParams = BiasParams()
+    augment: AugmentParams
+    validate_: ValidateParams = Field(ValidateParams(), alias="validate")
+
+
+def load_params(path: Path = PARAMS_FILE, overrides: list[str] = ()) -> Params:
+    """Read, override (``KEY=VALUE`` with a YAML value) and validate params."""
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: file not found (run from the project root)") from None
+    except yaml.YAMLError as error:
+        raise ParamsError(f"{path}: not valid YAML: {error}") from None
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{path}: must be a mapping of sections, got {type(raw).__name__}")
+    raw = apply_overrides(raw, overrides)
+    return parse_params(raw, source=str(path))
+
+
+def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    raw = copy.deepcopy(raw)
+    for override in overrides:
+        key, sep, value = override.partition("=")
+        if not sep or not key:
+            raise ParamsError(f"--set {override!r}: expected KEY=VALUE, e.g. augment.factor=3")
+        node = raw
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ParamsError(f"--set {key}: {part} is not a section")
+        node[leaf] = yaml.safe_load(value)
+    return raw
+
+
+def parse_params(raw: dict, source: str = "params.yaml") -> Params:
+    from tasks.ops.policy import build_policy
+
+    try:
+        params = Params.model_validate(raw)
+        build_policy(params.augment.policy, params.data.modality)
+        return params
+    except ValidationError as error:
+        problems = []
+        for item in error.errors():
+            key = ".".join(str(p) for p in item["loc"]) or "(top level)"
+            got = item.get("input")
+            shown = "" if isinstance(got, dict) else f" (got {got!r})"
+            message = item["msg"].removeprefix("Value error, ")
+            if item["type"] == "extra_forbidden":
+                message = "unknown key; check the spelling against the README's params table"
+            problems.append(f"  {key}: {message}{shown}")
+        raise ParamsError(f"{source} is invalid:\n" + "\n".join(problems)) from None
+    except OperatorConfigError as error:
+        raise ParamsError(f"{source} is invalid:\n  {error}") from None

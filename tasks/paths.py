@@ -1,0 +1,35 @@
+"""Every path the pipeline writes, named once. Relative to the project root,
+which is the working directory under `dvc repro` and `augmill run`."""
+
+from pathlib import Path
+
+DATA = Path("data")
+INTERIM = DATA / "interim"
+FINAL = DATA / "final"
+REPORTS = Path("reports")
+EXPECTATIONS = Path("expectations")
+
+# explore
+RAW_MANIFEST = INTERIM / "raw_manifest.parquet"
+EXPLORE_REPORT = REPORTS / "explore.json"
+# bias
+BIAS_REPORT = REPORTS / "bias.json"
+PLAN = INTERIM / "plan.json"
+# augment
+AUGMENTED_DIR = INTERIM / "augmented"
+AUGMENTED_MANIFEST = INTERIM / "augmented.parquet"
+# validate
+VALIDATED_MANIFEST = INTERIM / "validated.parquet"
+VALIDATION_SUMMARY = REPORTS / "validation.json"
+VALIDATION_PAGE = REPORTS / "validation.html"
+GALLERY_PAGE = REPORTS / "gallery.html"
+GX_DOCS = REPORTS / "gx_docs"
+# merge
+FINAL_MANIFEST = FINAL / "manifest.parquet"
+MERGE_REPORT = REPORTS / "merge.json"
+QUARANTINE = REPORTS / "quarantine.csv"
+PLOTS = REPORTS / "plots"
+CLASS_COUNTS_BEFORE = PLOTS / "train_before.csv"
+CLASS_COUNTS_AFTER = PLOTS / "train_after.csv"
+CLASS_DISTRIBUTION_PNG = PLOTS / "class_distribution.png"
+EXPLORE_PLOT = PLOTS / "explore_class_split.png"

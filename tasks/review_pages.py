@@ -1,0 +1,83 @@
+"""Static HTML pages for people: the validation report and the review gallery.
+
+Self-contained (thumbnails inlined as data URIs), readable without a server,
+and everything that came from data is escaped by Jinja's autoescape.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from pathlib import Path
+
+import pandas as pd
+from jinja2 import Environment, PackageLoader, select_autoescape
+from PIL import Image
+
+from tasks import paths
+from tasks.imaging import UnreadableImage, load_image
+from tasks.io import write_bytes_atomic
+from tasks.ops.policy import stable_hash
+from tasks.params import Params
+
+_templates = Environment(loader=PackageLoader("tasks", "templates"), autoescape=select_autoescape(["html", "j2"]))
+THUMBNAIL = 96
+
+
+def thumbnail_uri(path: Path, max_pixels: int) -> str | None:
+    try:
+        image = load_image(path, max_pixels).image
+    except (UnreadableImage, OSError):
+        return None
+    scale = THUMBNAIL / max(image.size)
+    # Small images (the demo's 32 px digits) are enlarged with hard pixels so nothing is invented.
+    resample = Image.Resampling.NEAREST if scale > 1 else Image.Resampling.LANCZOS
+    image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), resample)
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def describe_ops(ops_json: str) -> list[str]:
+    return [f"{op['name']}(" + ", ".join(f"{k}={v}" for k, v in op["params"].items() if k != "noise_seed") + ")"
+            for op in json.loads(ops_json)]
+
+
+def _render(template: str, path: Path, **context) -> None:
+    write_bytes_atomic(path, _templates.get_template(template).render(**context).encode("utf-8"))
+
+
+def render_validation_page(summary: dict, validated: pd.DataFrame, docs_link: str | None, path: Path) -> None:
+    quarantined = validated[validated["status"] == "quarantined"][["sample_id", "source_id", "label", "reason"]]
+    _render("validation.html.j2", path, summary=summary, docs_link=docs_link,
+            quarantined=quarantined.head(500).to_dict("records"), gallery=paths.GALLERY_PAGE.name)
+
+
+def gallery_sources(validated: pd.DataFrame, how_many: int, seed: int) -> list[str]:
+    """A fixed, seeded choice of sources, always including every source with a rejected variant
+    (those are what a reviewer most needs to see), then others, up to how_many."""
+    sources = sorted(validated["source_id"].unique(), key=lambda s: (stable_hash(f"{seed}:{s}"), s))
+    rejected = set(validated.loc[validated["status"] == "quarantined", "source_id"])
+    ordered = [s for s in sources if s in rejected] + [s for s in sources if s not in rejected]
+    return ordered[:how_many]
+
+
+def render_gallery(validated: pd.DataFrame, raw: pd.DataFrame, params: Params, path: Path) -> None:
+    max_pixels = params.data.max_image_pixels
+    raw_paths = dict(zip(raw["sample_id"], raw["path"]))
+    groups = []
+    for source_id in gallery_sources(validated, params.validate_.gallery_sources, params.seed):
+        variants = validated[validated["source_id"] == source_id].sort_values("sample_id")
+        groups.append({
+            "source_id": source_id,
+            "label": variants["label"].iloc[0],
+            "source_image": thumbnail_uri(Path(params.data.raw_dir) / raw_paths[source_id], max_pixels)
+            if source_id in raw_paths else None,
+            "variants": [{"sample_id": v.sample_id, "status": v.status, "reason": v.reason, "ops": describe_ops(v.ops),
+                          "image": thumbnail_uri(paths.AUGMENTED_DIR / v.path, max_pixels)}
+                         for v in variants.itertuples()],
+        })
+    counts = validated["status"].value_counts()
+    _render("gallery.html.j2", path, groups=groups, accepted=int(counts.get("accepted", 0)),
+            quarantined=int(counts.get("quarantined", 0)), total_sources=int(validated["source_id"].nunique()))

@@ -79,7 +79,7 @@ def _run_pipeline(args, params) -> int:
 
     from flows.pipeline import pipeline
 
-    workers = params.augment.workers
+    workers = params.execution.workers
     runner = ProcessPoolTaskRunner(max_workers=workers) if workers > 1 else ThreadPoolTaskRunner(max_workers=1)
     started = time.perf_counter()
     ran = pipeline.with_options(task_runner=runner)(params_file=args.params, overrides=args.overrides, force=args.force)

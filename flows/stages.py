@@ -6,15 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tasks import augment, bias, explore, merge, prepare, validate
+from tasks import augment, bias, explore, merge, paths, prepare, validate
 from tasks.params import Params
 
 
 def _prepare(params: Params, **_) -> dict:
-    from pathlib import Path
-
-    written = prepare.write_demo(params, Path(params.data.raw_dir))
-    return {"written": written, "raw_dir": params.data.raw_dir}
+    # Always data/raw, never data.raw_dir: a user's own dataset is not an output of this stage.
+    return {"written": prepare.write_demo(params, paths.DEMO_RAW)}
 
 
 STAGES: dict[str, Callable[..., object]] = {

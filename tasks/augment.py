@@ -105,10 +105,10 @@ def run(params: Params, mapper: ShardMapper | None = None) -> pd.DataFrame:
     from functools import partial
 
     sources = augmentable_sources(params)
-    shards = make_shards(sources, params.augment.shard_size)
+    shards = make_shards(sources, params.execution.shard_size)
     shutil.rmtree(paths.AUGMENTED_DIR, ignore_errors=True)  # no stale variant of an earlier policy survives
     paths.AUGMENTED_DIR.mkdir(parents=True, exist_ok=True)
-    mapper = mapper or local_mapper(params.augment.workers)
+    mapper = mapper or local_mapper(params.execution.workers)
     results = mapper(partial(augment_shard, params=params), shards)
     rows = [row for shard_rows in results for row in shard_rows]
     frame = pd.DataFrame(rows, columns=AUGMENTED_COLUMNS).sort_values("sample_id").reset_index(drop=True)

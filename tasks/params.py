@@ -51,7 +51,10 @@ class DataParams(_Section):
 
 
 class PrepareParams(_Section):
-    dataset: Literal["digits"] = "digits"
+    # "none" when data.raw_dir points at your own dataset: the demo stage then writes nothing.
+    dataset: Literal["digits", "none"] = "digits"
+    # Cap on images per class taken from the demo source (null: all ~180), for quick runs.
+    max_per_class: int | None = Field(None, ge=4)
     image_size: int = Field(32, ge=8, le=256)
     # Train split of the demo: the most frequent class keeps all its images, the
     # rarest keeps this fraction, the others in between (a linear ramp).
@@ -77,11 +80,17 @@ class AugmentParams(_Section):
     # The train split grows to this multiple of its size (1.0: no new samples).
     factor: float = Field(2.0, ge=1, le=50)
     max_variants_per_source: int = Field(10, ge=1, le=1000)
-    workers: int = Field(1, ge=1, le=256)
-    shard_size: int = Field(256, ge=1)
     image_format: Literal["keep", "png", "jpeg", "webp"] = "keep"
     jpeg_quality: int = Field(95, ge=1, le=100)
     policy: list[dict[str, Any]] = Field(min_length=1)
+
+
+class ExecutionParams(_Section):
+    """How to run, not what to make: no stage lists this section in dvc.yaml,
+    because outputs are byte-identical whatever these are."""
+
+    workers: int = Field(1, ge=1, le=256)
+    shard_size: int = Field(256, ge=1)
 
 
 class ValidateParams(_Section):
@@ -111,6 +120,7 @@ class Params(_Section):
     explore: ExploreParams = ExploreParams()
     bias: BiasParams = BiasParams()
     augment: AugmentParams
+    execution: ExecutionParams = ExecutionParams()
     validate_: ValidateParams = Field(ValidateParams(), alias="validate")
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 DATA = Path("data")
 INTERIM = DATA / "interim"
 FINAL = DATA / "final"
+DEMO_RAW = DATA / "raw"  # written by the demo stage `prepare`; your own data goes elsewhere
 REPORTS = Path("reports")
 EXPECTATIONS = Path("expectations")
 

@@ -37,7 +37,7 @@ def plan_demo_splits(labels: np.ndarray, params: Params) -> dict[int, str | None
     classes = sorted(set(int(v) for v in labels))
     decided: dict[int, str | None] = {}
     for rank, label in enumerate(classes):
-        indices = rng.permutation(np.flatnonzero(labels == label))
+        indices = rng.permutation(np.flatnonzero(labels == label))[: prepare.max_per_class]
         n_test = round(len(indices) * prepare.test_fraction)
         n_val = round(len(indices) * prepare.val_fraction)
         train = indices[n_test + n_val:]
@@ -48,18 +48,19 @@ def plan_demo_splits(labels: np.ndarray, params: Params) -> dict[int, str | None
         decided.update({int(i): "val" for i in indices[n_test:n_test + n_val]})
         decided.update({int(i): "train" for i in train[:n_train]})
         decided.update({int(i): None for i in train[n_train:]})
-    return decided
+    return decided  # indices beyond max_per_class are absent: left out too
 
 
 def write_demo(params: Params, target: Path) -> int:
     """Write the demo into ``target`` (replaced whole, so no stale file survives)."""
-    images, labels = digits_images(params.prepare.image_size)
-    splits = plan_demo_splits(labels, params)
     staging = target.with_name(target.name + ".tmp")
     shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
     written = 0
+    images, labels = digits_images(params.prepare.image_size) if params.prepare.dataset == "digits" else ([], [])
+    splits = plan_demo_splits(np.asarray(labels), params)
     for index, image in enumerate(images):
-        split = splits[index]
+        split = splits.get(index)
         if split is None:
             continue
         write_bytes_atomic(staging / split / str(labels[index]) / f"digit_{index:04d}.png", encode_image(image, "PNG"))

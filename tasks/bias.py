@@ -14,6 +14,7 @@ import pandas as pd
 
 from tasks import paths
 from tasks.io import read_parquet, write_json
+from tasks.modalities import get_modality
 from tasks.params import BiasParams, Params
 
 
@@ -32,7 +33,7 @@ def normalised_entropy(counts: dict[str, int]) -> float:
     if len(counts) < 2 or total == 0:
         return 1.0
     shares = np.array([v / total for v in counts.values() if v > 0])
-    return round(float(-(shares * np.log(shares)).sum() / math.log(len(counts))), 4)
+    return round(abs(float(-(shares * np.log(shares)).sum() / math.log(len(counts)))), 4)
 
 
 def distribution_distance(a: dict[str, int], b: dict[str, int]) -> dict[str, float]:
@@ -84,16 +85,21 @@ def plan_new_samples(counts: dict[str, int], factor: float, policy: str, max_per
 
 
 def _water_fill(counts: dict[str, int], total_target: int) -> dict[str, int]:
-    labels = sorted(counts, key=lambda k: (counts[k], k))
-    remaining, level_targets = total_target, {}
-    for index, label in enumerate(labels):
-        share = remaining // (len(labels) - index)
-        level_targets[label] = max(counts[label], share)
-        remaining -= level_targets[label]
-    # Integer division can leave a few samples; give them to the smallest classes.
-    for label in labels[: max(total_target - sum(level_targets.values()), 0)]:
-        level_targets[label] += 1
-    return level_targets
+    """Raise the smallest classes to a common level so the total is total_target.
+    Classes already above the level keep their count (nothing is ever removed)."""
+    active = sorted(counts, key=lambda k: (-counts[k], k))  # largest first
+    targets: dict[str, int] = {}
+    remaining = total_target
+    while active and counts[active[0]] * len(active) > remaining:
+        largest = active.pop(0)
+        targets[largest] = counts[largest]
+        remaining -= counts[largest]
+    if active:
+        level, extra = divmod(max(remaining, 0), len(active))
+        # The integer remainder goes to the smallest classes.
+        for rank, label in enumerate(sorted(active, key=lambda k: (counts[k], k))):
+            targets[label] = level + (1 if rank < extra else 0)
+    return targets
 
 
 def check_policy(counts: dict[str, int], bias: BiasParams) -> None:
@@ -129,6 +135,7 @@ def assess(manifest: pd.DataFrame, params: Params) -> tuple[dict, dict]:
         "train_vs_val": distribution_distance(counts, by_split.get("val", {})),
         "classes_missing_from_train": unseen,
         "leakage": {"train_duplicates_of_val_or_test": len(leaks), "samples": leaks["sample_id"].tolist()[:200]},
+        params.data.modality: get_modality(params.data.modality).bias_extra(ok, params),
         "planned": {"imbalance_ratio": imbalance_ratio(after), "normalised_entropy": normalised_entropy(after),
                     "new_samples": sum(v["new"] for v in plan.values())},
     }

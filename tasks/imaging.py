@@ -12,18 +12,15 @@ import imagehash
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from tasks.samples import UnusableSample
+
 # Modes the operators work on; every readable input is brought to one of them.
 WORKING_MODES = ("L", "RGB", "RGBA")
 _FORMAT_EXTENSIONS = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif", "GIF": ".gif"}
 
 
-class UnreadableImage(Exception):
-    """A file that cannot become a training image; ``code`` is machine-readable."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
+class UnreadableImage(UnusableSample):
+    """A file that cannot become a training image."""
 
 
 @dataclass(frozen=True)

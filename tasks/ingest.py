@@ -1,6 +1,7 @@
-"""Find the user's samples and read each once: the raw manifest.
+"""Find the user's file-based samples (images, recordings) and read each once:
+the raw manifest.
 
-Inputs users have: an ImageFolder tree ``label/file`` or ``split/label/file``,
+Inputs users have: an ImageFolder-style tree ``label/file`` or ``split/label/file``,
 or a CSV ``path,label[,split]``. Nothing is dropped: a file that cannot be a
 sample stays in the manifest with ``status = quarantined`` and a reason.
 """
@@ -12,20 +13,17 @@ import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from tasks.imaging import UnreadableImage, channel_sums, load_image, perceptual_hash
 from tasks.io import sha256_bytes, sha256_file
 from tasks.ops.policy import stable_hash
+from tasks.samples import UnusableSample
 
 SPLITS = ("train", "val", "test")
 _SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "val",
                   "validation": "val", "dev": "val", "test": "test", "testing": "test"}
-MANIFEST_COLUMNS = [
-    "sample_id", "source_id", "split", "label", "origin", "path", "sha256", "phash",
-    "width", "height", "mode", "format", "status", "reason_code", "reason",
-]
+# Columns every modality's raw manifest has; a modality's reader adds its own after them.
+MANIFEST_COLUMNS = ["sample_id", "source_id", "split", "label", "origin", "path", "sha256", "status", "reason_code", "reason"]
 
 
 def sample_id_for(relative_path: str) -> str:
@@ -65,6 +63,8 @@ def discover_csv(csv_path: Path) -> list[dict]:
     """Read ``path,label[,split]``; rows with problems are kept with a reason."""
     try:
         table = pd.read_csv(csv_path, dtype=str, keep_default_na=False, encoding="utf-8")
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{csv_path}: the file is empty; expected columns path,label[,split]") from None
     except (UnicodeDecodeError, pd.errors.ParserError) as error:
         raise ValueError(f"{csv_path}: cannot read as a UTF-8 CSV ({error})") from None
     missing = {"path", "label"} - set(table.columns)
@@ -96,41 +96,26 @@ def resolve_inside(root: Path, relative: str) -> Path | None:
     return candidate if candidate.is_relative_to(real_root) else None
 
 
-class ChannelStats:
-    """Running per-mode channel mean/std over the readable images."""
-
-    def __init__(self) -> None:
-        self._sums: dict[str, list] = {}
-
-    def add(self, image) -> None:
-        total, squares, count = channel_sums(image)
-        entry = self._sums.setdefault(image.mode, [0.0, 0.0, 0])
-        entry[0], entry[1], entry[2] = entry[0] + total, entry[1] + squares, entry[2] + count
-
-    def summary(self) -> dict:
-        result = {}
-        for mode, (total, squares, count) in sorted(self._sums.items()):
-            mean = np.asarray(total) / count
-            std = np.sqrt(np.maximum(np.asarray(squares) / count - mean**2, 0.0))
-            result[mode] = {"mean": [round(float(v), 4) for v in mean], "std": [round(float(v), 4) for v in std]}
-        return result
+FileReader = Callable[[Path], dict]
 
 
-def read_samples(root: Path, entries: Iterable[dict], max_pixels: int, stats: ChannelStats,
+def read_samples(root: Path, entries: Iterable[dict], read_file: FileReader,
                  progress: Callable[[], None] = lambda: None) -> pd.DataFrame:
-    """Read every discovered file once: hashes, size, mode; or the reason it cannot be used."""
+    """Read every discovered file once with the modality's ``read_file`` (which
+    returns its measurements, or raises UnusableSample); nothing is dropped."""
     rows = []
     for entry in entries:
         row = dict.fromkeys(MANIFEST_COLUMNS, None) | entry
         row.update(sample_id=sample_id_for(entry["path"]), origin="original", status="ok")
         row["source_id"] = row["sample_id"]
         if not row["reason_code"]:
-            _read_one(root, row, max_pixels, stats)
+            _read_one(root, row, read_file)
         if row["reason_code"]:
             row["status"] = "quarantined"
         rows.append(row)
         progress()
-    frame = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
+    frame = pd.DataFrame(rows)
+    frame = frame[MANIFEST_COLUMNS + [c for c in frame.columns if c not in MANIFEST_COLUMNS]]
     duplicated = frame["sample_id"].duplicated(keep="first")
     frame.loc[duplicated, ["status", "reason_code"]] = ["quarantined", "duplicate_entry"]
     frame.loc[duplicated, "reason"] = frame.loc[duplicated, "path"] + ": listed more than once"
@@ -139,7 +124,7 @@ def read_samples(root: Path, entries: Iterable[dict], max_pixels: int, stats: Ch
     return frame
 
 
-def _read_one(root: Path, row: dict, max_pixels: int, stats: ChannelStats) -> None:
+def _read_one(root: Path, row: dict, read_file: FileReader) -> None:
     real = resolve_inside(root, row["path"])
     if real is None:
         row.update(reason_code="outside_root", reason=f"{row['path']}: resolves outside {root}; not read")
@@ -148,18 +133,12 @@ def _read_one(root: Path, row: dict, max_pixels: int, stats: ChannelStats) -> No
         row.update(reason_code="missing_file", reason=f"{row['path']}: no such file under {root}")
         return
     try:
-        loaded = load_image(real, max_pixels)
-    except UnreadableImage as error:
-        row.update(reason_code=error.code, reason=f"{row['path']}: {error.message.split(': ', 1)[-1]}")
         row["sha256"] = sha256_file(real)
-        return
+        row.update(read_file(real))
+    except UnusableSample as error:
+        row.update(reason_code=error.code, reason=f"{row['path']}: {error.message.split(': ', 1)[-1]}")
     except OSError as error:
         row.update(reason_code="unreadable_file", reason=f"{row['path']}: {error.strerror or error}")
-        return
-    image = loaded.image
-    stats.add(image)
-    row.update(sha256=sha256_file(real), phash=perceptual_hash(image), width=image.width,
-               height=image.height, mode=loaded.source_mode, format=loaded.source_format)
 
 
 def assign_splits(frame: pd.DataFrame, fractions: dict[str, float], seed: int) -> pd.DataFrame:
@@ -171,7 +150,8 @@ def assign_splits(frame: pd.DataFrame, fractions: dict[str, float], seed: int) -
         return frame
     pending = frame[todo]
     # One decision per content hash; a duplicate group follows the label of its first member.
-    groups = pending.sort_values("sample_id").groupby("sha256", sort=True).agg(label=("label", "first"), size=("sample_id", "size"))
+    by_content = pending.sort_values("sample_id").groupby("sha256", sort=True)
+    groups = by_content.agg(label=("label", "first"), size=("sample_id", "size"))
     groups["order"] = [stable_hash(f"{seed}:{sha}") for sha in groups.index]
     decided: dict[str, str] = {}
     for _, members in groups.sort_values("order").groupby("label", sort=True):
@@ -185,3 +165,23 @@ def assign_splits(frame: pd.DataFrame, fractions: dict[str, float], seed: int) -
             decided[sha] = split
     frame.loc[todo, "split"] = pending["sha256"].map(decided)
     return frame
+
+
+def read_file_dataset(raw_dir: str, manifest_csv: str | None, read_file: FileReader, fractions: dict[str, float],
+                      seed: int, what: str = "reading") -> tuple[pd.DataFrame, dict]:
+    """Discover (folder tree or CSV), read every file, and give unsplit rows a split."""
+    from tasks.progress import progress_bar
+
+    root = Path(raw_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(f"data.raw_dir: {root} is not a folder (set data.raw_dir in params.yaml)")
+    if manifest_csv:
+        entries, layout = discover_csv(Path(manifest_csv)), f"csv manifest {manifest_csv}"
+    else:
+        entries = discover_folder(root)
+        layout = "split/label/file" if any(e["split"] for e in entries) else "label/file"
+    if not entries:
+        raise ValueError(f"data.raw_dir: {root} holds no files")
+    with progress_bar(f"explore: {what}", len(entries)) as advance:
+        frame = read_samples(root, entries, read_file, advance)
+    return assign_splits(frame, fractions, seed), {"root": str(root), "layout": layout}

@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._ -]{0,63}")
+_HASHED_SUFFIX = re.compile(r"-[0-9a-f]{8}$")
 _WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
 
 
@@ -41,6 +42,8 @@ def safe_name(text: str) -> str:
     if (
         _SAFE_NAME.fullmatch(stem)
         and stem == text
+        and stem == stem.lower()  # "Cat" and "cat" must not share a folder on macOS or Windows
+        and not _HASHED_SUFFIX.search(stem)  # nor can a label mimic another label's rewritten name
         and not stem.endswith((".", " "))
         and stem.split(".")[0].upper() not in _WINDOWS_RESERVED
     ):
@@ -57,16 +60,24 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     """Write via a temporary sibling and rename, so a killed run never leaves a half file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temporary_sibling(path)
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk must not leave a stray file in an output folder
+        raise
 
 
 def copy_file_atomic(source: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temporary_sibling(target)
-    shutil.copyfile(source, tmp)
-    os.replace(tmp, target)
+    try:
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _json_safe(value: Any) -> Any:
@@ -93,8 +104,12 @@ def read_json(path: Path) -> Any:
 def write_parquet(frame: pd.DataFrame, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temporary_sibling(path)
-    frame.reset_index(drop=True).to_parquet(tmp, index=False, engine="pyarrow", compression="zstd")
-    os.replace(tmp, path)
+    try:
+        frame.reset_index(drop=True).to_parquet(tmp, index=False, engine="pyarrow", compression="zstd")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def read_parquet(path: Path, what: str) -> pd.DataFrame:
@@ -115,4 +130,6 @@ def csv_cell(value: Any) -> Any:
 
 def write_csv(frame: pd.DataFrame, path: Path) -> None:
     safe = frame.apply(lambda column: column.map(csv_cell)) if len(frame) else frame
-    write_bytes_atomic(path, safe.to_csv(index=False, lineterminator="\n").encode("utf-8"))
+    # RFC 4180 line ends: then a cell holding a bare \r is quoted too and cannot split a row.
+    text = safe.to_csv(index=False, lineterminator="\r\n")
+    write_bytes_atomic(path, text.encode("utf-8"))

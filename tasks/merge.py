@@ -1,78 +1,65 @@
 """merge: originals plus accepted augmented samples into data/final/.
 
-Val and test are copied untouched (byte for byte); train gains the accepted
-variants. Writes the final manifest, the quarantine list (every sample that
-did not make it, from any stage, with its reason), counts before/after and
-the accounting that proves nothing was lost.
+Val and test are copied untouched; train gains the accepted variants. Writes
+the final manifest, the quarantine list (every sample that did not make it,
+from any stage, with its reason), counts before/after and the accounting that
+proves nothing was lost.
 """
 
 from __future__ import annotations
 
-import re
 import shutil
-from pathlib import Path
 
 import pandas as pd
 
 from tasks import paths
 from tasks.bias import imbalance_ratio, normalised_entropy
-from tasks.io import copy_file_atomic, read_json, read_parquet, safe_name, write_csv, write_json, write_parquet
+from tasks.io import read_json, read_parquet, write_csv, write_json, write_parquet
+from tasks.modalities import get_modality
 from tasks.params import Params
 from tasks.report_plots import bar_chart
 
-FINAL_COLUMNS = ["sample_id", "source_id", "split", "label", "origin", "path", "ops", "seed", "sha256", "width", "height"]
+LINEAGE_COLUMNS = ["sample_id", "source_id", "split", "label", "origin", "ops", "seed", "sha256"]
 QUARANTINE_COLUMNS = ["sample_id", "path", "stage", "reason_code", "reason"]
-
-
-def _suffix(path: str) -> str:
-    suffix = Path(path).suffix.lower()
-    return suffix if re.fullmatch(r"\.[a-z0-9]{1,5}", suffix) else ""
-
-
-def final_rows(originals: pd.DataFrame, accepted: pd.DataFrame) -> pd.DataFrame:
-    """The final manifest, with each file's place under data/final/ (named by sample_id: unique and safe)."""
-    originals = originals.assign(
-        path=[f"{s}/{safe_name(l)}/{i}{_suffix(p)}" for s, l, i, p in zip(originals["split"], originals["label"], originals["sample_id"], originals["path"])],
-        ops="[]", seed=pd.NA, origin="original")
-    accepted = accepted.assign(path=["train/" + p for p in accepted["path"]])
-    frame = pd.concat([originals[FINAL_COLUMNS], accepted[FINAL_COLUMNS]], ignore_index=True)
-    frame["seed"] = frame["seed"].astype("Int64")
-    frame[["width", "height"]] = frame[["width", "height"]].astype("Int64")
-    return frame.sort_values(["split", "label", "sample_id"]).reset_index(drop=True)
 
 
 def quarantine_rows(raw: pd.DataFrame, excluded: list[dict], validated: pd.DataFrame) -> pd.DataFrame:
     raw_bad = raw[raw["status"] != "ok"].assign(stage="explore")
-    raw_paths = dict(zip(raw["sample_id"], raw["path"]))
+    raw_paths = dict(zip(raw["sample_id"], raw["path"], strict=False))
     leaks = pd.DataFrame([{**e, "path": raw_paths.get(e["sample_id"], ""), "stage": "bias"} for e in excluded],
                          columns=QUARANTINE_COLUMNS)
-    rejected = validated[validated["status"] == "quarantined"].assign(
-        stage="validate", path=lambda f: str(paths.AUGMENTED_DIR) + "/" + f["path"])
+    rejected = validated[validated["status"] == "quarantined"].assign(stage="validate")
+    if "path" in rejected:
+        rejected["path"] = str(paths.AUGMENTED_DIR) + "/" + rejected["path"]
+    else:
+        rejected["path"] = ""
     return pd.concat([raw_bad[QUARANTINE_COLUMNS], leaks, rejected[QUARANTINE_COLUMNS]], ignore_index=True)
 
 
-def class_counts(frame: pd.DataFrame) -> dict[str, int]:
-    return {str(k): int(v) for k, v in frame["label"].value_counts().sort_index().items()}
+def class_counts(frame: pd.DataFrame, column: str = "label") -> dict[str, int]:
+    return {str(k): int(v) for k, v in frame[column].value_counts().sort_index().items()}
+
+
+def _summary(counts: dict[str, int]) -> dict:
+    return {"samples": sum(counts.values()), "imbalance_ratio": imbalance_ratio(counts),
+            "normalised_entropy": normalised_entropy(counts), "per_class": counts}
 
 
 def run(params: Params) -> dict:
+    modality = get_modality(params.data.modality)
     raw = read_parquet(paths.RAW_MANIFEST, "raw manifest (stage explore)")
     excluded = read_json(paths.PLAN)["excluded"]
     validated = read_parquet(paths.VALIDATED_MANIFEST, "validated manifest (stage validate)")
     excluded_ids = {e["sample_id"] for e in excluded}
-    originals = raw[(raw["status"] == "ok") & ~raw["sample_id"].isin(excluded_ids)]
+    originals = raw[(raw["status"] == "ok") & ~raw["sample_id"].isin(excluded_ids)].assign(ops="[]", seed=pd.NA)
     accepted = validated[validated["status"] == "accepted"]
-    final = final_rows(originals, accepted)
-    quarantine = quarantine_rows(raw, excluded, validated)
 
     shutil.rmtree(paths.FINAL, ignore_errors=True)
-    raw_dir = Path(params.data.raw_dir)
-    sources = dict(zip(originals["sample_id"], originals["path"]))
-    for row in final.itertuples():
-        origin_file = raw_dir / sources[row.sample_id] if row.origin == "original" else paths.AUGMENTED_DIR / row.path.removeprefix("train/")
-        copy_file_atomic(origin_file, paths.FINAL / row.path)
+    final = modality.finalize(originals, accepted, params)
+    final = final[LINEAGE_COLUMNS + modality.FINAL_COLUMNS].astype({"seed": "Int64"})
+    final = final.sort_values(["split", "label", "sample_id"]).reset_index(drop=True)
     write_parquet(final, paths.FINAL_MANIFEST)
-    write_csv(quarantine, paths.QUARANTINE)
+    write_csv(quarantine_rows(raw, excluded, validated), paths.QUARANTINE)
 
     before = class_counts(originals[originals["split"] == "train"])
     after = class_counts(final[final["split"] == "train"])
@@ -82,11 +69,9 @@ def run(params: Params) -> dict:
               paths.CLASS_DISTRIBUTION_PNG)
     raw_quarantined = int((raw["status"] != "ok").sum())
     report = {
-        "train_before": {"samples": sum(before.values()), "imbalance_ratio": imbalance_ratio(before),
-                         "normalised_entropy": normalised_entropy(before), "per_class": before},
-        "train_after": {"samples": sum(after.values()), "imbalance_ratio": imbalance_ratio(after),
-                        "normalised_entropy": normalised_entropy(after), "per_class": after},
-        "final_by_split": class_counts(final.rename(columns={"label": "_", "split": "label"})),
+        "train_before": _summary(before),
+        "train_after": _summary(after),
+        "final_by_split": class_counts(final, "split"),
         "augmented": {"accepted": len(accepted), "rejected": int((validated["status"] == "quarantined").sum())},
         # Nothing lost: every raw sample is a final original or quarantined with a reason.
         "accounting": {"raw_samples": len(raw), "final_originals": len(originals),

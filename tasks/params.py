@@ -23,7 +23,8 @@ class ParamsError(ValueError):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: `seed: true` or `workers: "2"` is a mistake to report, not to coerce; no inf/nan knobs.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class SplitFractions(_Section):
@@ -47,7 +48,8 @@ class DataParams(_Section):
     # Used only when the input has no train/val/test folders or split column.
     split: SplitFractions = SplitFractions()
     # Decompression-bomb guard, applied per file (Pillow's global limit is left alone).
-    max_image_pixels: int = Field(40_000_000, ge=1)
+    # At most Pillow's own hard ceiling (2 x its default limit), which it enforces while opening.
+    max_image_pixels: int = Field(40_000_000, ge=1, le=178_956_970)
 
 
 class PrepareParams(_Section):

@@ -63,9 +63,9 @@ def gallery_sources(validated: pd.DataFrame, how_many: int, seed: int) -> list[s
     return ordered[:how_many]
 
 
-def render_gallery(validated: pd.DataFrame, raw: pd.DataFrame, params: Params, path: Path) -> None:
+def render_image_gallery(validated: pd.DataFrame, raw: pd.DataFrame, params: Params, path: Path) -> None:
     max_pixels = params.data.max_image_pixels
-    raw_paths = dict(zip(raw["sample_id"], raw["path"]))
+    raw_paths = dict(zip(raw["sample_id"], raw["path"], strict=False))
     groups = []
     for source_id in gallery_sources(validated, params.validate_.gallery_sources, params.seed):
         variants = validated[validated["source_id"] == source_id].sort_values("sample_id")

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from sklearn.datasets import load_digits
 from PIL import Image
+from sklearn.datasets import load_digits
 
-from tests.project import lock_out_hashes, new_project, run, stages_run, write_params
+from tests.project import lock_out_hashes, new_project, run, stages_run
 
 pytestmark = pytest.mark.e2e
 

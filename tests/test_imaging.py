@@ -184,18 +184,18 @@ def _png_header_only(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
 
 
-@pytest.mark.xfail(
-    reason="BUG: load_image lets Pillow's global decompression-bomb limit (2 x Image.MAX_IMAGE_PIXELS, ~179M) "
-    "refuse images that data.max_image_pixels allows, reported as too_many_pixels with Pillow's message",
-    strict=True,
-)
-def test_pixel_limit_is_the_configured_one_not_pillows(tmp_path):
-    # Header-only PNG: 200M pixels declared, no pixel data, so nothing big is allocated.
-    width, height = 20_000, 10_000
-    assert width * height > 2 * Image.MAX_IMAGE_PIXELS
-    (tmp_path / "huge.png").write_bytes(_png_header_only(width, height))
-    # Within the configured limit: it must not be refused as too big (it is corrupt: no IDAT).
-    assert code_of(tmp_path / "huge.png", max_pixels=10**9) != "too_many_pixels"
+def test_pixel_limit_cannot_exceed_pillows_own_ceiling():
+    """Pillow refuses more than 2 x Image.MAX_IMAGE_PIXELS while opening, whatever we ask:
+    so params refuse a larger data.max_image_pixels instead of promising what Pillow won't do."""
+    import yaml
+
+    from tasks.params import ParamsError, apply_overrides, parse_params
+    from tests.project import REPO
+
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    with pytest.raises(ParamsError, match="data.max_image_pixels"):
+        parse_params(apply_overrides(raw, [f"data.max_image_pixels={2 * Image.MAX_IMAGE_PIXELS + 1}"]))
+    parse_params(apply_overrides(raw, [f"data.max_image_pixels={2 * Image.MAX_IMAGE_PIXELS}"]))
 
 
 def test_animated_gif(tmp_path):

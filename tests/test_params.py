@@ -133,11 +133,6 @@ def test_operator_range_reversed(tmp_path, repo_raw):
     assert "[20.0, 10.0]" in message
 
 
-@pytest.mark.xfail(
-    reason="BUG: build_policy does `name not in available` on an unhashable name; TypeError escapes parse_params",
-    raises=TypeError,
-    strict=True,
-)
 @pytest.mark.parametrize("bad_name", [["rotate"], {"op": "rotate"}])
 def test_operator_name_of_wrong_type_is_a_params_error(tmp_path, repo_raw, bad_name):
     raw = copy.deepcopy(repo_raw)

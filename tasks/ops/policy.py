@@ -46,6 +46,8 @@ def build_policy(entries: list[dict[str, Any]], modality: str, key: str = "augme
             raise OperatorConfigError(f"{where} must be a mapping with a 'name', got {entry!r}")
         config = dict(entry)
         name = config.pop("name")
+        if not isinstance(name, str):
+            raise OperatorConfigError(f"{where}.name must be a string, one of {sorted(available)}; got {name!r}")
         if name not in available:
             raise OperatorConfigError(
                 f"{where}.name: unknown {modality} operator {name!r}; allowed: {sorted(available)}"

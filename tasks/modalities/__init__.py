@@ -1,0 +1,27 @@
+"""One module per modality, each with the same hooks, so the stage modules
+(explore, bias, augment, validate, merge) hold the shared logic only.
+
+A modality module provides:
+  read_raw(params) -> (raw manifest, context)       explore: one row per input sample
+  profile(ok, params) -> dict                       explore: the modality's own profile section
+  bias_extra(ok, params) -> dict                    bias: e.g. length or loudness bias between classes
+  augment_shard(shard, params) -> list[dict]        augment: rows of new samples (files written atomically)
+  AUGMENTED_COLUMNS: list[str]                      the modality's extra columns in augmented rows
+  features(augmented, sources, params) -> frame     validate: one row of measurements per new sample
+  SUITE_FILE, suite_parameters(labels, params)      validate: the Great Expectations suite and its parameters
+  render_gallery(validated, raw, params, path)      validate: sources beside their variants, for review
+  finalize(originals, accepted, params) -> frame    merge: write data/final/, return the final manifest
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+MODALITIES = ("image",)
+
+
+def get_modality(name: str) -> ModuleType:
+    if name not in MODALITIES:
+        raise ValueError(f"data.modality: {name!r} is not one of {list(MODALITIES)}")
+    return importlib.import_module(f"tasks.modalities.{name}")

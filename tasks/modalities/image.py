@@ -1,0 +1,212 @@
+"""The image modality: how images are read, profiled, augmented, measured,
+shown for review and written to data/final/. Stage logic shared by every
+modality lives in the stage modules; only what is particular to images is here."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tasks import paths
+from tasks.imaging import (
+    UnreadableImage,
+    channel_sums,
+    encode_image,
+    extension_for,
+    load_image,
+    output_format,
+    perceptual_hash,
+    pixel_stats,
+    similarity,
+)
+from tasks.ingest import read_file_dataset
+from tasks.io import copy_file_atomic, safe_name, sha256_bytes, write_bytes_atomic
+from tasks.ops.policy import build_policy, run_policy, sample_seed
+from tasks.params import Params
+from tasks.progress import progress_bar
+
+SUITE_FILE = paths.EXPECTATIONS / "image_augmented.json"
+AUGMENTED_COLUMNS = ["path", "width", "height", "mode", "format"]
+
+
+# ---- explore ---------------------------------------------------------------
+
+class ChannelStats:
+    """Running per-mode channel mean/std over the readable images, in one pass."""
+
+    def __init__(self) -> None:
+        self._sums: dict[str, list] = {}
+
+    def add(self, image) -> None:
+        total, squares, count = channel_sums(image)
+        entry = self._sums.setdefault(image.mode, [0.0, 0.0, 0])
+        entry[0], entry[1], entry[2] = entry[0] + total, entry[1] + squares, entry[2] + count
+
+    def summary(self) -> dict:
+        result = {}
+        for mode, (total, squares, count) in sorted(self._sums.items()):
+            mean = np.asarray(total) / count
+            std = np.sqrt(np.maximum(np.asarray(squares) / count - mean**2, 0.0))
+            result[mode] = {"mean": [round(float(v), 4) for v in mean], "std": [round(float(v), 4) for v in std]}
+        return result
+
+
+def read_raw(params: Params) -> tuple[pd.DataFrame, dict]:
+    stats = ChannelStats()
+
+    def read_file(path: Path) -> dict:
+        loaded = load_image(path, params.data.max_image_pixels)
+        stats.add(loaded.image)
+        image = loaded.image
+        return {"phash": perceptual_hash(image), "width": image.width, "height": image.height,
+                "mode": loaded.source_mode, "format": loaded.source_format}
+
+    frame, context = read_file_dataset(params.data.raw_dir, params.data.manifest_csv, read_file,
+                                       params.data.split.model_dump(), params.seed, "reading images")
+    return frame, context | {"channel_stats": stats.summary()}
+
+
+def near_duplicate_pairs(ok: pd.DataFrame, max_distance: int) -> list[tuple[int, int, int]]:
+    """Pairs (i, j, distance) of perceptual hashes within max_distance bits, excluding
+    exact copies. Quadratic, in chunks: fine up to tens of thousands of images."""
+    hashes = np.array([int(h, 16) for h in ok["phash"]], dtype=np.uint64)
+    sha = ok["sha256"].to_numpy()
+    pairs = []
+    for i in range(len(hashes) - 1):
+        distances = np.bitwise_count(hashes[i + 1:] ^ hashes[i])
+        for offset in np.flatnonzero(distances <= max_distance):
+            j = i + 1 + int(offset)
+            if sha[i] != sha[j]:
+                pairs.append((i, j, int(distances[offset])))
+    return pairs
+
+
+def _spread(values: pd.Series) -> dict:
+    if values.empty:
+        return {}
+    values = values.astype(float)
+    return {"min": int(values.min()), "max": int(values.max()), "mean": round(float(values.mean()), 2)}
+
+
+def _counts(values: pd.Series) -> dict[str, int]:
+    return {str(k): int(v) for k, v in values.value_counts().sort_index().items()}
+
+
+def profile(ok: pd.DataFrame, params: Params) -> dict:
+    limit = params.explore.max_listed_pairs
+    pairs = near_duplicate_pairs(ok, params.explore.near_duplicate_distance)
+    sizes = (ok["width"].astype(int).astype(str) + "x" + ok["height"].astype(int).astype(str)).value_counts()
+    return {
+        "image_sizes": {"width": _spread(ok["width"]), "height": _spread(ok["height"]),
+                        "most_common": [[size, int(n)] for size, n in sizes.head(10).items()]},
+        "modes": _counts(ok["mode"]),
+        "formats": _counts(ok["format"]),
+        "near_duplicates": {
+            "max_hamming_distance": params.explore.near_duplicate_distance,
+            "pairs": len(pairs),
+            "pairs_across_splits": sum(ok["split"][i] != ok["split"][j] for i, j, _ in pairs),
+            "examples": [{"a": ok["sample_id"][i], "b": ok["sample_id"][j], "distance": d} for i, j, d in pairs[:limit]],
+        },
+    }
+
+
+def bias_extra(ok: pd.DataFrame, params: Params) -> dict:
+    return {}
+
+
+# ---- augment ---------------------------------------------------------------
+
+def augment_shard(shard, params: Params, output_dir: Path = paths.AUGMENTED_DIR) -> list[dict]:
+    """Make every variant of every source in the shard; write each file atomically."""
+    policy = build_policy(params.augment.policy, params.data.modality)
+    raw_dir = Path(params.data.raw_dir)
+    rows = []
+    for source in shard.sources:
+        image_source = load_image(raw_dir / source["path"], params.data.max_image_pixels).image
+        for variant in range(int(source["variants"])):
+            seed = sample_seed(params.seed, source["source_id"], variant)
+            image, records = run_policy(policy, np.random.default_rng(seed), image_source)
+            image_format = output_format(source["format"], image.mode, params.augment.image_format)
+            data = encode_image(image, image_format, params.augment.jpeg_quality)
+            sample_id = f"{source['source_id']}-aug{variant:03d}"
+            relative = f"{safe_name(source['label'])}/{sample_id}{extension_for(image_format)}"
+            write_bytes_atomic(output_dir / relative, data)
+            rows.append({"sample_id": sample_id, "source_id": source["source_id"], "label": source["label"],
+                         "ops": json.dumps(records, sort_keys=True), "seed": seed, "variant": variant,
+                         "sha256": sha256_bytes(data), "path": relative, "width": image.width,
+                         "height": image.height, "mode": image.mode, "format": image_format})
+    return rows
+
+
+# ---- validate --------------------------------------------------------------
+
+def features(augmented: pd.DataFrame, sources: pd.DataFrame, params: Params) -> pd.DataFrame:
+    """One row of measurements per augmented image, compared with its source."""
+    raw_dir, max_pixels = Path(params.data.raw_dir), params.data.max_image_pixels
+    source_paths = dict(zip(sources["sample_id"], sources["path"], strict=False))
+    rows, cached_source = [], (None, None)
+    with progress_bar("validate: measuring", len(augmented)) as advance:
+        for row in augmented.itertuples(index=False):
+            measured = {"sample_id": row.sample_id, "source_id": row.source_id, "label": row.label,
+                        "source_exists": row.source_id in source_paths, "width": None, "height": None,
+                        "std": None, "saturated_fraction": None, "similarity": None, "unreadable": ""}
+            try:
+                image = load_image(paths.AUGMENTED_DIR / row.path, max_pixels).image
+                if cached_source[0] != row.source_id and measured["source_exists"]:
+                    cached_source = (row.source_id, load_image(raw_dir / source_paths[row.source_id], max_pixels).image)
+                measured.update(width=image.width, height=image.height, **pixel_stats(image))
+                if measured["source_exists"]:
+                    measured["similarity"] = similarity(cached_source[1], image)
+            except (UnreadableImage, OSError) as error:
+                measured["unreadable"] = str(error)
+            rows.append(measured)
+            advance()
+    return pd.DataFrame(rows)
+
+
+FEATURE_COLUMNS = ["std", "saturated_fraction", "similarity"]
+
+
+def suite_parameters(labels: list[str], params: Params) -> dict:
+    checks = params.validate_
+    return {"labels": labels, "min_size": checks.min_size, "max_size": checks.max_size, "min_std": checks.min_std,
+            "max_saturated_fraction": checks.max_saturated_fraction,
+            "min_similarity": checks.min_similarity, "max_similarity": checks.max_similarity}
+
+
+def render_gallery(validated: pd.DataFrame, raw: pd.DataFrame, params: Params, path: Path) -> None:
+    from tasks.review_pages import render_image_gallery
+
+    render_image_gallery(validated, raw, params, path)
+
+
+# ---- merge -----------------------------------------------------------------
+
+FINAL_COLUMNS = ["path", "width", "height"]
+
+
+def _suffix(path: str) -> str:
+    import re
+
+    suffix = Path(path).suffix.lower()
+    return suffix if re.fullmatch(r"\.[a-z0-9]{1,5}", suffix) else ""
+
+
+def finalize(originals: pd.DataFrame, accepted: pd.DataFrame, params: Params) -> pd.DataFrame:
+    """Copy originals (byte for byte) and accepted variants into data/final/split/label/,
+    each named by its sample_id: unique, and safe whatever the input names were."""
+    raw_dir = Path(params.data.raw_dir)
+    originals = originals.assign(
+        final_path=[f"{s}/{safe_name(lbl)}/{i}{_suffix(p)}"
+                    for s, lbl, i, p in originals[["split", "label", "sample_id", "path"]].itertuples(index=False)])
+    accepted = accepted.assign(final_path="train/" + accepted["path"])
+    for origin, frame in ((lambda p: raw_dir / p, originals), (lambda p: paths.AUGMENTED_DIR / p, accepted)):
+        for source_path, target in zip(frame["path"], frame["final_path"], strict=False):
+            copy_file_atomic(origin(source_path), paths.FINAL / target)
+    frame = pd.concat([originals, accepted], ignore_index=True)
+    frame["path"] = frame.pop("final_path")
+    frame[["width", "height"]] = frame[["width", "height"]].astype("Int64")
+    return frame

@@ -55,9 +55,11 @@ def pipeline(params_file: str = "params.yaml", overrides: list[str] | None = Non
     share_api_with_workers()
     params = load_params(Path(params_file), overrides or [])
     # With overrides the outputs do not match params.yaml, so they must not be recorded as its version.
-    repo = None if overrides else dvc_state.open_repo()
-    if overrides:
-        logger.warning("--set overrides %s: running every stage; dvc.lock is not updated", overrides)
+    custom = bool(overrides) or Path(params_file).resolve() != Path("params.yaml").resolve()
+    repo = None if custom else dvc_state.open_repo()
+    if custom:
+        logger.warning("params from %s with overrides %s: running every stage; dvc.lock is not updated "
+                       "(it records params.yaml only)", params_file, overrides or [])
     ran: dict[str, str] = {}
     for name in STAGES:
         if repo is not None and not force and dvc_state.is_up_to_date(repo, name):

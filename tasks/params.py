@@ -11,9 +11,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
+from tasks.modalities.audio_params import AudioParams
+from tasks.modalities.tabular_params import TabularParams
+from tasks.modalities.text_params import TextParams
 from tasks.ops.base import OperatorConfigError
+from tasks.params_base import Section
 
 PARAMS_FILE = Path("params.yaml")
 
@@ -22,12 +26,9 @@ class ParamsError(ValueError):
     """params.yaml (or a --set override) is invalid; nothing has run."""
 
 
-class _Section(BaseModel):
-    # strict: `seed: true` or `workers: "2"` is a mistake to report, not to coerce; no inf/nan knobs.
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
-class SplitFractions(_Section):
+class SplitFractions(Section):
     train: float = Field(0.7, gt=0, lt=1)
     val: float = Field(0.15, ge=0, lt=1)
     test: float = Field(0.15, ge=0, lt=1)
@@ -40,8 +41,8 @@ class SplitFractions(_Section):
         return self
 
 
-class DataParams(_Section):
-    modality: Literal["image"] = "image"
+class DataParams(Section):
+    modality: Literal["image", "text", "audio", "tabular"] = "image"
     raw_dir: str = "data/raw"
     # Optional CSV with columns path,label[,split]; paths relative to raw_dir.
     manifest_csv: str | None = None
@@ -52,9 +53,10 @@ class DataParams(_Section):
     max_image_pixels: int = Field(40_000_000, ge=1, le=178_956_970)
 
 
-class PrepareParams(_Section):
+class PrepareParams(Section):
+    # Which bundled demo the `prepare` stage writes into data/raw (see tasks/demos/);
     # "none" when data.raw_dir points at your own dataset: the demo stage then writes nothing.
-    dataset: Literal["digits", "none"] = "digits"
+    dataset: str = "digits"
     # Cap on images per class taken from the demo source (null: all ~180), for quick runs.
     max_per_class: int | None = Field(None, ge=4)
     image_size: int = Field(32, ge=8, le=256)
@@ -65,20 +67,30 @@ class PrepareParams(_Section):
     val_fraction: float = Field(0.15, ge=0, lt=0.5)
     test_fraction: float = Field(0.25, gt=0, lt=0.5)
 
+    @field_validator("dataset")
+    @classmethod
+    def _known_demo(cls, name: str) -> str:
+        from tasks.demos import available_demos
 
-class ExploreParams(_Section):
+        allowed = ["none", *available_demos()]
+        if name not in allowed:
+            raise ValueError(f"unknown demo {name!r}; allowed: {allowed}")
+        return name
+
+
+class ExploreParams(Section):
     # Perceptual-hash Hamming distance (of 64 bits) at or below which two images are near duplicates.
     near_duplicate_distance: int = Field(4, ge=0, le=32)
     max_listed_pairs: int = Field(50, ge=0)
 
 
-class BiasParams(_Section):
+class BiasParams(Section):
     policy: Literal["rebalance", "report", "fail"] = "rebalance"
     # Largest allowed ratio of the biggest to the smallest train class under policy "fail".
     max_imbalance: float = Field(10.0, ge=1)
 
 
-class AugmentParams(_Section):
+class AugmentParams(Section):
     # The train split grows to this multiple of its size (1.0: no new samples).
     factor: float = Field(2.0, ge=1, le=50)
     max_variants_per_source: int = Field(10, ge=1, le=1000)
@@ -87,7 +99,7 @@ class AugmentParams(_Section):
     policy: list[dict[str, Any]] = Field(min_length=1)
 
 
-class ExecutionParams(_Section):
+class ExecutionParams(Section):
     """How to run, not what to make: no stage lists this section in dvc.yaml,
     because outputs are byte-identical whatever these are."""
 
@@ -95,7 +107,7 @@ class ExecutionParams(_Section):
     shard_size: int = Field(256, ge=1)
 
 
-class ValidateParams(_Section):
+class ValidateParams(Section):
     min_similarity: float = Field(0.3, ge=-1, le=1)
     max_similarity: float = Field(0.995, ge=-1, le=1)
     min_std: float = Field(2.0, ge=0)
@@ -115,7 +127,7 @@ class ValidateParams(_Section):
         return self
 
 
-class Params(_Section):
+class Params(Section):
     seed: int = Field(ge=0, lt=2**63)
     data: DataParams = DataParams()
     prepare: PrepareParams = PrepareParams()
@@ -124,6 +136,10 @@ class Params(_Section):
     augment: AugmentParams
     execution: ExecutionParams = ExecutionParams()
     validate_: ValidateParams = Field(ValidateParams(), alias="validate")
+    # Modality sections: only the one named by data.modality is used.
+    text: TextParams = TextParams()
+    audio: AudioParams = AudioParams()
+    tabular: TabularParams = TabularParams()
 
 
 def load_params(path: Path = PARAMS_FILE, overrides: list[str] = ()) -> Params:

@@ -1,70 +1,29 @@
-"""The demo dataset: scikit-learn's bundled handwritten digits (no download),
-written as a real ImageFolder tree ``split/label/file.png`` with a train split
-made imbalanced on purpose, so the bias check has something to find."""
+"""prepare: write the selected bundled demo (prepare.dataset) into data/raw.
+
+data/raw is replaced whole, through a staging folder, so no stale file of an
+earlier demo survives and a killed run leaves the previous data/raw intact.
+"""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
-from tasks.imaging import encode_image
-from tasks.io import write_bytes_atomic
+from tasks.demos import get_demo
 from tasks.params import Params
 
 
-def digits_images(image_size: int) -> tuple[list[Image.Image], np.ndarray]:
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    # 8x8 pixels of 0..16 ink; scaled to 8 bits and enlarged smoothly so that
-    # rotations and crops act on something a person can look at.
-    images = [
-        Image.fromarray(np.round(pixels * (255.0 / 16.0)).astype(np.uint8), "L").resize(
-            (image_size, image_size), Image.Resampling.BICUBIC
-        )
-        for pixels in digits.images
-    ]
-    return images, digits.target
-
-
-def plan_demo_splits(labels: np.ndarray, params: Params) -> dict[int, str | None]:
-    """Index -> split (None: left out of the demo to make train imbalanced)."""
-    rng = np.random.default_rng(np.random.SeedSequence([params.seed, 7]))
-    prepare = params.prepare
-    classes = sorted(set(int(v) for v in labels))
-    decided: dict[int, str | None] = {}
-    for rank, label in enumerate(classes):
-        indices = rng.permutation(np.flatnonzero(labels == label))[: prepare.max_per_class]
-        n_test = round(len(indices) * prepare.test_fraction)
-        n_val = round(len(indices) * prepare.val_fraction)
-        train = indices[n_test + n_val:]
-        # Linear ramp: the first class keeps its whole train share, the last keeps `imbalance` of it.
-        keep_fraction = 1.0 - (1.0 - prepare.imbalance) * rank / max(len(classes) - 1, 1)
-        n_train = max(2, round(len(train) * keep_fraction))
-        decided.update({int(i): "test" for i in indices[:n_test]})
-        decided.update({int(i): "val" for i in indices[n_test:n_test + n_val]})
-        decided.update({int(i): "train" for i in train[:n_train]})
-        decided.update({int(i): None for i in train[n_train:]})
-    return decided  # indices beyond max_per_class are absent: left out too
-
-
 def write_demo(params: Params, target: Path) -> int:
-    """Write the demo into ``target`` (replaced whole, so no stale file survives)."""
     staging = target.with_name(target.name + ".tmp")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     written = 0
-    images, labels = digits_images(params.prepare.image_size) if params.prepare.dataset == "digits" else ([], [])
-    splits = plan_demo_splits(np.asarray(labels), params)
-    for index, image in enumerate(images):
-        split = splits.get(index)
-        if split is None:
-            continue
-        write_bytes_atomic(staging / split / str(labels[index]) / f"digit_{index:04d}.png", encode_image(image, "PNG"))
-        written += 1
+    if params.prepare.dataset != "none":
+        demo = get_demo(params.prepare.dataset)
+        if demo.MODALITY != params.data.modality:
+            raise ValueError(f"prepare.dataset: {demo.NAME!r} is a {demo.MODALITY} demo but data.modality is "
+                             f"{params.data.modality!r}; set both (see the README's modality sections)")
+        written = demo.write(params, staging)
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
     return written

@@ -18,10 +18,15 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-MODALITIES = ("image",)
+MODALITIES = ("image", "text", "audio", "tabular")
 
 
 def get_modality(name: str) -> ModuleType:
     if name not in MODALITIES:
         raise ValueError(f"data.modality: {name!r} is not one of {list(MODALITIES)}")
-    return importlib.import_module(f"tasks.modalities.{name}")
+    try:
+        return importlib.import_module(f"tasks.modalities.{name}")
+    except ModuleNotFoundError as error:
+        if error.name != f"tasks.modalities.{name}":
+            raise
+        raise ValueError(f"data.modality: {name!r} is not available in this version of augmill") from None

@@ -112,6 +112,13 @@ def replay(item: Any, records: list[dict], modality: str) -> Any:
 
 
 def _load_builtin_operators() -> None:
-    # Imported for their @register side effect; kept lazy so that importing the
-    # policy machinery does not pull every modality's dependencies.
-    from tasks.ops import image  # noqa: F401
+    # Every module in tasks/ops registers its operators when imported (one module
+    # per modality); done lazily so that importing the policy machinery is cheap.
+    import importlib
+    import pkgutil
+
+    import tasks.ops
+
+    for info in pkgutil.iter_modules(tasks.ops.__path__):
+        if info.name not in ("base", "policy"):
+            importlib.import_module(f"tasks.ops.{info.name}")

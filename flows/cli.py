@@ -83,8 +83,8 @@ def _run_pipeline(args, params) -> int:
     runner = ProcessPoolTaskRunner(max_workers=workers) if workers > 1 else ThreadPoolTaskRunner(max_workers=1)
     started = time.perf_counter()
     ran = pipeline.with_options(task_runner=runner)(params_file=args.params, overrides=args.overrides, force=args.force)
-    print(f"augmill: pipeline finished in {time.perf_counter() - started:.1f}s: "
-          + ", ".join(f"{name} {state}" for name, state in ran.items()))
+    total = time.perf_counter() - started
+    print(f"augmill: pipeline finished in {total:.1f}s: " + ", ".join(f"{name} {state}" for name, state in ran.items()))
     print("augmill: open reports/validation.html and reports/gallery.html; the dataset is data/final/")
     return 0
 

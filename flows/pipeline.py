@@ -10,6 +10,7 @@ recorded in dvc.lock, so `augmill run` and `dvc repro` agree.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -50,7 +51,7 @@ def share_api_with_workers() -> None:
 
 @flow(name="augmill-pipeline", log_prints=True)
 def pipeline(params_file: str = "params.yaml", overrides: list[str] | None = None, force: bool = False) -> dict:
-    """Run every stage that is not up to date; return what each stage did."""
+    """Run every stage that is not up to date; return what each stage did and how long it took."""
     logger = get_run_logger()
     share_api_with_workers()
     params = load_params(Path(params_file), overrides or [])
@@ -66,9 +67,11 @@ def pipeline(params_file: str = "params.yaml", overrides: list[str] | None = Non
             logger.info("stage %s: up to date, skipped", name)
             ran[name] = "skipped"
             continue
+        started = time.perf_counter()
         stage_task.with_options(name=f"stage-{name}")(name, params)
+        seconds = time.perf_counter() - started
         if repo is not None:
             dvc_state.record(repo, name)
-        ran[name] = "ran"
-        logger.info("stage %s: done", name)
+        ran[name] = f"ran in {seconds:.1f}s"
+        logger.info("stage %s: done in %.1fs", name, seconds)
     return ran

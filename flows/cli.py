@@ -60,12 +60,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "check":
             print(f"{args.params}: ok")
             return 0
+        from flows.workspace_lock import workspace_lock
+
         if args.command == "stage":
             from flows.stages import run_stage
 
-            run_stage(args.name, params)
+            with workspace_lock(f"stage {args.name}"):
+                run_stage(args.name, params)
             return 0
-        return _run_pipeline(args, params)
+        with workspace_lock("run"):
+            return _run_pipeline(args, params)
     except ParamsError as error:
         print(f"augmill: {error}", file=sys.stderr)
         return 2

@@ -4,9 +4,11 @@ written twice."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 
 from tasks import augment, bias, explore, merge, paths, prepare, validate
+from tasks.io import SCRATCH
 from tasks.params import Params
 
 
@@ -27,4 +29,6 @@ STAGES: dict[str, Callable[..., object]] = {
 def run_stage(name: str, params: Params, mapper=None) -> object:
     if name not in STAGES:
         raise KeyError(f"unknown stage {name!r}; stages: {list(STAGES)}")
+    # Leftovers of a killed run (never inside an output); the caller holds the workspace lock.
+    shutil.rmtree(SCRATCH, ignore_errors=True)
     return STAGES[name](params, mapper=mapper)

@@ -52,8 +52,19 @@ def safe_name(text: str) -> str:
     return f"{slug}-{sha256_bytes(text.encode('utf-8', 'surrogatepass'))[:8]}"
 
 
+SCRATCH = Path("data") / ".tmp"
+
+
 def _temporary_sibling(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    """Where a file is written before its atomic rename. Under data/, whose folders
+    are DVC directory outputs, that is data/.tmp (same file system, not an output),
+    so no output folder ever holds a half-written file, even after a SIGKILL."""
+    name = f".{path.name}.tmp-{os.getpid()}"
+    data_dir = SCRATCH.parent.resolve()
+    if path.resolve().is_relative_to(data_dir):
+        SCRATCH.mkdir(parents=True, exist_ok=True)
+        return SCRATCH / f"{sha256_bytes(str(path).encode('utf-8', 'surrogatepass'))[:16]}{name}"
+    return path.with_name(name)
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:

@@ -3,6 +3,10 @@
   augmill run [--set KEY=VALUE ...]   the whole pipeline as one Prefect flow run
   augmill stage NAME                  one stage, as dvc.yaml calls it (no Prefect server)
   augmill check                       validate params.yaml and exit
+  augmill report                      build reports/index.html (one page per dataset version) and print its path
+  augmill review reject|accept|list   the human review: decisions in reviews/decisions.csv, applied by merge
+  augmill preview [--n 16]            what the current augment.policy does to N train samples, in seconds
+  augmill serve [--cron "0 3 * * *"]  serve the scheduled pipeline (a Prefect deployment) from this process
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-STAGE_NAMES = ("prepare", "explore", "bias", "augment", "validate", "merge")
+STAGE_NAMES = ("prepare", "explore", "bias", "augment", "validate", "merge", "evaluate")
 
 
 def _quiet_offline_prefect() -> None:
@@ -46,6 +50,38 @@ def build_parser() -> argparse.ArgumentParser:
     stage.add_argument("name", choices=STAGE_NAMES)
 
     commands.add_parser("check", help="validate params.yaml and exit")
+
+    commands.add_parser("report", help="build reports/index.html from the pipeline's outputs and print its path",
+                        description="Build the dataset version's report (reports/index.html) from the JSON reports, "
+                                    "manifests and plots the stages wrote; the evaluate stage writes it too.")
+    review = commands.add_parser("review", help="record or list review decisions (reviews/decisions.csv)",
+                                 description="Reject (or accept again) one augmented sample or every variant of an "
+                                             "operator; merge excludes rejected variants. Then `dvc repro` re-runs "
+                                             "merge and evaluate, and committing reviews/decisions.csv with dvc.lock "
+                                             "makes the new dataset version.")
+    review.add_argument("action", choices=["reject", "accept", "list"])
+    review.add_argument("target", nargs="?", metavar="SAMPLE_ID|op:NAME", help="an augmented sample or op:OPERATOR")
+    review.add_argument("--note", default="", help="why (shown in the quarantine and the report)")
+    review.add_argument("--reviewer", default=None, help="who decided (default: your user name)")
+    preview = commands.add_parser("preview", help="render N train samples with the current policy (reports/preview.png)",
+                                  description="Read the raw data, augment N train samples as the augment stage would "
+                                              "make their first variant, and draw sources beside variants, without "
+                                              "running the pipeline. Prints the file's path.")
+    preview.add_argument("--n", type=int, default=16, help="how many samples (default 16)")
+    preview.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                         help="try a param without editing params.yaml, e.g. --set augment.policy='[{name: rotate, p: 1}]'")
+    serve = commands.add_parser("serve", help="serve the scheduled pipeline (a Prefect deployment) from this process",
+                                description="Create the Prefect deployment augmill-scheduled/dataset-version with a cron "
+                                            "schedule and run its flow runs from this process, one at a time, until "
+                                            "stopped (Ctrl-C). Each run reproduces the pipeline and, when dvc.lock or a "
+                                            "tracked report changed, commits the new dataset version (optionally tagged "
+                                            "and pushed to the DVC remote: params.yaml schedule:). With PREFECT_API_URL "
+                                            "set it registers on that Prefect server; without, Prefect starts a "
+                                            "temporary local one for as long as this runs. Trigger a run now with "
+                                            "`prefect deployment run augmill-scheduled/dataset-version`.")
+    serve.add_argument("--cron", default=None, metavar="CRON",
+                       help="when to run, e.g. \"0 3 * * *\" (03:00 daily; default: schedule.cron in params.yaml), "
+                            "read in schedule.timezone")
     return parser
 
 
@@ -60,8 +96,21 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "check":
             print(f"{args.params}: ok")
             return 0
+        if args.command == "preview":
+            from tasks.preview import run as run_preview
+
+            print(run_preview(params, args.n))
+            return 0
+        if args.command == "serve":
+            cron = _checked_cron(args.cron)  # before importing Prefect (seconds)
+            from flows.deploy import serve
+
+            return serve(params, cron)
         from flows.workspace_lock import workspace_lock
 
+        if args.command in ("report", "review"):
+            with workspace_lock(args.command):
+                return _run_report(params) if args.command == "report" else _run_review(args, params)
         if args.command == "stage":
             from flows.stages import run_stage
 
@@ -78,18 +127,53 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def _run_pipeline(args, params) -> int:
+def _run_report(params) -> int:
+    from tasks.report import build_report
+
+    print(build_report(params))
+    return 0
+
+
+def _run_review(args, params) -> int:
+    from tasks.review import run_command
+
+    return run_command(args.action, args.target, args.note, args.reviewer, params.data.modality)
+
+
+def _checked_cron(cron: str | None) -> str | None:
+    from tasks.params import ParamsError, check_cron
+
+    try:
+        return None if cron is None else check_cron(cron)
+    except ValueError as error:
+        raise ParamsError(f"--cron: {error}") from None
+
+
+def pipeline_task_runner(params):
+    """The pipeline flow's task runner, from params.execution (the scheduled flow uses it too)."""
     from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
 
+    workers, address = params.execution.workers, params.execution.dask_address
+    if address:
+        from prefect_dask import DaskTaskRunner
+
+        runner = DaskTaskRunner(address=address)
+    elif workers > 1:
+        runner = ProcessPoolTaskRunner(max_workers=workers)
+    else:
+        runner = ThreadPoolTaskRunner(max_workers=1)
+    return runner
+
+
+def _run_pipeline(args, params) -> int:
     from flows.pipeline import pipeline
 
-    workers = params.execution.workers
-    runner = ProcessPoolTaskRunner(max_workers=workers) if workers > 1 else ThreadPoolTaskRunner(max_workers=1)
+    runner = pipeline_task_runner(params)
     started = time.perf_counter()
     ran = pipeline.with_options(task_runner=runner)(params_file=args.params, overrides=args.overrides, force=args.force)
     total = time.perf_counter() - started
     print(f"augmill: pipeline finished in {total:.1f}s: " + ", ".join(f"{name} {state}" for name, state in ran.items()))
-    print("augmill: open reports/validation.html and reports/gallery.html; the dataset is data/final/")
+    print("augmill: open reports/index.html (the report of this dataset version); the dataset is data/final/")
     return 0
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 
-from tasks import augment, bias, explore, merge, paths, prepare, validate
+from tasks import augment, bias, evaluate, explore, merge, paths, prepare, validate
 from tasks.io import SCRATCH
 from tasks.params import Params
 
@@ -24,6 +24,7 @@ STAGES: dict[str, Callable[..., object]] = {
     "augment": lambda params, mapper=None: augment.run(params, mapper),
     "validate": lambda params, **_: validate.run(params),
     "merge": lambda params, **_: merge.run(params),
+    "evaluate": lambda params, **_: evaluate.run(params),
 }
 
 def run_stage(name: str, params: Params, mapper=None) -> object:

@@ -10,15 +10,18 @@ and the seed of its own generator, so it can be replayed exactly.
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 
 import pandas as pd
 
 from tasks import paths
+from tasks.cache import Memo, code_version, key_of
 from tasks.io import read_json, read_parquet, write_parquet
 from tasks.modalities import get_modality
 from tasks.ops.policy import stable_hash
@@ -65,6 +68,69 @@ def local_mapper(workers: int) -> ShardMapper:
     return run_all
 
 
+def dask_mapper(address: str) -> ShardMapper:
+    """Run shards on an existing Dask cluster (the `dvc repro` path with execution.dask_address)."""
+
+    def run_all(function, shards):
+        from distributed import Client
+
+        with Client(address) as client:
+            return client.gather(client.map(function, shards, pure=False))
+
+    return run_all
+
+
+def modality_code(modality: str, *extra: str) -> str:
+    """The code a modality's results depend on (not the other modalities' code)."""
+    return code_version("ops/base.py", "ops/policy.py", f"ops/{modality}*.py", f"modalities/{modality}*.py",
+                        "imaging.py", "io.py", *extra)
+
+
+def augment_salt(params: Params) -> str:
+    """Everything besides the source itself that decides a source's variants."""
+    section = getattr(params, params.data.modality, None)  # the modality's own params, if it has any
+    return key_of("augment", params.seed, params.data.modality, params.data.max_image_pixels,
+                  params.augment.model_dump(exclude={"factor", "max_variants_per_source"}),
+                  section.model_dump() if section is not None else {},
+                  modality_code(params.data.modality, "augment.py"))
+
+
+def run_shard_in_project(shard: Shard, params: Params, root: str, salt: str | None) -> list[dict]:
+    """What a worker runs: from the project root (a Dask worker starts elsewhere), each
+    variant taken from the memo when an earlier run made it, else made now.
+
+    The memo is per variant, since variant v of a source depends only on (seed, source,
+    v): when the plan gives a source one more variant, the others are reused. A modality
+    may honour ``variant_ids`` in a source to make only the missing ones."""
+    os.chdir(root)
+    modality = get_modality(params.data.modality)
+    if salt is None:
+        return modality.augment_shard(shard, params)
+    memo, rows, todo, keys = Memo("augment"), {}, [], {}
+    for source in shard.sources:
+        sid, missing = source["source_id"], []
+        for variant in range(int(source["variants"])):
+            key = keys[sid, variant] = key_of(salt, sid, source["label"], source["sha256"], variant)
+            cached = memo.get(key)
+            if cached is None:
+                missing.append(variant)
+                continue
+            if cached.get("path"):
+                memo.get_file(key, Path(cached["path"]).name, paths.AUGMENTED_DIR / cached["path"])
+            rows[cached["sample_id"]] = cached
+        if missing:
+            todo.append(source | {"variant_ids": missing})
+    if todo:
+        for row in modality.augment_shard(Shard(shard.index, tuple(todo)), params):
+            if row["sample_id"] not in rows:
+                key = keys[row["source_id"], row["variant"]]
+                if row.get("path"):
+                    memo.put_file(key, Path(row["path"]).name, paths.AUGMENTED_DIR / row["path"])
+                memo.put(key, row)
+                rows[row["sample_id"]] = row
+    return list(rows.values())
+
+
 def augmentable_sources(params: Params) -> pd.DataFrame:
     manifest = read_parquet(paths.RAW_MANIFEST, "raw manifest (stage explore)")
     plan = read_json(paths.PLAN)
@@ -75,13 +141,22 @@ def augmentable_sources(params: Params) -> pd.DataFrame:
 
 def run(params: Params, mapper: ShardMapper | None = None) -> pd.DataFrame:
     modality = get_modality(params.data.modality)
-    shards = make_shards(augmentable_sources(params), params.execution.shard_size)
+    sources = augmentable_sources(params)
+    custom_shards = getattr(modality, "make_shards", None)
+    shards = custom_shards(sources, params) if custom_shards else make_shards(sources, params.execution.shard_size)
     shutil.rmtree(paths.AUGMENTED_DIR, ignore_errors=True)  # no stale variant of an earlier policy survives
     paths.AUGMENTED_DIR.mkdir(parents=True, exist_ok=True)
-    mapper = mapper or local_mapper(params.execution.workers)
-    results = mapper(partial(modality.augment_shard, params=params), shards)
-    rows = [row | {"split": "train", "origin": "augmented"} for shard_rows in results for row in shard_rows]
-    columns = LINEAGE_COLUMNS + modality.AUGMENTED_COLUMNS
+    if mapper is None:
+        address = params.execution.dask_address
+        mapper = dask_mapper(address) if address else local_mapper(params.execution.workers)
+    # Per-source memo only where a shard is a set of independent sources (not e.g. a class fit).
+    salt = augment_salt(params) if params.execution.cache and not custom_shards else None
+    results = mapper(partial(run_shard_in_project, params=params, root=str(Path.cwd().resolve()), salt=salt), shards)
+    # A row may name its own origin (e.g. "synthetic" for rows generated rather than transformed).
+    rows = [{"origin": "augmented"} | row | {"split": "train"} for shard_rows in results for row in shard_rows]
+    # A modality whose extra columns depend on the dataset (a table's own columns) names them per run.
+    extra_columns = getattr(modality, "augmented_columns", None)
+    columns = LINEAGE_COLUMNS + (extra_columns(sources, params) if extra_columns else modality.AUGMENTED_COLUMNS)
     frame = pd.DataFrame(rows, columns=columns).sort_values("sample_id").reset_index(drop=True)
     write_parquet(frame, paths.AUGMENTED_MANIFEST)
     return frame

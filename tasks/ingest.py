@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from tasks.cache import Memo, key_of
 from tasks.io import sha256_bytes, sha256_file
 from tasks.ops.policy import stable_hash
 from tasks.samples import UnusableSample
@@ -100,16 +101,17 @@ FileReader = Callable[[Path], dict]
 
 
 def read_samples(root: Path, entries: Iterable[dict], read_file: FileReader,
-                 progress: Callable[[], None] = lambda: None) -> pd.DataFrame:
+                 progress: Callable[[], None] = lambda: None, memo: tuple[Memo, str] | None = None) -> pd.DataFrame:
     """Read every discovered file once with the modality's ``read_file`` (which
-    returns its measurements, or raises UnusableSample); nothing is dropped."""
+    returns its measurements, or raises UnusableSample); nothing is dropped.
+    With a ``(memo, salt)``, a file whose bytes were read before is not decoded again."""
     rows = []
     for entry in entries:
         row = dict.fromkeys(MANIFEST_COLUMNS, None) | entry
         row.update(sample_id=sample_id_for(entry["path"]), origin="original", status="ok")
         row["source_id"] = row["sample_id"]
         if not row["reason_code"]:
-            _read_one(root, row, read_file)
+            _read_one(root, row, read_file, memo)
         if row["reason_code"]:
             row["status"] = "quarantined"
         rows.append(row)
@@ -124,7 +126,7 @@ def read_samples(root: Path, entries: Iterable[dict], read_file: FileReader,
     return frame
 
 
-def _read_one(root: Path, row: dict, read_file: FileReader) -> None:
+def _read_one(root: Path, row: dict, read_file: FileReader, memo: tuple[Memo, str] | None) -> None:
     real = resolve_inside(root, row["path"])
     if real is None:
         row.update(reason_code="outside_root", reason=f"{row['path']}: resolves outside {root}; not read")
@@ -134,11 +136,28 @@ def _read_one(root: Path, row: dict, read_file: FileReader) -> None:
         return
     try:
         row["sha256"] = sha256_file(real)
-        row.update(read_file(real))
+        row.update(_read_memoized(real, row["sha256"], read_file, memo))
     except UnusableSample as error:
         row.update(reason_code=error.code, reason=f"{row['path']}: {error.message.split(': ', 1)[-1]}")
     except OSError as error:
         row.update(reason_code="unreadable_file", reason=f"{row['path']}: {error.strerror or error}")
+
+
+def _read_memoized(path: Path, sha256: str, read_file: FileReader, memo: tuple[Memo, str] | None) -> dict:
+    if memo is None:
+        return read_file(path)
+    store, salt = memo
+    key = key_of(salt, sha256)
+    cached = store.get(key)
+    if cached is None:
+        try:
+            cached = {"measured": read_file(path)}
+        except UnusableSample as error:
+            cached = {"unusable": [error.code, error.message]}
+        store.put(key, cached)
+    if "unusable" in cached:
+        raise UnusableSample(*cached["unusable"])
+    return cached["measured"]
 
 
 def assign_splits(frame: pd.DataFrame, fractions: dict[str, float], seed: int) -> pd.DataFrame:
@@ -168,7 +187,7 @@ def assign_splits(frame: pd.DataFrame, fractions: dict[str, float], seed: int) -
 
 
 def read_file_dataset(raw_dir: str, manifest_csv: str | None, read_file: FileReader, fractions: dict[str, float],
-                      seed: int, what: str = "reading") -> tuple[pd.DataFrame, dict]:
+                      seed: int, what: str = "reading", memo: tuple[Memo, str] | None = None) -> tuple[pd.DataFrame, dict]:
     """Discover (folder tree or CSV), read every file, and give unsplit rows a split."""
     from tasks.progress import progress_bar
 
@@ -183,5 +202,5 @@ def read_file_dataset(raw_dir: str, manifest_csv: str | None, read_file: FileRea
     if not entries:
         raise ValueError(f"data.raw_dir: {root} holds no files")
     with progress_bar(f"explore: {what}", len(entries)) as advance:
-        frame = read_samples(root, entries, read_file, advance)
+        frame = read_samples(root, entries, read_file, advance, memo)
     return assign_splits(frame, fractions, seed), {"root": str(root), "layout": layout}

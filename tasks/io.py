@@ -55,7 +55,7 @@ def safe_name(text: str) -> str:
 SCRATCH = Path("data") / ".tmp"
 
 
-def _temporary_sibling(path: Path) -> Path:
+def temporary_path(path: Path) -> Path:
     """Where a file is written before its atomic rename. Under data/, whose folders
     are DVC directory outputs, that is data/.tmp (same file system, not an output),
     so no output folder ever holds a half-written file, even after a SIGKILL."""
@@ -70,7 +70,7 @@ def _temporary_sibling(path: Path) -> Path:
 def write_bytes_atomic(path: Path, data: bytes) -> None:
     """Write via a temporary sibling and rename, so a killed run never leaves a half file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temporary_sibling(path)
+    tmp = temporary_path(path)
     try:
         with open(tmp, "wb") as handle:
             handle.write(data)
@@ -82,7 +82,7 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
 
 def copy_file_atomic(source: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temporary_sibling(target)
+    tmp = temporary_path(target)
     try:
         shutil.copyfile(source, tmp)
         os.replace(tmp, target)
@@ -114,7 +114,7 @@ def read_json(path: Path) -> Any:
 
 def write_parquet(frame: pd.DataFrame, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temporary_sibling(path)
+    tmp = temporary_path(path)
     try:
         frame.reset_index(drop=True).to_parquet(tmp, index=False, engine="pyarrow", compression="zstd")
         os.replace(tmp, path)

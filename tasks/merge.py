@@ -18,12 +18,32 @@ from tasks.io import read_json, read_parquet, write_csv, write_json, write_parqu
 from tasks.modalities import get_modality
 from tasks.params import Params
 from tasks.report_plots import bar_chart
+from tasks.review import check_targets, read_decisions, rejected_variants, rejection_reason
 
 LINEAGE_COLUMNS = ["sample_id", "source_id", "split", "label", "origin", "ops", "seed", "sha256"]
 QUARANTINE_COLUMNS = ["sample_id", "path", "stage", "reason_code", "reason"]
 
 
-def quarantine_rows(raw: pd.DataFrame, excluded: list[dict], validated: pd.DataFrame) -> pd.DataFrame:
+def _augmented_paths(frame: pd.DataFrame) -> pd.Series | str:
+    return str(paths.AUGMENTED_DIR) + "/" + frame["path"] if "path" in frame else ""
+
+
+def review_rejections(accepted: pd.DataFrame, validated: pd.DataFrame, modality: str) -> pd.DataFrame:
+    """Quarantine rows of the accepted variants a reviewer rejected (reviews/decisions.csv)."""
+    from tasks.ops.policy import operators_for
+
+    decisions = read_decisions(paths.DECISIONS)
+    check_targets(decisions, validated, operators_for(modality))
+    rejected = rejected_variants(decisions, accepted)
+    frame = accepted[accepted["sample_id"].isin(rejected)]
+    return pd.DataFrame({"sample_id": frame["sample_id"], "path": _augmented_paths(frame), "stage": "review",
+                         "reason_code": "review_rejected",
+                         "reason": [rejection_reason(i, rejected[i]) for i in frame["sample_id"]]},
+                        columns=QUARANTINE_COLUMNS)
+
+
+def quarantine_rows(raw: pd.DataFrame, excluded: list[dict], validated: pd.DataFrame,
+                    reviewed: pd.DataFrame | None = None) -> pd.DataFrame:
     raw_bad = raw[raw["status"] != "ok"].assign(stage="explore")
     raw_paths = dict(zip(raw["sample_id"], raw["path"], strict=False))
     leaks = pd.DataFrame([{**e, "path": raw_paths.get(e["sample_id"], ""), "stage": "bias"} for e in excluded],
@@ -33,7 +53,8 @@ def quarantine_rows(raw: pd.DataFrame, excluded: list[dict], validated: pd.DataF
         rejected["path"] = str(paths.AUGMENTED_DIR) + "/" + rejected["path"]
     else:
         rejected["path"] = ""
-    return pd.concat([raw_bad[QUARANTINE_COLUMNS], leaks, rejected[QUARANTINE_COLUMNS]], ignore_index=True)
+    parts = [raw_bad[QUARANTINE_COLUMNS], leaks, rejected[QUARANTINE_COLUMNS]]
+    return pd.concat(parts + ([reviewed] if reviewed is not None and len(reviewed) else []), ignore_index=True)
 
 
 def class_counts(frame: pd.DataFrame, column: str = "label") -> dict[str, int]:
@@ -53,13 +74,19 @@ def run(params: Params) -> dict:
     excluded_ids = {e["sample_id"] for e in excluded}
     originals = raw[(raw["status"] == "ok") & ~raw["sample_id"].isin(excluded_ids)].assign(ops="[]", seed=pd.NA)
     accepted = validated[validated["status"] == "accepted"]
+    # The human review step: rejected variants leave the dataset for the quarantine, with the reviewer's note.
+    reviewed = review_rejections(accepted, validated, params.data.modality)
+    accepted = accepted[~accepted["sample_id"].isin(reviewed["sample_id"])]
 
     shutil.rmtree(paths.FINAL, ignore_errors=True)
     final = modality.finalize(originals, accepted, params)
-    final = final[LINEAGE_COLUMNS + modality.FINAL_COLUMNS].astype({"seed": "Int64"})
+    # A modality whose final columns depend on the dataset (a table's own columns) names them per run.
+    final_columns = getattr(modality, "final_columns", None)
+    final = final[LINEAGE_COLUMNS + (final_columns(final, params) if final_columns else modality.FINAL_COLUMNS)]
+    final = final.astype({"seed": "Int64"})
     final = final.sort_values(["split", "label", "sample_id"]).reset_index(drop=True)
     write_parquet(final, paths.FINAL_MANIFEST)
-    write_csv(quarantine_rows(raw, excluded, validated), paths.QUARANTINE)
+    write_csv(quarantine_rows(raw, excluded, validated, reviewed), paths.QUARANTINE)
 
     before = class_counts(originals[originals["split"] == "train"])
     after = class_counts(final[final["split"] == "train"])
@@ -72,7 +99,8 @@ def run(params: Params) -> dict:
         "train_before": _summary(before),
         "train_after": _summary(after),
         "final_by_split": class_counts(final, "split"),
-        "augmented": {"accepted": len(accepted), "rejected": int((validated["status"] == "quarantined").sum())},
+        "augmented": {"accepted": len(accepted), "rejected": int((validated["status"] == "quarantined").sum()),
+                      "rejected_in_review": len(reviewed)},
         # Nothing lost: every raw sample is a final original or quarantined with a reason.
         "accounting": {"raw_samples": len(raw), "final_originals": len(originals),
                        "quarantined_raw": raw_quarantined, "held_out_leaks": len(excluded_ids),

@@ -105,6 +105,11 @@ class ExecutionParams(Section):
 
     workers: int = Field(1, ge=1, le=256)
     shard_size: int = Field(256, ge=1)
+    # A Dask scheduler ("tcp://host:8786") to run the augment shards on; workers must see
+    # the project folder at the same absolute path (shared file system). null: local processes.
+    dask_address: str | None = None
+    # Reuse per-sample results of earlier runs (.augmill/cache): incremental runs, same bytes.
+    cache: bool = True
 
 
 class ValidateParams(Section):
@@ -127,6 +132,98 @@ class ValidateParams(Section):
         return self
 
 
+class EvaluateParams(Section):
+    """The baseline model trained on the original and on the merged train split, scored on test."""
+
+    # Repeats; each trains both models on its own seeded, stratified subsample of the train sources.
+    seeds: int = Field(5, ge=1, le=100)
+    # Share of each class's train sources drawn per repeat (with their variants for the augmented model);
+    # below 1, so the repeats differ and the spread says how much of a difference is noise.
+    subsample: float = Field(0.8, gt=0, le=1)
+    # Inverse regularisation strength and iteration cap of the logistic regression.
+    C: float = Field(1.0, gt=0)
+    max_iter: int = Field(2000, ge=10)
+    # The metric that decides "worse": augmented mean below baseline mean by more than tolerance.
+    metric: Literal["accuracy", "macro_f1", "balanced_accuracy"] = "macro_f1"
+    tolerance: float = Field(0.0, ge=0, le=1)
+    # Fail the evaluate stage (dvc repro and augmill run stop with an error) when augmentation makes the model worse.
+    fail_on_regression: bool = False
+
+
+class ReviewParams(Section):
+    # Variants shown per operator in the report's review gallery (a seeded choice).
+    gallery_per_operator: int = Field(12, ge=0, le=500)
+
+
+# minute hour day-of-month month day-of-week, as Prefect's cron schedules read them.
+_CRON_FIELDS = (("minute", 0, 59, ()), ("hour", 0, 23, ()), ("day of month", 1, 31, ()),
+                ("month", 1, 12, ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")),
+                ("day of week", 0, 7, ("sun", "mon", "tue", "wed", "thu", "fri", "sat")))
+_CRON_MACROS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
+
+
+def check_cron(expression: str) -> str:
+    """A five-field cron expression (or a macro such as @daily), checked here so that a typo
+    stops `augmill check` instead of the deployment, without importing Prefect (seconds)."""
+    if expression.strip() in _CRON_MACROS:
+        return expression.strip()
+    fields = expression.split()
+    if len(fields) != 5:
+        raise ValueError(f"{expression!r}: expected 5 fields (minute hour day-of-month month day-of-week), "
+                         f"e.g. '0 3 * * *' (03:00 every day), or one of {list(_CRON_MACROS)}")
+    for text, (name, low, high, names) in zip(fields, _CRON_FIELDS, strict=True):
+        for item in text.split(","):
+            body, has_step, step = item.partition("/")
+            if has_step and not (step.isdigit() and int(step) >= 1):
+                raise ValueError(f"{expression!r}: {name} step {step!r} must be a whole number >= 1")
+            if body == "*":
+                continue
+            for value in body.split("-", 1):
+                number = names.index(value.lower()) + low if value.lower() in names else (int(value) if value.isdigit() else None)
+                if number is None or not low <= number <= high:
+                    raise ValueError(f"{expression!r}: {name} {value!r} must be {low}-{high}"
+                                     + (f" or a name ({names[0]}...{names[-1]})" if names else ""))
+    return " ".join(fields)
+
+
+class ScheduleParams(Section):
+    """The scheduled run (`augmill serve`, prefect.yaml): when, and how it records a dataset version.
+    No stage lists this section in dvc.yaml: it changes no output."""
+
+    cron: str = "0 3 * * *"
+    timezone: str = "UTC"          # IANA name, e.g. Europe/Paris: the cron is read in this zone
+    commit: bool = True            # git commit dvc.lock and the git-tracked reports when they changed
+    tag_versions: bool = False     # also tag that commit augmill-<UTC date>-<flow run name>
+    push: bool = False             # dvc push the data to the remote before committing
+    remote: str | None = None      # the DVC remote to push to; null: the default remote (dvc remote add -d)
+    # A failed attempt (busy workspace, unreachable remote, a lost worker...) is retried after a
+    # delay, each time from the restored previous version.
+    retries: int = Field(2, ge=0, le=10)
+    retry_delay_seconds: int = Field(60, ge=0, le=86_400)
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, expression: str) -> str:
+        return check_cron(expression)
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, name: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {name!r}; use an IANA name such as UTC or Europe/Paris") from None
+        return name
+
+    @model_validator(mode="after")
+    def _tag_needs_commit(self) -> ScheduleParams:
+        if self.tag_versions and not self.commit:
+            raise ValueError("tag_versions: true needs commit: true (a tag names a commit)")
+        return self
+
+
 class Params(Section):
     seed: int = Field(ge=0, lt=2**63)
     data: DataParams = DataParams()
@@ -136,6 +233,9 @@ class Params(Section):
     augment: AugmentParams
     execution: ExecutionParams = ExecutionParams()
     validate_: ValidateParams = Field(ValidateParams(), alias="validate")
+    evaluate: EvaluateParams = EvaluateParams()
+    review: ReviewParams = ReviewParams()
+    schedule: ScheduleParams = ScheduleParams()
     # Modality sections: only the one named by data.modality is used.
     text: TextParams = TextParams()
     audio: AudioParams = AudioParams()
@@ -172,12 +272,26 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
     return raw
 
 
+def _modality_problems(params: Params) -> list[str]:
+    """A modality may check its own section against the rest (e.g. keys it requires)."""
+    from tasks.modalities import get_modality
+
+    try:
+        check = getattr(get_modality(params.data.modality), "check_params", None)
+    except ValueError:
+        return []  # a modality not available in this version: the explore stage says so
+    return check(params) if check else []
+
+
 def parse_params(raw: dict, source: str = "params.yaml") -> Params:
     from tasks.ops.policy import build_policy
 
     try:
         params = Params.model_validate(raw)
         build_policy(params.augment.policy, params.data.modality)
+        problems = _modality_problems(params)
+        if problems:
+            raise ParamsError(f"{source} is invalid:\n" + "\n".join(f"  {p}" for p in problems))
         return params
     except ValidationError as error:
         problems = []

@@ -34,3 +34,13 @@ CLASS_COUNTS_BEFORE = PLOTS / "train_before.csv"
 CLASS_COUNTS_AFTER = PLOTS / "train_after.csv"
 CLASS_DISTRIBUTION_PNG = PLOTS / "class_distribution.png"
 EXPLORE_PLOT = PLOTS / "explore_class_split.png"
+# evaluate
+EVALUATE_REPORT = REPORTS / "evaluate.json"
+PER_CLASS_RECALL = PLOTS / "per_class_recall.csv"
+PER_CLASS_RECALL_PNG = PLOTS / "per_class_recall.png"
+# report (written by evaluate, or `augmill report`)
+REPORT_PAGE = REPORTS / "index.html"
+# review: the human decisions, tracked in git, read by merge
+DECISIONS = Path("reviews") / "decisions.csv"
+# preview (not a pipeline output: `augmill preview` writes it on demand)
+PREVIEW = REPORTS / "preview"

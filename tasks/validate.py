@@ -16,6 +16,8 @@ from pathlib import Path
 import pandas as pd
 
 from tasks import paths
+from tasks.augment import modality_code
+from tasks.cache import Memo, key_of
 from tasks.io import read_parquet, write_json, write_parquet
 from tasks.modalities import get_modality
 from tasks.params import Params
@@ -24,6 +26,31 @@ from tasks.review_pages import render_validation_page
 
 class TooManyRejected(RuntimeError):
     """More augmented samples failed validation than validate.max_rejection_rate allows."""
+
+
+def measure(modality, augmented: pd.DataFrame, sources: pd.DataFrame, params: Params) -> pd.DataFrame:
+    """The modality's per-sample features, reusing those an earlier run measured for the
+    same (sample bytes, source bytes, code): an incremental run measures only new samples.
+    A modality whose features depend on the whole set (a class's fidelity, distances to all
+    real rows) sets FEATURES_PER_SAMPLE = False and is measured whole, every run."""
+    if not getattr(modality, "FEATURES_PER_SAMPLE", True):
+        return modality.features(augmented, sources, params)
+    section = getattr(params, params.data.modality, None)
+    salt = key_of("features", params.data.modality, params.data.max_image_pixels,
+                  section.model_dump() if section is not None else {}, modality_code(params.data.modality, "validate.py"))
+    source_sha = dict(zip(sources["sample_id"], sources["sha256"], strict=True))
+    memo = Memo("validate", params.execution.cache)
+    keys = [key_of(salt, sid, sha, source_sha.get(src))
+            for sid, sha, src in augmented[["sample_id", "sha256", "source_id"]].itertuples(index=False)]
+    records = [memo.get(key) for key in keys]
+    missing = [i for i, record in enumerate(records) if record is None]
+    if missing:
+        fresh = modality.features(augmented.iloc[missing], sources, params).to_dict("records")
+        for i, record in zip(missing, fresh, strict=True):
+            memo.put(keys[i], record)
+            records[i] = record
+    # Built from records whether cached or not, so the table is the same either way.
+    return pd.DataFrame(records, columns=None if records else ["sample_id", "source_id", "label", "unreadable"])
 
 
 def decide(augmented: pd.DataFrame, features: pd.DataFrame, failures: dict[str, list[str]]) -> pd.DataFrame:
@@ -53,7 +80,7 @@ def run(params: Params) -> dict:
     raw = read_parquet(paths.RAW_MANIFEST, "raw manifest (stage explore)")
     sources = raw[raw["status"] == "ok"]
     labels = sorted(sources["label"].unique().tolist())
-    features = modality.features(augmented, sources, params)
+    features = measure(modality, augmented, sources, params)
     measurable = features[features["unreadable"] == ""].drop(columns="unreadable")
     shutil.rmtree(paths.GX_DOCS, ignore_errors=True)  # GX adds to an existing site; keep only this run's
     outcome = run_suite(measurable, modality.SUITE_FILE, id_column="sample_id",
@@ -71,6 +98,8 @@ def run(params: Params) -> dict:
                          for e in outcome.expectations],
         "features": {column: _quantiles(features[column]) for column in modality.FEATURE_COLUMNS},
     }
+    extra = getattr(modality, "summary_extra", None)  # a modality's own figures (e.g. fidelity, privacy)
+    summary.update(extra(features, params) if extra else {})
     write_parquet(validated.merge(features[["sample_id", *modality.FEATURE_COLUMNS]], on="sample_id", how="left"),
                   paths.VALIDATED_MANIFEST)
     write_json(paths.VALIDATION_SUMMARY, summary)

@@ -58,7 +58,7 @@ def new_project(root: Path, params: dict | None = None) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     for name in ("dvc.yaml", ".gitignore"):
         shutil.copy(REPO / name, root / name)
-    for folder in ("tasks", "expectations"):
+    for folder in ("tasks", "expectations", "reviews"):  # reviews/decisions.csv: a dependency of merge
         shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__"))
     write_params(root, merge_dicts(SMALL_DEMO, params or {}))
     run(["git", "init", "-q", "-b", "main"], root)
@@ -82,3 +82,11 @@ def lock_out_hashes(root: Path) -> dict[str, dict[str, str]]:
 def stages_run(output: str) -> set[str]:
     """Stage names `dvc repro` says it ran."""
     return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage '")}
+
+
+def file_hashes(folder: Path) -> dict[str, str]:
+    """relative path -> sha256 of every file under folder: two trees are byte-identical iff these are equal."""
+    import hashlib
+
+    return {path.relative_to(folder).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in sorted(folder.rglob("*")) if path.is_file()}

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.e2e
 def demo(tmp_path_factory) -> Path:
     root = new_project(tmp_path_factory.mktemp("demo"))
     result = run(["dvc", "repro"], root)
-    assert stages_run(result.stdout) == {"prepare", "explore", "bias", "augment", "validate", "merge"}
+    assert stages_run(result.stdout) == {"prepare", "explore", "bias", "augment", "validate", "merge", "evaluate"}
     return root
 
 
@@ -105,7 +105,7 @@ def test_repro_again_runs_nothing_then_one_param_reruns_only_downstream(demo):
     params["augment"]["policy"][0]["angle"] = [-5, 5]
     (demo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     changed = run(["dvc", "repro"], demo)
-    assert stages_run(changed.stdout) == {"augment", "validate", "merge"}
+    assert stages_run(changed.stdout) == {"augment", "validate", "merge", "evaluate"}
     assert lock_out_hashes(demo)["augment"] != first_version["augment"]
     assert lock_out_hashes(demo)["explore"] == first_version["explore"]
     commit(demo, "second version")

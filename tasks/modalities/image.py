@@ -5,12 +5,14 @@ modality lives in the stage modules; only what is particular to images is here."
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from tasks import paths
+from tasks.cache import Memo, code_version, key_of
 from tasks.imaging import (
     UnreadableImage,
     channel_sums,
@@ -34,39 +36,41 @@ AUGMENTED_COLUMNS = ["path", "width", "height", "mode", "format"]
 
 # ---- explore ---------------------------------------------------------------
 
-class ChannelStats:
-    """Running per-mode channel mean/std over the readable images, in one pass."""
+_CHANNEL_COLUMNS = ["_channel_sum", "_channel_squares", "_pixels", "_working_mode"]
 
-    def __init__(self) -> None:
-        self._sums: dict[str, list] = {}
 
-    def add(self, image) -> None:
-        total, squares, count = channel_sums(image)
-        entry = self._sums.setdefault(image.mode, [0.0, 0.0, 0])
-        entry[0], entry[1], entry[2] = entry[0] + total, entry[1] + squares, entry[2] + count
+def read_image_file(path: Path, max_pixels: int) -> dict:
+    """One image's manifest columns, plus per-channel sums for the dataset statistics."""
+    loaded = load_image(path, max_pixels)
+    image = loaded.image
+    total, squares, count = channel_sums(image)
+    return {"phash": perceptual_hash(image), "width": image.width, "height": image.height,
+            "mode": loaded.source_mode, "format": loaded.source_format,
+            "_channel_sum": total.tolist(), "_channel_squares": squares.tolist(), "_pixels": count,
+            "_working_mode": image.mode}
 
-    def summary(self) -> dict:
-        result = {}
-        for mode, (total, squares, count) in sorted(self._sums.items()):
-            mean = np.asarray(total) / count
-            std = np.sqrt(np.maximum(np.asarray(squares) / count - mean**2, 0.0))
-            result[mode] = {"mean": [round(float(v), 4) for v in mean], "std": [round(float(v), 4) for v in std]}
-        return result
+
+def channel_statistics(ok: pd.DataFrame) -> dict:
+    """Per working mode (L, RGB, RGBA): mean and std of each channel over all pixels, in 0..1."""
+    result = {}
+    for mode, group in ok.groupby("_working_mode", sort=True):
+        count = group["_pixels"].sum()
+        mean = np.sum(np.stack(group["_channel_sum"].to_numpy()), axis=0) / count
+        squares = np.sum(np.stack(group["_channel_squares"].to_numpy()), axis=0) / count
+        std = np.sqrt(np.maximum(squares - mean**2, 0.0))
+        result[mode] = {"mean": [round(float(v), 4) for v in mean], "std": [round(float(v), 4) for v in std]}
+    return result
 
 
 def read_raw(params: Params) -> tuple[pd.DataFrame, dict]:
-    stats = ChannelStats()
-
-    def read_file(path: Path) -> dict:
-        loaded = load_image(path, params.data.max_image_pixels)
-        stats.add(loaded.image)
-        image = loaded.image
-        return {"phash": perceptual_hash(image), "width": image.width, "height": image.height,
-                "mode": loaded.source_mode, "format": loaded.source_format}
-
-    frame, context = read_file_dataset(params.data.raw_dir, params.data.manifest_csv, read_file,
-                                       params.data.split.model_dump(), params.seed, "reading images")
-    return frame, context | {"channel_stats": stats.summary()}
+    salt = key_of("read image", params.data.max_image_pixels, code_version("imaging.py", "modalities/image.py", "ingest.py"))
+    frame, context = read_file_dataset(params.data.raw_dir, params.data.manifest_csv,
+                                       partial(read_image_file, max_pixels=params.data.max_image_pixels),
+                                       params.data.split.model_dump(), params.seed, "reading images",
+                                       memo=(Memo("explore", params.execution.cache), salt))
+    ok = frame[frame["status"] == "ok"]
+    stats = channel_statistics(ok) if len(ok) else {}
+    return frame.drop(columns=[c for c in _CHANNEL_COLUMNS if c in frame]), context | {"channel_stats": stats}
 
 
 def near_duplicate_pairs(ok: pd.DataFrame, max_distance: int) -> list[tuple[int, int, int]]:
@@ -126,7 +130,7 @@ def augment_shard(shard, params: Params, output_dir: Path = paths.AUGMENTED_DIR)
     rows = []
     for source in shard.sources:
         image_source = load_image(raw_dir / source["path"], params.data.max_image_pixels).image
-        for variant in range(int(source["variants"])):
+        for variant in source.get("variant_ids", range(int(source["variants"]))):
             seed = sample_seed(params.seed, source["source_id"], variant)
             image, records = run_policy(policy, np.random.default_rng(seed), image_source)
             image_format = output_format(source["format"], image.mode, params.augment.image_format)
@@ -210,3 +214,47 @@ def finalize(originals: pd.DataFrame, accepted: pd.DataFrame, params: Params) ->
     frame["path"] = frame.pop("final_path")
     frame[["width", "height"]] = frame[["width", "height"]].astype("Int64")
     return frame
+
+
+# ---- evaluate, report, preview ----------------------------------------------
+
+BASELINE_SIDE = 16
+BASELINE_DESCRIPTION = "greyscale pixels downscaled to 16x16"
+
+
+def baseline_features(frame: pd.DataFrame, params: Params) -> np.ndarray:
+    """The evaluate stage's model input: greyscale pixels downscaled (area average) to
+    16x16, or to the smallest image's side if that is less, flattened, in [0, 1].
+    Rows are final-manifest rows; paths are relative to data/final/."""
+    from PIL import Image
+
+    images = [load_image(paths.FINAL / p, params.data.max_image_pixels).image.convert("L") for p in frame["path"]]
+    side = min([BASELINE_SIDE, *(min(image.size) for image in images)])
+    return np.stack([np.asarray(image.resize((side, side), Image.Resampling.BOX), dtype=np.float32).ravel() / 255.0
+                     for image in images])
+
+
+def report_thumbnail(path: Path, params: Params) -> str | None:
+    """A small PNG of the image at path as a data: URI, for the report's review gallery."""
+    from tasks.review_pages import thumbnail_uri
+
+    return thumbnail_uri(path, params.data.max_image_pixels)
+
+
+def preview(samples: pd.DataFrame, params: Params, output_stem: Path) -> Path:
+    """Each chosen source beside the variant the augment stage would make as its first
+    (same generator seed), with the operators that fired; drawn into output_stem.png."""
+    from tasks.preview import PreviewTile, draw_grid
+    from tasks.review_pages import describe_ops
+
+    policy = build_policy(params.augment.policy, params.data.modality)
+    tiles = []
+    for source in samples.itertuples(index=False):
+        image = load_image(Path(params.data.raw_dir) / source.path, params.data.max_image_pixels).image
+        seed = sample_seed(params.seed, source.source_id, 0)
+        variant, records = run_policy(policy, np.random.default_rng(seed), image)
+        tiles.append(PreviewTile(f"{source.label} · {source.source_id}", np.asarray(image), np.asarray(variant),
+                                 describe_ops(json.dumps(records))))
+    path = output_stem.with_suffix(".png")
+    draw_grid(tiles, f"augment.policy preview: source | variant 0, {len(tiles)} train samples", path)
+    return path

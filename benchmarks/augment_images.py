@@ -1,0 +1,241 @@
+"""Image augment-stage benchmark: prints, in one run on one machine,
+
+- images/s of augmill's augment stage for a standard policy (flip, rotation, random
+  resized crop, colour jitter, Gaussian noise) on N generated 256x256 JPEGs, beside a
+  minimal hand-written Pillow/numpy loop doing the same operations with the same
+  decode and encode (the floor for this design), and beside albumentations 2.0.8
+  (OpenCV decode/encode) when it is installed, all writing JPEG;
+- the speed-up of the augment stage from 1 to 2 workers;
+- peak memory (max RSS) of the augment stage at N and at 10 x N images;
+- the fixed orchestration overhead of `augmill run` (Prefect) on a handful of images;
+- the time of an incremental `dvc repro` after adding 1 % new images, as a share of a full one.
+
+Run by hand, from the project root, on an otherwise idle machine:
+
+    .venv/bin/python benchmarks/augment_images.py            # N = 2000 (and 20000 for memory)
+    .venv/bin/python benchmarks/augment_images.py --n 200 --skip-memory   # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+from PIL import Image, ImageEnhance
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+POLICY = [
+    {"name": "hflip", "p": 0.5},
+    {"name": "rotate", "p": 1.0, "angle": [-15, 15]},
+    {"name": "random_resized_crop", "p": 1.0, "scale": [0.8, 1.0], "ratio": [0.75, 1.3333]},
+    {"name": "brightness", "p": 1.0, "factor": [0.8, 1.2]},
+    {"name": "contrast", "p": 1.0, "factor": [0.8, 1.2]},
+    {"name": "saturation", "p": 1.0, "factor": [0.8, 1.2]},
+    {"name": "hue", "p": 1.0, "shift": [-0.05, 0.05]},
+    {"name": "gaussian_noise", "p": 1.0, "sigma": [5.0, 10.0]},
+]
+LABELS = ("a", "b", "c", "d")
+
+
+def make_jpegs(folder: Path, count: int, start: int = 0) -> None:
+    """Smooth random colour fields with shapes: JPEG-friendly, all different."""
+    for index in range(start, start + count):
+        rng = np.random.default_rng(index)
+        y, x = np.mgrid[0:256, 0:256] / 255.0
+        channels = [np.sin(x * rng.uniform(2, 9) + rng.uniform(0, 6)) * np.cos(y * rng.uniform(2, 9)) for _ in range(3)]
+        pixels = ((np.stack(channels, axis=-1) + 1) * 127.5).astype(np.uint8)
+        target = folder / LABELS[index % len(LABELS)] / f"img{index:06d}.jpg"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pixels, "RGB").save(target, "JPEG", quality=95)
+
+
+def environment() -> dict:
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", DO_NOT_TRACK="1",
+               PREFECT_SERVER_ANALYTICS_ENABLED="false")
+    env.pop("PREFECT_API_URL", None)
+    return env
+
+
+def sh(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    result = subprocess.run(args, cwd=cwd, env=environment(), capture_output=True, text=True)
+    if result.returncode:
+        raise SystemExit(f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def new_project(root: Path, images: int, workers: int = 1, cache: bool = False, mostly_train: bool = True) -> Path:
+    root.mkdir(parents=True)
+    for name in ("dvc.yaml", ".gitignore"):
+        shutil.copy(REPO / name, root / name)
+    for folder in ("tasks", "expectations", "reviews"):
+        if (REPO / folder).exists():
+            shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["data"]["raw_dir"] = "data/user"
+    if mostly_train:  # throughput: nearly every image is a train source
+        params["data"]["split"] = {"train": 0.98, "val": 0.01, "test": 0.01}
+    params["prepare"]["dataset"] = "none"
+    # "report": every train image gets exactly one variant, so variants = train images.
+    params["bias"]["policy"] = "report"
+    params["augment"].update(factor=2.0, policy=POLICY, image_format="keep", jpeg_quality=95)
+    params["execution"].update(workers=workers, cache=cache, shard_size=64)
+    params["validate"].update(max_rejection_rate=1.0)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    make_jpegs(root / "data/user", images)
+    sh(["git", "init", "-q"], root)
+    sh(["dvc", "init", "-q"], root)
+    return root
+
+
+def time_augment_stage(project: Path) -> tuple[float, int]:
+    """Wall time of `augmill stage augment` minus the same process doing nothing (its imports)."""
+    started = time.perf_counter()
+    sh(["augmill", "stage", "augment"], project)
+    elapsed = time.perf_counter() - started
+    started = time.perf_counter()
+    sh(["augmill", "check"], project)
+    baseline = time.perf_counter() - started
+    variants = len(list((project / "data/interim/augmented").rglob("*.jpg")))
+    return elapsed - baseline, variants
+
+
+def hand_loop(sources: list[Path], out: Path) -> float:
+    """The same operations written directly: decode, flip/rotate/crop, colour jitter, noise, encode."""
+    started = time.perf_counter()
+    for index, path in enumerate(sources):
+        rng = np.random.default_rng(index)
+        image = Image.open(path).convert("RGB")
+        if rng.random() < 0.5:
+            image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        image = image.rotate(rng.uniform(-15, 15), Image.Resampling.BILINEAR, fillcolor=(0, 0, 0))
+        w, h = image.size
+        area = w * h * rng.uniform(0.8, 1.0)
+        ratio = np.exp(rng.uniform(np.log(0.75), np.log(1.3333)))
+        cw, ch = min(w, int(round(np.sqrt(area * ratio)))), min(h, int(round(np.sqrt(area / ratio))))
+        left, top = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
+        image = image.resize((w, h), Image.Resampling.BILINEAR, box=(left, top, left + cw, top + ch))
+        for enhancer in (ImageEnhance.Brightness, ImageEnhance.Contrast, ImageEnhance.Color):
+            image = enhancer(image).enhance(rng.uniform(0.8, 1.2))
+        hsv = np.array(image.convert("HSV"))
+        hsv[..., 0] = (hsv[..., 0].astype(np.int16) + int(rng.uniform(-0.05, 0.05) * 256)) % 256
+        image = Image.fromarray(hsv, "HSV").convert("RGB")
+        noise = np.random.default_rng(index + 1).standard_normal((h, w, 3), dtype=np.float32) * rng.uniform(5, 10)
+        image = Image.fromarray(np.clip(np.asarray(image, np.float32) + noise, 0, 255).round().astype(np.uint8))
+        buffer = io.BytesIO()
+        image.save(buffer, "JPEG", quality=95)
+        (out / f"{index}.jpg").write_bytes(buffer.getvalue())
+    return time.perf_counter() - started
+
+
+def albumentations_loop(sources: list[Path], out: Path) -> float | None:
+    try:
+        import albumentations as A
+        import cv2
+    except ImportError:
+        return None
+    cv2.setNumThreads(1)  # one worker, as for the others
+    transform = A.Compose([
+        A.HorizontalFlip(p=0.5),
+        A.Rotate(limit=15, p=1.0, border_mode=cv2.BORDER_CONSTANT),
+        A.RandomResizedCrop(size=(256, 256), scale=(0.8, 1.0), ratio=(0.75, 1.3333), p=1.0),
+        A.ColorJitter(brightness=0.2, contrast=0.2, saturation=0.2, hue=0.05, p=1.0),
+        A.GaussNoise(std_range=(5 / 255, 10 / 255), p=1.0),
+    ], seed=0)
+    started = time.perf_counter()
+    for index, path in enumerate(sources):
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        result = transform(image=image)["image"]
+        cv2.imwrite(str(out / f"{index}.jpg"), result, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    return time.perf_counter() - started
+
+
+def peak_memory_mb(project: Path) -> float:
+    """Max RSS of a one-worker `augmill stage augment` process (Linux reports KiB)."""
+    script = ("import resource, subprocess, sys; subprocess.run(['augmill', 'stage', 'augment'], check=True); "
+              "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    result = sh([sys.executable, "-c", script], project)
+    return int(result.stdout.strip().splitlines()[-1]) / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=2000, help="images for the throughput figures")
+    parser.add_argument("--skip-memory", action="store_true", help="skip the 10 x N memory run")
+    args = parser.parse_args()
+    figures: dict[str, object] = {"images": args.n, "cpus": os.cpu_count()}
+    with tempfile.TemporaryDirectory(prefix="augmill-bench-") as tmp:
+        tmp = Path(tmp)
+        print(f"generating {args.n} 256x256 JPEGs and preparing projects ...", flush=True)
+        one = new_project(tmp / "one", args.n, workers=1)
+        sh(["augmill", "stage", "explore"], one)
+        sh(["augmill", "stage", "bias"], one)
+        seconds, variants = time_augment_stage(one)
+        figures["augmill_1_worker_images_per_s"] = round(variants / seconds, 1)
+
+        two = tmp / "two"
+        shutil.copytree(one, two)
+        params = yaml.safe_load((two / "params.yaml").read_text())
+        params["execution"]["workers"] = 2
+        (two / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        seconds2, variants2 = time_augment_stage(two)
+        figures["augmill_2_workers_images_per_s"] = round(variants2 / seconds2, 1)
+        figures["speedup_1_to_2_workers"] = round(seconds / seconds2, 2)
+
+        sources = sorted((one / "data/user").rglob("*.jpg"))[:variants]
+        (tmp / "hand").mkdir()
+        figures["hand_loop_images_per_s"] = round(len(sources) / hand_loop(sources, tmp / "hand"), 1)
+        (tmp / "alb").mkdir()
+        album = albumentations_loop(sources, tmp / "alb")
+        figures["albumentations_images_per_s"] = round(len(sources) / album, 1) if album else "not installed"
+        figures["augmill_vs_hand_loop"] = round(figures["augmill_1_worker_images_per_s"] / figures["hand_loop_images_per_s"], 2)
+        if album:
+            figures["augmill_vs_albumentations"] = round(figures["augmill_1_worker_images_per_s"]
+                                                         / figures["albumentations_images_per_s"], 2)
+
+        figures[f"peak_memory_mb_at_{args.n}"] = round(peak_memory_mb(one), 1)
+        if not args.skip_memory:
+            print(f"generating {10 * args.n} JPEGs for the memory figure ...", flush=True)
+            big = new_project(tmp / "big", 10 * args.n, workers=1)
+            sh(["augmill", "stage", "explore"], big)
+            sh(["augmill", "stage", "bias"], big)
+            figures[f"peak_memory_mb_at_{10 * args.n}"] = round(peak_memory_mb(big), 1)
+            shutil.rmtree(big)
+
+        print("fixed overhead and incremental runs ...", flush=True)
+        tiny = new_project(tmp / "tiny", 40, mostly_train=False)  # a handful per class and split
+        run = sh(["augmill", "run"], tiny).stdout
+        total = float(run.split("pipeline finished in ")[1].split("s")[0])
+        stage_seconds = sum(float(part.split("ran in ")[1].rstrip("s,")) for part in run.split(": ", 1)[1].split(", ")
+                            if "ran in " in part)
+        started = time.perf_counter()
+        sh(["augmill", "check"], tiny)
+        figures["prefect_run_total_s_40_images"] = total
+        figures["fixed_overhead_s"] = round(total - stage_seconds, 1)
+        figures["cli_start_s"] = round(time.perf_counter() - started, 1)
+
+        incremental = new_project(tmp / "incremental", args.n, workers=1, cache=True, mostly_train=False)
+        started = time.perf_counter()
+        sh(["dvc", "repro"], incremental)
+        full = time.perf_counter() - started
+        make_jpegs(incremental / "data/user", max(1, args.n // 100), start=args.n)
+        started = time.perf_counter()
+        sh(["dvc", "repro"], incremental)
+        figures["full_run_s"] = round(full, 1)
+        figures["incremental_run_s_after_1pct"] = round(time.perf_counter() - started, 1)
+        figures["incremental_share_of_full"] = round(figures["incremental_run_s_after_1pct"] / full, 3)
+    print(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,243 @@
+"""The scheduled pipeline: a Prefect flow that does what a person would do by hand,
+its deployment, and `augmill serve`.
+
+A run reproduces the pipeline (flows.pipeline, as `augmill run` does: stages DVC
+reports up to date are skipped), then records the new dataset version: a git
+commit of dvc.lock and of the outputs git tracks (the reports dvc.yaml declares
+with `cache: false`), optionally pushed to a DVC remote first and tagged. The
+data itself is in DVC's cache, so a clone of that commit gets it back with
+`dvc pull`. When nothing changed, nothing is committed.
+
+A failed attempt leaves the previous version intact: nothing is committed, the
+version files are put back byte for byte and `dvc checkout` puts the data back
+as dvc.lock records it; then Prefect retries (params.yaml `schedule:`).
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
+
+from flows.workspace_lock import workspace_lock
+from tasks.params import Params, ParamsError, ScheduleParams, load_params
+
+FLOW_NAME = "augmill-scheduled"
+DEPLOYMENT_NAME = "dataset-version"
+PARAMS_FILE = "params.yaml"
+LOCK_FILE = "dvc.lock"
+TAG_PREFIX = "augmill-"
+
+
+class VersionRefused(RuntimeError):
+    """The workspace cannot make a version (not a repo, uncommitted changes, no git
+    identity, no remote); retrying would not help, so Prefect does not."""
+
+
+def git(root: Path, *args: str, check: bool = True) -> str:
+    result = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise RuntimeError(f"git {' '.join(args)} failed in {root}: {(result.stderr or result.stdout).strip()}")
+    return result.stdout
+
+
+def dvc(root: Path, *args: str) -> str:
+    # The DVC of this interpreter: a worker's PATH need not contain the virtualenv's bin/.
+    result = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"dvc {' '.join(args)} failed in {root}: {(result.stderr or result.stdout).strip()}")
+    return result.stdout
+
+
+def default_remote(root: Path) -> str | None:
+    result = subprocess.run([sys.executable, "-m", "dvc", "remote", "default"], cwd=root, capture_output=True, text=True)
+    return result.stdout.strip() or None if result.returncode == 0 else None
+
+
+def version_paths(root: Path) -> list[str]:
+    """What a version commit holds besides the code: dvc.lock, every output git tracks
+    (`cache: false` in dvc.yaml) and the .gitignore files DVC keeps beside cached outputs."""
+    from dvc.repo import Repo
+
+    repo = Repo(str(root))
+    try:
+        outs = list(repo.index.outs)
+    finally:
+        repo.close()
+    paths = {LOCK_FILE}
+    for out in outs:
+        path = Path(out.def_path)
+        paths.add((path.parent / ".gitignore").as_posix() if out.use_cache else path.as_posix())
+    return sorted(paths)
+
+
+def snapshot(root: Path, paths: list[str]) -> dict[str, bytes]:
+    """The bytes of every file at or under paths (version files are small: a lock file and reports)."""
+    files: dict[str, bytes] = {}
+    for path in paths:
+        target = root / path
+        found = [target] if target.is_file() else sorted(p for p in target.rglob("*") if p.is_file()) if target.is_dir() else []
+        for file in found:
+            files[file.relative_to(root).as_posix()] = file.read_bytes()
+    return files
+
+
+def restore(root: Path, paths: list[str], before: dict[str, bytes]) -> None:
+    """Put the version files back as they were, then the data as that dvc.lock records it."""
+    now = snapshot(root, paths)
+    for name in now.keys() - before.keys():
+        (root / name).unlink()
+    for name, data in before.items():
+        if now.get(name) != data:
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / name).write_bytes(data)
+    if LOCK_FILE in before:
+        dvc(root, "checkout", "--force", "--quiet")
+
+
+def check_workspace(root: Path, settings: ScheduleParams) -> None:
+    """Refuse before any work what no retry would fix."""
+    if not (root / "dvc.yaml").is_file() or not (root / ".dvc").is_dir():
+        raise VersionRefused(f"{root} is not an augmill project: dvc.yaml and .dvc/ are needed (run from the project root)")
+    if settings.commit:
+        if not git(root, "rev-parse", "--verify", "-q", "HEAD", check=False).strip():
+            raise VersionRefused(f"{root} is not a git repository with a commit; a dataset version is a git commit "
+                                 "(git init && git add -A && git commit), or set schedule.commit: false")
+        dirty = git(root, "status", "--porcelain", "--untracked-files=no").strip()
+        if dirty:
+            # The commit would record dvc.lock for a params.yaml or code that is not in it.
+            raise VersionRefused(f"{root} has uncommitted changes to tracked files; commit or revert them first, "
+                                 f"so that the version commit reproduces:\n{dirty}")
+        if subprocess.run(["git", "var", "GIT_COMMITTER_IDENT"], cwd=root, capture_output=True).returncode != 0:
+            raise VersionRefused("git has no identity to commit with here: set user.name and user.email "
+                                 "(git config user.name ...; git config user.email ...)")
+    if settings.push:
+        remote = settings.remote or default_remote(root)
+        if not remote or remote not in dvc(root, "remote", "list").split():
+            raise VersionRefused(f"schedule.push is true but the DVC remote {settings.remote or '(default)'} is not "
+                                 "configured: dvc remote add -d NAME URL, and commit .dvc/config")
+
+
+def _worth_retrying(task, task_run, state) -> bool:
+    try:
+        state.result()
+    except (ParamsError, VersionRefused):
+        return False
+    except Exception:
+        return True
+    return False
+
+
+def _changed_for_git(root: Path, paths: list[str]) -> list[str]:
+    """The version paths to `git add`: those that exist or that git tracks (deleted ones), never ignored ones."""
+    tracked = set(git(root, "ls-files", "--", *paths).splitlines())
+    present = [p for p in paths if (root / p).exists() or any(t == p or t.startswith(p + "/") for t in tracked)]
+    ignored = set(git(root, "check-ignore", "--", *present, check=False).splitlines()) if present else set()
+    return [p for p in present if p not in ignored]
+
+
+def _git_sees_changes(root: Path, paths: list[str]) -> bool:
+    return bool(paths) and bool(git(root, "status", "--porcelain", "--untracked-files=all", "--", *paths).strip())
+
+
+@task(name="reproduce-and-record", cache_policy=NO_CACHE)
+def reproduce_and_record(root: str, params: Params, run_name: str, run_id: str) -> dict:
+    from flows.cli import pipeline_task_runner
+    from flows.pipeline import pipeline
+
+    logger = get_run_logger()
+    project, settings = Path(root), params.schedule
+    with workspace_lock(f"scheduled run {run_name}", project):
+        paths = version_paths(project)
+        before = snapshot(project, paths)
+        staged = committed = False
+        try:
+            ran = pipeline.with_options(task_runner=pipeline_task_runner(params))(params_file=PARAMS_FILE)
+            stages = ", ".join(f"{name} {state}" for name, state in ran.items())
+            addable = _changed_for_git(project, paths) if settings.commit else []
+            # Committing: anything git would record (also a dvc.lock never committed); else: any byte changed.
+            changed = _git_sees_changes(project, addable) if settings.commit else snapshot(project, paths) != before
+            if not changed:
+                head = git(project, "rev-parse", "--short", "HEAD", check=False).strip() or "(no commit)"
+                logger.info("nothing changed (%s): no new dataset version; HEAD stays %s", stages, head)
+                return {"version": "unchanged", "commit": None, "tag": None, "pushed": None, "stages": ran}
+            pushed = None
+            if settings.push:
+                # Before committing: a commit whose data is not on the remote would not reproduce elsewhere.
+                dvc(project, "push", *(["--remote", settings.remote] if settings.remote else []))
+                pushed = settings.remote or default_remote(project)
+                logger.info("pushed the data of this version to the DVC remote %s", pushed)
+            if not settings.commit:
+                logger.info("reproduced (%s); not committed (schedule.commit is false)", stages)
+                return {"version": "reproduced", "commit": None, "tag": None, "pushed": pushed, "stages": ran}
+            tag = None
+            if settings.tag_versions:
+                stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d-%H%M%S")
+                tag = f"{TAG_PREFIX}{stamp}-{run_name}"
+                # Checked before committing, so that a tag clash cannot leave a commit half recorded.
+                git(project, "check-ref-format", f"refs/tags/{tag}")
+                if git(project, "rev-parse", "-q", "--verify", f"refs/tags/{tag}", check=False).strip():
+                    raise VersionRefused(f"the tag {tag} exists already")
+            message = (f"augmill: dataset version from flow run {run_name} ({run_id})\n\n"
+                       f"Deployment: {FLOW_NAME}/{DEPLOYMENT_NAME}\nStages: {stages}\n"
+                       + (f"Data pushed to the DVC remote: {pushed}\n" if pushed else ""))
+            git(project, "add", "-A", "--", *addable)
+            staged = True
+            git(project, "commit", "-q", "-m", message)
+            committed = True
+            commit = git(project, "rev-parse", "HEAD").strip()
+            if tag:
+                git(project, "tag", "-a", tag, "-m", f"augmill dataset version from flow run {run_name} ({run_id})")
+            logger.info("new dataset version: commit %s%s (%s)", commit[:12], f", tag {tag}" if tag else "", stages)
+            return {"version": "committed", "commit": commit, "tag": tag, "pushed": pushed, "stages": ran}
+        except BaseException:
+            if committed:
+                logger.error("the version was committed but a later step failed; the commit stands")
+                raise
+            logger.error("this attempt failed: restoring the previous version's files and data")
+            if staged:
+                git(project, "reset", "-q", "--", *addable, check=False)
+            restore(project, paths, before)
+            raise
+
+
+@flow(name=FLOW_NAME, log_prints=True)
+def scheduled_version(project_dir: str = ".") -> dict:
+    """Reproduce the pipeline in project_dir and record the new dataset version (a git commit
+    naming this flow run), as params.yaml `schedule:` says; nothing when nothing changed."""
+    root = Path(project_dir).resolve()
+    # The pipeline, DVC and git all work relative to the project root.
+    os.chdir(root)
+    params = load_params(root / PARAMS_FILE)
+    settings = params.schedule
+    check_workspace(root, settings)
+    attempt = reproduce_and_record.with_options(retries=settings.retries, retry_delay_seconds=settings.retry_delay_seconds,
+                                                retry_condition_fn=_worth_retrying)
+    return attempt(str(root), params, flow_run.name, str(flow_run.id))
+
+
+def serve(params: Params, cron: str | None = None, root: Path = Path(".")) -> int:
+    """Create the deployment (with its cron schedule) on the Prefect API and run its flow
+    runs from this process, one at a time, until stopped."""
+    from prefect import serve as prefect_serve
+    from prefect.schedules import Cron
+
+    settings = params.schedule
+    deployment = scheduled_version.to_deployment(
+        name=DEPLOYMENT_NAME,
+        schedule=Cron(cron or settings.cron, timezone=settings.timezone),
+        parameters={"project_dir": str(root.resolve())},
+        description="Reproduce the augmill pipeline and commit the new dataset version (dvc.lock, reports).",
+        tags=["augmill"],
+        concurrency_limit=1,
+    )
+    print(f"augmill: serving {FLOW_NAME}/{DEPLOYMENT_NAME} for {root.resolve()} on '{cron or settings.cron}' "
+          f"({settings.timezone}); run it now with: prefect deployment run '{FLOW_NAME}/{DEPLOYMENT_NAME}'", flush=True)
+    prefect_serve(deployment, limit=1)
+    return 0

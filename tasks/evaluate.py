@@ -1,0 +1,276 @@
+"""evaluate: does augmentation help? The same small, fast model is trained twice,
+on the original train split and on the merged train split (originals plus accepted
+variants), and both are scored on the untouched test split of data/final/.
+
+The model is fixed: standardised features into a logistic regression (scikit-learn).
+Features come from the modality's hook
+
+    baseline_features(frame: pandas.DataFrame, params) -> numpy.ndarray   (one row per final-manifest row)
+
+or, when the modality module sets ``BASELINE = "tfidf"``, the hook returns raw texts
+and a TF-IDF fitted on each model's train rows turns them into features.
+
+One number is not enough to tell a gain from luck, so training repeats
+``evaluate.seeds`` times, each on its own seeded, stratified subsample
+(``evaluate.subsample``) of the original train sources: the baseline gets those
+originals, the augmented model the same originals plus their variants (a paired
+comparison). Means, sample standard deviations and the per-seed values go to
+reports/evaluate.json (a DVC metric); per-class recall to a DVC plot. When
+augmentation makes the model worse, the log and the report say so, and the stage
+fails if ``evaluate.fail_on_regression`` is set. The report page is written last.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from tasks import paths
+from tasks.io import read_parquet, write_bytes_atomic, write_csv, write_json
+from tasks.modalities import get_modality
+from tasks.params import Params
+from tasks.report_plots import _sorted_labels, plt
+
+METRICS = ("accuracy", "macro_f1", "balanced_accuracy")
+log = logging.getLogger("augmill.evaluate")
+
+
+class AugmentationRegressed(RuntimeError):
+    """The model trained on the merged train split scored worse than the baseline."""
+
+
+# ---- data ------------------------------------------------------------------
+
+def features_for(frame: pd.DataFrame, params: Params) -> tuple[np.ndarray, str]:
+    """The modality's features for every row, and their kind ("dense" or "tfidf")."""
+    modality = get_modality(params.data.modality)
+    hook = getattr(modality, "baseline_features", None)
+    if hook is None:
+        raise ValueError(f"evaluate: the {params.data.modality} modality has no baseline_features hook, so there is "
+                         f"no baseline model for it yet; add one to tasks/modalities/{params.data.modality}.py")
+    kind = "tfidf" if getattr(modality, "BASELINE", "dense") == "tfidf" else "dense"
+    values = hook(frame.reset_index(drop=True), params)
+    values = np.asarray(values, dtype=object if kind == "tfidf" else np.float64)
+    if len(values) != len(frame):
+        raise ValueError(f"evaluate: baseline_features returned {len(values)} rows for {len(frame)} samples")
+    return values, kind
+
+
+def _stratified(frame: pd.DataFrame, fraction: float, rng: np.random.Generator) -> set[str]:
+    """A share of each class's sample ids (at least one per class), in a seeded order."""
+    kept: set[str] = set()
+    for _, group in frame.groupby("label", sort=True):
+        ids = np.array(sorted(group["sample_id"]), dtype=object)
+        kept.update(rng.permutation(ids)[: max(1, round(fraction * len(ids)))])
+    return kept
+
+
+def repeat_rows(train: pd.DataFrame, fraction: float, seed: int, repeat: int) -> tuple[np.ndarray, np.ndarray]:
+    """Masks over ``train`` of the baseline's and the augmented model's rows in one repeat.
+    Variants follow their source; rows not made from a train original (synthetic ones)
+    are drawn at the same rate, per class."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, repeat, 0xE7A1]))
+    original = (train["origin"] == "original").to_numpy()
+    originals = train[original]
+    kept = _stratified(originals, fraction, rng)
+    attached = train["source_id"].isin(set(originals["sample_id"])).to_numpy() & ~original
+    unattached = train[~original & ~attached]
+    kept_unattached = _stratified(unattached, fraction, rng) if len(unattached) else set()
+    baseline = original & train["sample_id"].isin(kept).to_numpy()
+    augmented = (baseline | (attached & train["source_id"].isin(kept).to_numpy())
+                 | train["sample_id"].isin(kept_unattached).to_numpy())
+    return baseline, augmented
+
+
+# ---- model -----------------------------------------------------------------
+
+def make_model(kind: str, params: Params):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    classifier = LogisticRegression(C=params.evaluate.C, max_iter=params.evaluate.max_iter)
+    first = TfidfVectorizer(sublinear_tf=True) if kind == "tfidf" else StandardScaler()
+    return make_pipeline(first, classifier)
+
+
+def fit_and_score(model, x_train, y_train, x_test, y_test, labels: list[str]) -> tuple[dict, bool]:
+    """Scores on the test rows, and whether the solver converged."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, recall_score
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        model.fit(x_train, y_train)
+    predicted = model.predict(x_test)
+    scores = {
+        "accuracy": accuracy_score(y_test, predicted),
+        "macro_f1": f1_score(y_test, predicted, labels=labels, average="macro", zero_division=0),
+        "balanced_accuracy": balanced_accuracy_score(y_test, predicted),
+        "recall": recall_score(y_test, predicted, labels=labels, average=None, zero_division=0).tolist(),
+    }
+    return scores, not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+
+
+# ---- statistics ------------------------------------------------------------
+
+def _round(value: float) -> float:
+    return round(float(value), 4)
+
+
+def spread(values: list[float]) -> dict:
+    """Mean and sample standard deviation (ddof=1; 0 for one value) of per-seed values."""
+    array = np.asarray(values, dtype=float)
+    std = float(array.std(ddof=1)) if len(array) > 1 else 0.0
+    return {"mean": _round(array.mean()), "std": _round(std), "per_seed": [_round(v) for v in array]}
+
+
+def compare(baseline: list[float], augmented: list[float]) -> dict:
+    """The paired difference (augmented - baseline) and how it compares with the run-to-run spread."""
+    base, aug = spread(baseline), spread(augmented)
+    difference = np.asarray(augmented, dtype=float) - np.asarray(baseline, dtype=float)
+    mean = float(difference.mean())
+    pooled = math.sqrt((base["std"] ** 2 + aug["std"] ** 2) / 2)
+    ratio = abs(mean) / pooled if pooled > 0 else None
+    if abs(mean) < 5e-5:
+        noise = "no difference"
+    elif ratio is None:
+        noise = "no spread to compare with (one seed, or evaluate.subsample is 1)"
+    elif ratio >= 2:
+        noise = "beyond the run-to-run spread: likely a real effect"
+    elif ratio >= 1:
+        noise = "about the size of the run-to-run spread: weak evidence"
+    else:
+        noise = "within the run-to-run spread: indistinguishable from noise"
+    return {"mean": _round(mean), "std": spread(difference.tolist())["std"], "pooled_std": _round(pooled),
+            "signal_to_noise": None if ratio is None else round(ratio, 2), "noise": noise,
+            # Paired: both models of a repeat saw the same originals, so this count is meaningful.
+            "repeats_better": int((difference > 5e-5).sum()), "repeats_worse": int((difference < -5e-5).sum())}
+
+
+def verdict(difference: dict, metric: str, tolerance: float, baseline: dict, augmented: dict, seeds: int) -> dict:
+    change = difference["mean"]
+    worse = change < -tolerance
+    word = "worse" if worse else "better" if change > 0 else "no better"
+    statement = (f"Augmentation made the model {word}: {metric} {baseline['mean']:.4f} ± {baseline['std']:.4f} "
+                 f"(original train split) -> {augmented['mean']:.4f} ± {augmented['std']:.4f} (merged train split), "
+                 f"difference {change:+.4f} (better in {difference['repeats_better']} of {seeds} repeats, "
+                 f"worse in {difference['repeats_worse']}); {difference['noise']}.")
+    return {"verdict": word, "worse": worse, "statement": statement}
+
+
+# ---- the stage -------------------------------------------------------------
+
+def evaluate(final: pd.DataFrame, params: Params) -> dict:
+    from threadpoolctl import threadpool_limits
+
+    settings = params.evaluate
+    train = final[final["split"] == "train"].sort_values("sample_id").reset_index(drop=True)
+    test = final[final["split"] == "test"].sort_values("sample_id").reset_index(drop=True)
+    if test.empty:
+        raise ValueError(f"evaluate: {paths.FINAL_MANIFEST} has no test rows; the test split is what both models "
+                         "are scored on (give the input a test split or set data.split.test above 0)")
+    originals = train[train["origin"] == "original"]
+    if originals["label"].nunique() < 2:
+        raise ValueError(f"evaluate: the original train split has {originals['label'].nunique()} class(es); "
+                         "a classifier needs at least 2")
+    values, kind = features_for(pd.concat([train, test], ignore_index=True), params)
+    x_train, x_test = values[: len(train)], values[len(train):]
+    y_train, y_test = train["label"].astype(str).to_numpy(), test["label"].astype(str).to_numpy()
+    labels = _sorted_labels(set(y_train) | set(y_test))
+    runs: dict[str, list[dict]] = {"baseline": [], "augmented": []}
+    converged = True
+    # One BLAS thread: as fast for a model this small, and no contention with other work on the machine.
+    with threadpool_limits(limits=1):
+        for repeat in range(settings.seeds):
+            masks = dict(zip(("baseline", "augmented"), repeat_rows(train, settings.subsample, params.seed, repeat),
+                             strict=True))
+            for name, mask in masks.items():
+                scores, ok = fit_and_score(make_model(kind, params), x_train[mask], y_train[mask], x_test, y_test, labels)
+                runs[name].append(scores)
+                converged &= ok
+    if not converged:
+        log.warning("evaluate: logistic regression did not converge in evaluate.max_iter=%d iterations for some "
+                    "repeats; the scores may be a little low (raise evaluate.max_iter)", settings.max_iter)
+    result = {name: {m: spread([r[m] for r in rows]) for m in METRICS} for name, rows in runs.items()}
+    differences = {m: compare([r[m] for r in runs["baseline"]], [r[m] for r in runs["augmented"]]) for m in METRICS}
+    metric = settings.metric
+    report = verdict(differences[metric], metric, settings.tolerance, result["baseline"][metric],
+                     result["augmented"][metric], settings.seeds)
+    report |= {
+        "primary_metric": metric,
+        "baseline": result["baseline"],
+        "augmented": result["augmented"],
+        "difference": differences,
+        # A list, so `dvc metrics show` keeps to the headline numbers; the plot and the report show these.
+        "per_class_recall": [
+            {"label": label,
+             "baseline": spread([r["recall"][i] for r in runs["baseline"]]),
+             "augmented": spread([r["recall"][i] for r in runs["augmented"]]),
+             "difference": compare([r["recall"][i] for r in runs["baseline"]],
+                                   [r["recall"][i] for r in runs["augmented"]])["mean"]}
+            for i, label in enumerate(labels)],
+        "setup": {
+            "model": "logistic regression on " + ("TF-IDF features" if kind == "tfidf" else "standardised features"),
+            "features": getattr(get_modality(params.data.modality), "BASELINE_DESCRIPTION", kind),
+            "seeds": settings.seeds, "subsample": settings.subsample, "converged": converged,
+            "train_rows": {"baseline": len(originals), "augmented": len(train)}, "test_rows": len(test),
+            "classes": len(labels),
+        },
+    }
+    return report
+
+
+def recall_table(report: dict) -> pd.DataFrame:
+    return pd.DataFrame([{"label": row["label"], "baseline": row["baseline"]["mean"],
+                          "augmented": row["augmented"]["mean"], "baseline_std": row["baseline"]["std"],
+                          "augmented_std": row["augmented"]["std"], "difference": row["difference"]}
+                         for row in report["per_class_recall"]])
+
+
+def recall_chart(table: pd.DataFrame, title: str) -> bytes:
+    """Per-class test recall, baseline beside augmented, with the spread over seeds as error bars."""
+    figure, axes = plt.subplots(figsize=(max(6.0, 0.55 * len(table) + 3), 4), dpi=100)
+    positions = np.arange(len(table))
+    for offset, (name, colour) in zip((-0.2, 0.2), (("baseline", "#8da0cb"), ("augmented", "#fc8d62")), strict=True):
+        axes.bar(positions + offset, table[name], 0.4, yerr=table[f"{name}_std"], capsize=2, color=colour,
+                 label=f"{name} (mean ± std over seeds)")
+    axes.set_xticks(positions, [str(v)[:20] for v in table["label"]], rotation=45 if len(table) > 12 else 0)
+    axes.set_ylim(0, 1.22)  # headroom for the legend above the bars
+    axes.set_ylabel("recall on the test split")
+    axes.set_xlabel("class")
+    axes.set_title(title)
+    axes.legend(loc="upper center", ncol=2, fontsize=8)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", metadata={"Software": None})
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def run(params: Params) -> dict:
+    final = read_parquet(paths.FINAL_MANIFEST, "final manifest (stage merge)")
+    report = evaluate(final, params)
+    write_json(paths.EVALUATE_REPORT, report)
+    table = recall_table(report)
+    write_csv(table, paths.PER_CLASS_RECALL)
+    write_bytes_atomic(paths.PER_CLASS_RECALL_PNG, recall_chart(table, "Test recall per class"))
+    if report["worse"]:
+        log.warning("evaluate: WARNING: %s", report["statement"])
+    else:
+        print(f"evaluate: {report['statement']}")
+    from tasks.report import build_report
+
+    build_report(params)
+    if report["worse"] and params.evaluate.fail_on_regression:
+        raise AugmentationRegressed(
+            f"evaluate: {report['statement']} evaluate.fail_on_regression is true, so this dataset version is refused. "
+            f"Look at {paths.REPORT_PAGE} (gallery, per-class recall), soften augment.policy or reject the operators "
+            "that hurt (augmill review reject op:NAME), or set evaluate.fail_on_regression: false.")
+    return report

@@ -1,0 +1,31 @@
+"""The augment stage on a real local Dask cluster of several worker processes,
+under `dvc repro` and under the Prefect flow (prefect-dask's DaskTaskRunner):
+byte for byte the same outputs as a local run."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.project import lock_out_hashes, new_project, run
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def scheduler_address():
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=3, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        yield cluster.scheduler_address
+
+
+def test_dask_cluster_gives_the_same_bytes_as_local(tmp_path, scheduler_address):
+    local = new_project(tmp_path / "local", {"execution": {"workers": 1}})
+    run(["dvc", "repro"], local)
+    on_dask = new_project(tmp_path / "dask", {"execution": {"dask_address": scheduler_address, "shard_size": 5}})
+    run(["dvc", "repro"], on_dask)
+    flow_on_dask = new_project(tmp_path / "flow", {"execution": {"dask_address": scheduler_address, "shard_size": 7}})
+    result = run(["augmill", "run"], flow_on_dask)
+    assert "augment-shard-0000" in result.stdout + result.stderr  # shards ran as Prefect tasks
+    assert lock_out_hashes(on_dask) == lock_out_hashes(local)
+    assert lock_out_hashes(flow_on_dask) == lock_out_hashes(local)

@@ -1,0 +1,302 @@
+"""The scheduled pipeline against a real Prefect server on loopback, started by this module:
+the deployment served from one process (`augmill serve`), then declared by prefect.yaml on a
+process work pool (`prefect deploy --all` + `prefect worker start`); runs triggered through
+the API. What is checked is what the run left in git and DVC."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from tasks.params import ParamsError, load_params
+from tests.project import BIN, REPO, commit, environment, file_hashes, new_project, run, write_params
+
+pytestmark = pytest.mark.e2e
+
+FLOW, DEPLOYMENT = "augmill-scheduled", "dataset-version"
+POOL = "augmill"
+RUN_TIMEOUT = 240  # seconds; a tiny project runs in well under a minute
+
+
+class Processes:
+    """Long-running subprocesses of this module, each in its own process group (with its
+    children: served flow runs, worker jobs), stopped whatever happens."""
+
+    def __init__(self, logs: Path):
+        self.logs, self.started = logs, {}
+
+    def start(self, name: str, args: list[str], cwd: Path, env: dict) -> subprocess.Popen:
+        log = open(self.logs / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
+        process = subprocess.Popen(args, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.started[name] = (process, log)
+        return process
+
+    def log(self, name: str) -> str:
+        return (self.logs / f"{name}.log").read_text(errors="replace")
+
+    def stop(self, name: str) -> None:
+        process, log = self.started.pop(name)
+        for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
+            if process.poll() is not None:
+                break
+            try:
+                os.killpg(process.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                process.wait(wait)
+            except subprocess.TimeoutExpired:
+                continue
+        log.close()
+
+    def stop_all(self) -> None:
+        for name in reversed(list(self.started)):
+            self.stop(name)
+
+
+class Server:
+    def __init__(self, url: str, env: dict, processes: Processes):
+        self.url, self.env, self.processes = url, env, processes
+
+    def client(self):
+        from prefect.client.orchestration import get_client
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        with temporary_settings({PREFECT_API_URL: self.url}):
+            return get_client(sync_client=True)
+
+    def deployment(self, timeout: float = 120):
+        from prefect.exceptions import ObjectNotFound
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with self.client() as client:
+                    return client.read_deployment_by_name(f"{FLOW}/{DEPLOYMENT}")
+            except ObjectNotFound:
+                if time.monotonic() > deadline:
+                    logs = {name: self.processes.log(name)[-3000:] for name in self.processes.started}
+                    raise AssertionError(f"deployment {FLOW}/{DEPLOYMENT} never appeared:\n{logs}") from None
+                time.sleep(1)
+
+    def work_pool(self, timeout: float = 120):
+        """The process work pool, once the worker has created it."""
+        from prefect.exceptions import ObjectNotFound
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with self.client() as client:
+                    return client.read_work_pool(POOL)
+            except ObjectNotFound:
+                assert time.monotonic() < deadline, f"no work pool {POOL}:\n{self.processes.log('worker')[-3000:]}"
+                time.sleep(1)
+
+    def trigger_and_wait(self, deployment_id):
+        """A run created through the API, as `prefect deployment run` does; its final state."""
+        with self.client() as client:
+            flow_run = client.create_flow_run_from_deployment(deployment_id)
+            deadline = time.monotonic() + RUN_TIMEOUT
+            while not (flow_run := client.read_flow_run(flow_run.id)).state.is_final():
+                if time.monotonic() > deadline:
+                    logs = {name: self.processes.log(name)[-5000:] for name in self.processes.started}
+                    raise AssertionError(f"flow run {flow_run.name} still {flow_run.state.type} after {RUN_TIMEOUT}s:\n{logs}")
+                time.sleep(1)
+            return flow_run
+
+    def messages(self, flow_run_id) -> list[str]:
+        """The log lines the server stored for a flow run, its tasks and its subflows."""
+        from prefect.client.schemas.filters import (
+            FlowRunFilter,
+            FlowRunFilterParentTaskRunId,
+            LogFilter,
+            LogFilterFlowRunId,
+        )
+
+        tasks = [task.id for task in self.task_runs(flow_run_id)]
+        with self.client() as client:
+            subflows = client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(parent_task_run_id=FlowRunFilterParentTaskRunId(any_=tasks)))
+            wanted = LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id, *(run.id for run in subflows)]))
+            logs: list = []
+            while batch := client.read_logs(wanted, limit=200, offset=len(logs)):
+                logs += batch
+        return [log.message for log in logs]
+
+    def task_runs(self, flow_run_id):
+        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+        with self.client() as client:
+            return client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def prefect_server(tmp_path_factory):
+    home = tmp_path_factory.mktemp("prefect")
+    url = f"http://127.0.0.1:{free_port()}/api"
+    env = environment()
+    env.update(PREFECT_HOME=str(home / "home"), PREFECT_API_URL=url, PREFECT_SERVER_ANALYTICS_ENABLED="false",
+               PREFECT_UI_ENABLED="false", PREFECT_RUNNER_POLL_FREQUENCY="2", PREFECT_WORKER_QUERY_SECONDS="2")
+    processes = Processes(home)
+    try:
+        port = url.rsplit(":", 1)[1].split("/")[0]
+        server = processes.start("server", [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1",
+                                            "--port", port, "--no-ui"], home, env)
+        deadline = time.monotonic() + 120
+        while True:
+            assert server.poll() is None, f"prefect server exited:\n{processes.log('server')}"
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, f"prefect server not healthy after 120s:\n{processes.log('server')}"
+            time.sleep(0.5)
+        # The worker of the server path (it creates the process work pool), started now so that
+        # its start-up overlaps the served runs.
+        processes.start("worker", [str(BIN / "prefect"), "worker", "start", "--pool", POOL, "--type", "process"], home, env)
+        yield Server(url, env, processes)
+    finally:
+        processes.stop_all()
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """A tiny project whose scheduled runs tag their commit and push to a local DVC remote."""
+    root = new_project(tmp_path_factory.mktemp("scheduled") / "project",
+                       {"prepare": {"max_per_class": 8},
+                        "schedule": {"tag_versions": True, "push": True, "retries": 1, "retry_delay_seconds": 1}})
+    run(["dvc", "remote", "add", "-d", "local", str(root.parent / "remote")], root)
+    commit(root, "DVC remote")
+    return root
+
+
+def git(root: Path, *args: str) -> str:
+    return run(["git", *args], root).stdout.strip()
+
+
+def run_with(env: dict, args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def test_schedule_params_are_checked_before_anything_runs():
+    for override, key in [("schedule.cron='0 25 * * *'", "schedule.cron"),
+                          ("schedule.timezone=Mars/Olympus", "schedule.timezone"), ("schedule.retries=-1", "schedule.retries")]:
+        with pytest.raises(ParamsError, match=key.replace(".", r"\.")):
+            load_params(REPO / "params.yaml", [override])
+    with pytest.raises(ParamsError, match="tag_versions: true needs commit: true"):
+        load_params(REPO / "params.yaml", ["schedule.tag_versions=true", "schedule.commit=false"])
+    refused = run(["augmill", "serve", "--cron", "61 3 * * *"], REPO, check=False)
+    assert refused.returncode == 2 and "--cron" in refused.stderr and "minute '61' must be 0-59" in refused.stderr
+
+
+def test_prefect_yaml_declares_the_deployment_of_params_schedule():
+    declared = yaml.safe_load((REPO / "prefect.yaml").read_text())
+    (deployment,) = declared["deployments"]
+    schedule = load_params(REPO / "params.yaml").schedule
+    assert deployment["name"] == DEPLOYMENT and deployment["work_pool"]["name"] == POOL
+    assert [(s["cron"], s["timezone"]) for s in deployment["schedules"]] == [(schedule.cron, schedule.timezone)]
+    module, _, name = deployment["entrypoint"].rpartition(".")
+    assert getattr(importlib.import_module(module), name).name == FLOW
+
+
+def test_a_workspace_that_cannot_make_a_version_is_refused(tmp_path):
+    from flows.deploy import VersionRefused, check_workspace
+
+    root = new_project(tmp_path / "project", {"prepare": {"max_per_class": 8}})
+    settings = load_params(root / "params.yaml").schedule
+    check_workspace(root, settings)
+    with pytest.raises(VersionRefused, match="DVC remote"):
+        check_workspace(root, settings.model_copy(update={"push": True}))
+    write_params(root, {"prepare": {"max_per_class": 9}})
+    with pytest.raises(VersionRefused, match="(?s)uncommitted changes.*params.yaml"):
+        check_workspace(root, settings)
+
+
+def test_a_served_run_commits_the_new_version_and_a_second_run_changes_nothing(prefect_server, project):
+    first_commit = git(project, "rev-parse", "HEAD")
+    serve = prefect_server.processes.start("serve", [str(BIN / "augmill"), "serve", "--cron", "30 4 * * *"],
+                                           project, prefect_server.env)
+    try:
+        deployment = prefect_server.deployment()
+        assert [s.schedule.cron for s in deployment.schedules] == ["30 4 * * *"]
+        assert deployment.parameters == {"project_dir": str(project.resolve())}
+
+        flow_run = prefect_server.trigger_and_wait(deployment.id)
+        assert flow_run.state.is_completed(), prefect_server.processes.log("serve")[-5000:]
+        # One new commit, naming the run; everything the run wrote is in it.
+        assert git(project, "rev-parse", "HEAD~1") == first_commit
+        subject = git(project, "log", "-1", "--format=%s")
+        assert subject == f"augmill: dataset version from flow run {flow_run.name} ({flow_run.id})"
+        committed = git(project, "show", "--name-only", "--format=", "HEAD").splitlines()
+        assert "dvc.lock" in committed and "reports/merge.json" in committed
+        assert git(project, "status", "--porcelain") == ""
+        assert "Data and pipelines are up to date" in run(["dvc", "status"], project).stdout
+        assert (project / "data/final/manifest.parquet").is_file()
+        # Tagged, and the data is on the remote.
+        assert git(project, "tag", "--points-at", "HEAD").endswith(f"-{flow_run.name}")
+        cloud = run(["dvc", "status", "--cloud"], project)
+        assert "in sync" in cloud.stdout, cloud.stdout
+
+        version, tags = git(project, "rev-parse", "HEAD"), git(project, "tag")
+        again = prefect_server.trigger_and_wait(deployment.id)
+        assert again.state.is_completed(), prefect_server.processes.log("serve")[-5000:]
+        assert git(project, "rev-parse", "HEAD") == version and git(project, "tag") == tags
+        assert git(project, "status", "--porcelain") == ""
+        assert any("nothing changed" in message for message in prefect_server.messages(again.id))
+    finally:
+        # The next test deploys the same deployment to the work pool; no runner may hold it.
+        if serve.poll() is None:
+            prefect_server.processes.stop("serve")
+
+
+def test_prefect_yaml_on_a_work_pool_and_a_failed_run_leaves_the_previous_version(prefect_server, project):
+    assert git(project, "log", "-1", "--format=%s").startswith("augmill: dataset version"), "needs the served version"
+    shutil.copy(REPO / "prefect.yaml", project / "prefect.yaml")
+    commit(project, "prefect.yaml")
+    prefect_server.work_pool()
+    deployed = run_with(prefect_server.env, [str(BIN / "prefect"), "--no-prompt", "deploy", "--all"], project)
+    assert f"Deployment '{FLOW}/{DEPLOYMENT}' successfully created" in " ".join(deployed.stdout.split())
+    deployment = prefect_server.deployment()
+    assert deployment.work_pool_name == POOL and deployment.entrypoint == "flows.deploy.scheduled_version"
+    assert [s.schedule.cron for s in deployment.schedules] == [load_params(project / "params.yaml").schedule.cron]
+
+    # A committed mistake: prepare re-runs (and is recorded in dvc.lock), then explore finds no raw folder.
+    write_params(project, {"prepare": {"max_per_class": 8, "image_size": 24}, "data": {"raw_dir": "data/missing"},
+                           "schedule": {"tag_versions": True, "push": True, "retries": 1, "retry_delay_seconds": 1}})
+    commit(project, "a raw_dir that does not exist")
+    head, tags = git(project, "rev-parse", "HEAD"), git(project, "tag")
+    lock = (project / "dvc.lock").read_bytes()
+    data = {folder: file_hashes(project / folder) for folder in ("data/raw", "data/final", "reports")}
+
+    flow_run = prefect_server.trigger_and_wait(deployment.id)
+    assert flow_run.state.is_failed(), prefect_server.processes.log("worker")[-5000:]
+    messages = prefect_server.messages(flow_run.id)
+    assert any("stage prepare: done" in message for message in messages)  # the attempt changed the workspace
+    assert sum("restoring the previous version" in message for message in messages) == 2
+    (attempts,) = [task.run_count for task in prefect_server.task_runs(flow_run.id) if task.name.startswith("reproduce")]
+    assert attempts == 2  # retried once, as params.yaml says
+
+    # Nothing committed or tagged; the files and the data are the previous version's, byte for byte.
+    assert git(project, "rev-parse", "HEAD") == head and git(project, "tag") == tags
+    assert git(project, "status", "--porcelain") == ""
+    assert (project / "dvc.lock").read_bytes() == lock
+    assert {folder: file_hashes(project / folder) for folder in data} == data

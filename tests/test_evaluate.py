@@ -1,0 +1,176 @@
+"""The evaluate stage on a tiny real project (the digits demo, real augment, GX
+validation and merge), run in-process: the numbers are computed, so the tests check
+their structure and consistency, and that a forced regression is caught."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from flows.stages import run_stage
+from tasks import evaluate, paths
+from tasks.evaluate import AugmentationRegressed, repeat_rows
+from tasks.params import load_params
+from tests.project import REPO, SMALL_DEMO, merge_dicts
+
+PIPELINE = ("prepare", "explore", "bias", "augment", "validate", "merge", "evaluate")
+# Upside-down digits (a 6 labelled as what looks like a 9) drowned in noise, with every
+# validation bound open so they reach the merged train split: augmentation that must hurt.
+DESTROY = {
+    "augment": {"policy": [{"name": "rotate", "p": 1.0, "angle": [170, 190]},
+                           {"name": "gaussian_noise", "p": 1.0, "sigma": [90, 110]}]},
+    "validate": {"min_similarity": -1.0, "max_similarity": 1.0, "min_std": 0.0, "max_saturated_fraction": 1.0,
+                 "max_rejection_rate": 1.0},
+}
+
+
+@contextlib.contextmanager
+def project_here(root: Path, updates: dict | None = None):
+    """A project folder (params.yaml, expectations/) as the working directory."""
+    root.mkdir(parents=True, exist_ok=True)
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    (root / "params.yaml").write_text(yaml.safe_dump(merge_dicts(merge_dicts(params, SMALL_DEMO), updates or {})))
+    if not (root / "expectations").exists():
+        shutil.copytree(REPO / "expectations", root / "expectations")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        yield load_params()
+
+
+def run_pipeline(root: Path, updates: dict | None = None, stages=PIPELINE):
+    with project_here(root, updates) as params:
+        for name in stages:
+            run_stage(name, params)
+    return params
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("evaluate")
+    run_pipeline(root)
+    return root
+
+
+def test_report_structure_and_consistency(demo):
+    report = json.loads((demo / paths.EVALUATE_REPORT).read_text())
+    final = pd.read_parquet(demo / paths.FINAL_MANIFEST)
+    seeds = report["setup"]["seeds"]
+    test_rows = int((final["split"] == "test").sum())
+    train = final[final["split"] == "train"]
+    assert seeds == 5 and report["setup"]["test_rows"] == test_rows
+    assert report["setup"]["train_rows"] == {"baseline": int((train["origin"] == "original").sum()), "augmented": len(train)}
+    assert report["setup"]["train_rows"]["augmented"] > report["setup"]["train_rows"]["baseline"]
+    for model in ("baseline", "augmented"):
+        for metric in ("accuracy", "macro_f1", "balanced_accuracy"):
+            summary = report[model][metric]
+            values = np.array(summary["per_seed"])
+            assert len(values) == seeds and ((0 <= values) & (values <= 1)).all()
+            assert summary["mean"] == pytest.approx(values.mean(), abs=1e-4)
+            assert summary["std"] == pytest.approx(values.std(ddof=1), abs=1e-4)
+        # Accuracy is a share of the test rows: each per-seed value is a count / test_rows.
+        counts = np.array(report[model]["accuracy"]["per_seed"]) * test_rows
+        assert np.abs(counts - counts.round()).max() < 0.01
+    # Different subsamples per seed: there is a spread to compare the difference with.
+    assert report["baseline"]["accuracy"]["std"] > 0 or report["augmented"]["accuracy"]["std"] > 0
+    for metric, difference in report["difference"].items():
+        paired = np.array(report["augmented"][metric]["per_seed"]) - np.array(report["baseline"][metric]["per_seed"])
+        assert difference["mean"] == pytest.approx(paired.mean(), abs=2e-4)
+        assert difference["repeats_better"] == int((paired > 5e-5).sum())
+        pooled = np.sqrt((report["baseline"][metric]["std"] ** 2 + report["augmented"][metric]["std"] ** 2) / 2)
+        assert difference["pooled_std"] == pytest.approx(pooled, abs=1e-4)
+    primary = report["difference"][report["primary_metric"]]["mean"]
+    assert report["worse"] == (primary < 0) and report["verdict"] == ("worse" if primary < 0 else "better" if primary > 0
+                                                                      else "no better")
+    assert f"{primary:+.4f}" in report["statement"]
+
+
+def test_per_class_recall_plot_and_report_page(demo):
+    report = json.loads((demo / paths.EVALUATE_REPORT).read_text())
+    final = pd.read_parquet(demo / paths.FINAL_MANIFEST)
+    labels = [row["label"] for row in report["per_class_recall"]]
+    assert sorted(labels, key=int) == sorted(final["label"].unique(), key=int)
+    table = pd.read_csv(demo / paths.PER_CLASS_RECALL, dtype={"label": str})
+    assert table["label"].tolist() == labels
+    assert table["augmented"].tolist() == [row["augmented"]["mean"] for row in report["per_class_recall"]]
+    assert (demo / paths.PER_CLASS_RECALL_PNG).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    page = (demo / paths.REPORT_PAGE).read_text()
+    assert report["statement"].split(":")[0] in page and "Does augmentation help?" in page
+
+
+def test_evaluate_is_deterministic(demo):
+    before = (demo / paths.EVALUATE_REPORT).read_bytes(), (demo / paths.REPORT_PAGE).read_bytes()
+    run_pipeline(demo, stages=("evaluate",))
+    assert ((demo / paths.EVALUATE_REPORT).read_bytes(), (demo / paths.REPORT_PAGE).read_bytes()) == before
+
+
+def test_destroyed_variants_are_reported_as_worse_and_can_fail_the_stage(demo, tmp_path, caplog):
+    root = tmp_path / "destroyed"
+    (root / "data" / "interim").mkdir(parents=True)
+    shutil.copytree(demo / "data" / "raw", root / "data" / "raw")
+    for name in ("raw_manifest.parquet", "plan.json"):
+        shutil.copy(demo / "data" / "interim" / name, root / "data" / "interim" / name)
+    run_pipeline(root, DESTROY, stages=("augment", "validate", "merge"))
+
+    with caplog.at_level(logging.WARNING, logger="augmill.evaluate"):
+        run_pipeline(root, DESTROY, stages=("evaluate",))
+    report = json.loads((root / paths.EVALUATE_REPORT).read_text())
+    assert report["worse"] and report["verdict"] == "worse"
+    assert report["difference"]["macro_f1"]["mean"] < -0.05, report["difference"]
+    assert "Augmentation made the model worse" in caplog.text
+    assert "Augmentation made the model worse" in (root / paths.REPORT_PAGE).read_text()
+
+    failing = merge_dicts(DESTROY, {"evaluate": {"fail_on_regression": True}})
+    with pytest.raises(AugmentationRegressed, match="evaluate.fail_on_regression is true"):
+        run_pipeline(root, failing, stages=("evaluate",))
+    # Still written, so the user can see why.
+    assert json.loads((root / paths.EVALUATE_REPORT).read_text())["worse"]
+    # A tolerance wider than the drop lets it through.
+    run_pipeline(root, merge_dicts(failing, {"evaluate": {"tolerance": 1.0}}), stages=("evaluate",))
+
+
+def _frame(rows: list[tuple[str, str, str, str, str]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["sample_id", "source_id", "split", "label", "origin"])
+
+
+def test_each_repeat_pairs_variants_with_their_sources():
+    rows = [(f"s{i}", f"s{i}", "train", str(i % 2), "original") for i in range(20)]
+    rows += [(f"s{i}-aug000", f"s{i}", "train", str(i % 2), "augmented") for i in range(20)]
+    rows += [(f"syn{i}", f"syn{i}", "train", "1", "synthetic") for i in range(10)]
+    train = _frame(rows)
+    for repeat in range(3):
+        baseline, augmented = repeat_rows(train, 0.5, seed=7, repeat=repeat)
+        kept = set(train.loc[baseline, "sample_id"])
+        assert len(kept) == 10 and (train.loc[baseline, "origin"] == "original").all()
+        assert (baseline <= augmented).all()
+        chosen = train[augmented & (train["origin"] == "augmented")]
+        assert set(chosen["source_id"]) == kept  # every kept source brings its variant, no other does
+        assert (train[augmented]["origin"] == "synthetic").sum() == 5
+    first, second = repeat_rows(train, 0.5, 7, 0)[0], repeat_rows(train, 0.5, 7, 1)[0]
+    assert (first != second).any() and (first == repeat_rows(train, 0.5, 7, 0)[0]).all()
+
+
+def test_tfidf_baseline_and_missing_hook(monkeypatch):
+    words = {"0": "good great fine lovely", "1": "bad awful poor dreadful"}
+    rows = []
+    for i in range(40):
+        label = str(i % 2)
+        rows.append((f"t{i}", f"t{i}", "test" if i >= 30 else "train", label, "original"))
+    final = _frame(rows).assign(text=lambda f: [words[label] + f" film {i}" for i, label in enumerate(f["label"])])
+    text_modality = SimpleNamespace(BASELINE="tfidf", baseline_features=lambda frame, params: frame["text"].tolist())
+    monkeypatch.setattr(evaluate, "get_modality", lambda name: text_modality)
+    params = load_params(REPO / "params.yaml")
+    report = evaluate.evaluate(final, params)
+    assert report["baseline"]["accuracy"]["mean"] == 1.0 and report["setup"]["model"].endswith("TF-IDF features")
+
+    monkeypatch.setattr(evaluate, "get_modality", lambda name: SimpleNamespace())
+    with pytest.raises(ValueError, match="modality has no baseline_features hook"):
+        evaluate.evaluate(final, params)

@@ -1,5 +1,6 @@
 """Tabular augment-stage benchmark: new rows per second of augmill's augment stage, per
-generator, on a generated 100,000-row table with a rare class (2 %, as in fraud data).
+generator, on a generated 100,000-row table with a rare class (2 %, as in fraud data);
+also the table's rows per second (the stage reads and plans over the whole table).
 
 The stage's own work is timed: reading the raw manifest and the plan, learning the
 schema, fitting the generator on the rare class and making its rows, hashing and writing
@@ -90,6 +91,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--rare-share", type=float, default=0.02)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per generator; the fastest is shown")
     args = parser.parse_args()
 
     from tasks import augment, bias, explore
@@ -100,8 +102,9 @@ def main() -> None:
     imblearn_import = time.perf_counter() - started
     work = Path(tempfile.mkdtemp(prefix="augmill-tabular-bench-"))
     os.chdir(work)
-    print(f"table: {args.rows:,} rows, rare class {args.rare_share:.0%}; one worker; {os.cpu_count()} CPUs")
-    print(f"{'generator':<16} {'table':<12} {'new rows':>9} {'seconds':>8} {'new rows/s':>11}")
+    print(f"table: {args.rows:,} rows, rare class {args.rare_share:.0%}; one worker; {os.cpu_count()} CPUs; "
+          f"fastest of {args.repeat} runs")
+    print(f"{'generator':<16} {'table':<12} {'new rows':>9} {'seconds':>8} {'new rows/s':>11} {'table rows/s':>13}")
     prepared = None
     try:
         for policy, kind in RUNS:
@@ -113,10 +116,13 @@ def main() -> None:
                 explore.run(params)
                 bias.run(params)
                 prepared = kind
-            started = time.perf_counter()
-            frame = augment.run(params)
-            seconds = time.perf_counter() - started
-            print(f"{policy['name']:<16} {kind:<12} {len(frame):>9,} {seconds:>8.2f} {len(frame) / seconds:>11,.0f}")
+            seconds = float("inf")
+            for _ in range(args.repeat):  # the fastest run: the least disturbed by other work on the machine
+                started = time.perf_counter()
+                frame = augment.run(params)
+                seconds = min(seconds, time.perf_counter() - started)
+            print(f"{policy['name']:<16} {kind:<12} {len(frame):>9,} {seconds:>8.2f} {len(frame) / seconds:>11,.0f} "
+                  f"{args.rows / seconds:>13,.0f}")
         print(f"(plus {imblearn_import:.1f} s once per augment process to import imbalanced-learn, not in the rows above)")
     finally:
         os.chdir(REPO)

@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-STAGE_NAMES = ("prepare", "explore", "bias", "augment", "validate", "merge", "evaluate")
+STAGE_NAMES = ("prepare", "explore", "bias", "synthesize", "augment", "validate", "merge", "evaluate")
 
 
 def _quiet_offline_prefect() -> None:
@@ -76,9 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
                                             "stopped (Ctrl-C). Each run reproduces the pipeline and, when dvc.lock or a "
                                             "tracked report changed, commits the new dataset version (optionally tagged "
                                             "and pushed to the DVC remote: params.yaml schedule:). With PREFECT_API_URL "
-                                            "set it registers on that Prefect server; without, Prefect starts a "
-                                            "temporary local one for as long as this runs. Trigger a run now with "
-                                            "`prefect deployment run augmill-scheduled/dataset-version`.")
+                                            "set it registers on that Prefect server, where `prefect deployment run "
+                                            "augmill-scheduled/dataset-version` triggers a run now; without, Prefect "
+                                            "starts a temporary server inside this process, which only the schedule uses.")
     serve.add_argument("--cron", default=None, metavar="CRON",
                        help="when to run, e.g. \"0 3 * * *\" (03:00 daily; default: schedule.cron in params.yaml), "
                             "read in schedule.timezone")

@@ -57,7 +57,9 @@ def dvc(root: Path, *args: str) -> str:
 
 def default_remote(root: Path) -> str | None:
     result = subprocess.run([sys.executable, "-m", "dvc", "remote", "default"], cwd=root, capture_output=True, text=True)
-    return result.stdout.strip() or None if result.returncode == 0 else None
+    if result.returncode != 0:  # "No default remote set"
+        return None
+    return result.stdout.strip() or None
 
 
 def version_paths(root: Path) -> list[str]:
@@ -203,7 +205,11 @@ def reproduce_and_record(root: str, params: Params, run_name: str, run_id: str) 
             logger.error("this attempt failed: restoring the previous version's files and data")
             if staged:
                 git(project, "reset", "-q", "--", *addable, check=False)
-            restore(project, paths, before)
+            try:
+                restore(project, paths, before)
+            except Exception as error:  # report it, but the attempt's own error is the one to raise
+                logger.error("restoring failed (%s): in %s, put dvc.lock and the reports back "
+                             "(git checkout -- dvc.lock reports/), then run dvc checkout --force", error, project)
             raise
 
 
@@ -229,6 +235,10 @@ def serve(params: Params, cron: str | None = None, root: Path = Path(".")) -> in
     from prefect.schedules import Cron
 
     settings = params.schedule
+    try:
+        check_workspace(root.resolve(), settings)
+    except VersionRefused as problem:  # may be fixed before the first run: say it, serve anyway
+        print(f"augmill: warning: runs will refuse to start until this is fixed: {problem}", file=sys.stderr, flush=True)
     deployment = scheduled_version.to_deployment(
         name=DEPLOYMENT_NAME,
         schedule=Cron(cron or settings.cron, timezone=settings.timezone),

@@ -7,7 +7,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 
-from tasks import augment, bias, evaluate, explore, merge, paths, prepare, validate
+from tasks import augment, bias, evaluate, explore, merge, paths, prepare, synthesize, validate
 from tasks.io import SCRATCH
 from tasks.params import Params
 
@@ -21,6 +21,7 @@ STAGES: dict[str, Callable[..., object]] = {
     "prepare": _prepare,
     "explore": lambda params, **_: explore.run(params),
     "bias": lambda params, **_: bias.run(params),
+    "synthesize": lambda params, **_: synthesize.run(params),
     "augment": lambda params, mapper=None: augment.run(params, mapper),
     "validate": lambda params, **_: validate.run(params),
     "merge": lambda params, **_: merge.run(params),

@@ -54,7 +54,8 @@ class Memo:
     def put(self, key: str, value: Any) -> None:
         if self.enabled:
             # value.json is written last and atomically: it marks the entry complete.
-            text = json.dumps(value, sort_keys=True, default=_builtin)
+            # Key order kept: a cached record must build the same table as a fresh one.
+            text = json.dumps(value, default=_builtin)
             write_bytes_atomic(self._entry(key) / "value.json", text.encode("utf-8"))
 
     def put_file(self, key: str, name: str, source: Path) -> None:

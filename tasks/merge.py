@@ -14,6 +14,7 @@ import pandas as pd
 
 from tasks import paths
 from tasks.bias import imbalance_ratio, normalised_entropy
+from tasks.generative.final import SyntheticRows
 from tasks.io import read_json, read_parquet, write_csv, write_json, write_parquet
 from tasks.modalities import get_modality
 from tasks.params import Params
@@ -77,16 +78,21 @@ def run(params: Params) -> dict:
     # The human review step: rejected variants leave the dataset for the quarantine, with the reviewer's note.
     reviewed = review_rejections(accepted, validated, params.data.modality)
     accepted = accepted[~accepted["sample_id"].isin(reviewed["sample_id"])]
+    synthetic = SyntheticRows.read(params)  # the synthesize stage's samples validate accepted (None when off)
 
     shutil.rmtree(paths.FINAL, ignore_errors=True)
-    final = modality.finalize(originals, accepted, params)
+    final = (modality.finalize(originals, accepted, params) if synthetic is None
+             else synthetic.finalize(modality, originals, accepted, params))
     # A modality whose final columns depend on the dataset (a table's own columns) names them per run.
     final_columns = getattr(modality, "final_columns", None)
     final = final[LINEAGE_COLUMNS + (final_columns(final, params) if final_columns else modality.FINAL_COLUMNS)]
     final = final.astype({"seed": "Int64"})
     final = final.sort_values(["split", "label", "sample_id"]).reset_index(drop=True)
     write_parquet(final, paths.FINAL_MANIFEST)
-    write_csv(quarantine_rows(raw, excluded, validated, reviewed), paths.QUARANTINE)
+    quarantined = quarantine_rows(raw, excluded, validated, reviewed)
+    if synthetic is not None:
+        quarantined = pd.concat([quarantined, synthetic.quarantine_rows(QUARANTINE_COLUMNS)], ignore_index=True)
+    write_csv(quarantined, paths.QUARANTINE)
 
     before = class_counts(originals[originals["split"] == "train"])
     after = class_counts(final[final["split"] == "train"])
@@ -106,7 +112,9 @@ def run(params: Params) -> dict:
                        "quarantined_raw": raw_quarantined, "held_out_leaks": len(excluded_ids),
                        "balanced": len(raw) == len(originals) + raw_quarantined + len(excluded_ids)},
     }
+    if synthetic is not None:
+        report["synthetic"] = synthetic.summary()  # every synthetic sample accepted or quarantined
     write_json(paths.MERGE_REPORT, report)
-    if not report["accounting"]["balanced"]:
-        raise RuntimeError(f"merge: accounting does not balance: {report['accounting']}")
+    if not report["accounting"]["balanced"] or not report.get("synthetic", {"balanced": True})["balanced"]:
+        raise RuntimeError(f"merge: accounting does not balance: {report['accounting']} {report.get('synthetic', '')}")
     return report

@@ -13,6 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from tasks.generative.params import SynthesizeParams
 from tasks.modalities.audio_params import AudioParams
 from tasks.modalities.tabular_params import TabularParams
 from tasks.modalities.text_params import TextParams
@@ -230,6 +231,7 @@ class Params(Section):
     prepare: PrepareParams = PrepareParams()
     explore: ExploreParams = ExploreParams()
     bias: BiasParams = BiasParams()
+    synthesize: SynthesizeParams = SynthesizeParams()
     augment: AugmentParams
     execution: ExecutionParams = ExecutionParams()
     validate_: ValidateParams = Field(ValidateParams(), alias="validate")

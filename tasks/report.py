@@ -87,8 +87,9 @@ def histogram_columns(modality, raw: pd.DataFrame) -> list[str]:
     named = getattr(modality, "HISTOGRAM_COLUMNS", None)
     if named is not None:
         return list(named)
-    return [c for c in raw.columns if not c.startswith("_") and c not in _NOT_MEASURED
-            and pd.api.types.is_numeric_dtype(raw[c]) and not pd.api.types.is_bool_dtype(raw[c])]
+    # Sorted: the page must not change when only the manifest's column order does.
+    return sorted(c for c in raw.columns if not c.startswith("_") and c not in _NOT_MEASURED
+                  and pd.api.types.is_numeric_dtype(raw[c]) and not pd.api.types.is_bool_dtype(raw[c]))
 
 
 # ---- sections --------------------------------------------------------------

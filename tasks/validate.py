@@ -18,6 +18,7 @@ import pandas as pd
 from tasks import paths
 from tasks.augment import modality_code
 from tasks.cache import Memo, key_of
+from tasks.generative.checks import check_synthetic, enforce_rejection_rate
 from tasks.io import read_parquet, write_json, write_parquet
 from tasks.modalities import get_modality
 from tasks.params import Params
@@ -100,6 +101,9 @@ def run(params: Params) -> dict:
     }
     extra = getattr(modality, "summary_extra", None)  # a modality's own figures (e.g. fidelity, privacy)
     summary.update(extra(features, params) if extra else {})
+    synthetic = check_synthetic(params)  # the synthesize stage's samples through the quality gates (None when off)
+    if synthetic is not None:
+        summary["synthetic"] = synthetic
     write_parquet(validated.merge(features[["sample_id", *modality.FEATURE_COLUMNS]], on="sample_id", how="left"),
                   paths.VALIDATED_MANIFEST)
     write_json(paths.VALIDATION_SUMMARY, summary)
@@ -112,6 +116,7 @@ def run(params: Params) -> dict:
             f"validate.max_rejection_rate={params.validate_.max_rejection_rate:.1%}. Top reasons: {summary['by_reason']}. "
             f"See {paths.VALIDATION_PAGE} and {paths.GALLERY_PAGE}; soften the augment.policy ranges or the validate bounds."
         )
+    enforce_rejection_rate(synthetic)
     return summary
 
 

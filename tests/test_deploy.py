@@ -18,13 +18,16 @@ import httpx
 import pytest
 import yaml
 
+from flows.workspace_lock import workspace_lock
 from tasks.params import ParamsError, load_params
-from tests.project import BIN, REPO, commit, environment, file_hashes, new_project, run, write_params
+from tests.project import BIN, REPO, commit, environment, file_hashes, lock_out_hashes, new_project, run, write_params
 
 pytestmark = pytest.mark.e2e
 
 FLOW, DEPLOYMENT = "augmill-scheduled", "dataset-version"
 POOL = "augmill"
+# Retries wide enough for the test to see the first attempt fail (logs reach the server in batches).
+SCHEDULE = {"tag_versions": True, "push": True, "retries": 3, "retry_delay_seconds": 2}
 RUN_TIMEOUT = 240  # seconds; a tiny project runs in well under a minute
 
 
@@ -36,7 +39,7 @@ class Processes:
         self.logs, self.started = logs, {}
 
     def start(self, name: str, args: list[str], cwd: Path, env: dict) -> subprocess.Popen:
-        log = open(self.logs / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
+        log = open(self.logs / f"{name}.log", "w")  # closed in stop()
         process = subprocess.Popen(args, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.started[name] = (process, log)
         return process
@@ -65,15 +68,11 @@ class Processes:
 
 
 class Server:
-    def __init__(self, url: str, env: dict, processes: Processes):
-        self.url, self.env, self.processes = url, env, processes
+    """The test's Prefect server: its URL, the environment of processes that talk to it, and
+    one API client (made once: a client per poll costs the test process seconds of CPU)."""
 
-    def client(self):
-        from prefect.client.orchestration import get_client
-        from prefect.settings import PREFECT_API_URL, temporary_settings
-
-        with temporary_settings({PREFECT_API_URL: self.url}):
-            return get_client(sync_client=True)
+    def __init__(self, url: str, env: dict, processes: Processes, client):
+        self.url, self.env, self.processes, self.api = url, env, processes, client
 
     def deployment(self, timeout: float = 120):
         from prefect.exceptions import ObjectNotFound
@@ -81,8 +80,7 @@ class Server:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                with self.client() as client:
-                    return client.read_deployment_by_name(f"{FLOW}/{DEPLOYMENT}")
+                return self.api.read_deployment_by_name(f"{FLOW}/{DEPLOYMENT}")
             except ObjectNotFound:
                 if time.monotonic() > deadline:
                     logs = {name: self.processes.log(name)[-3000:] for name in self.processes.started}
@@ -96,23 +94,26 @@ class Server:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                with self.client() as client:
-                    return client.read_work_pool(POOL)
+                return self.api.read_work_pool(POOL)
             except ObjectNotFound:
                 assert time.monotonic() < deadline, f"no work pool {POOL}:\n{self.processes.log('worker')[-3000:]}"
                 time.sleep(1)
 
+    def trigger(self, deployment_id):
+        """A run created through the API, as `prefect deployment run` does."""
+        return self.api.create_flow_run_from_deployment(deployment_id)
+
+    def wait(self, flow_run, until=lambda run: run.state.is_final(), timeout: float = RUN_TIMEOUT):
+        deadline = time.monotonic() + timeout
+        while not until(flow_run := self.api.read_flow_run(flow_run.id)):
+            if time.monotonic() > deadline:
+                logs = {name: self.processes.log(name)[-5000:] for name in self.processes.started}
+                raise AssertionError(f"flow run {flow_run.name} still {flow_run.state.type} after {timeout}s:\n{logs}")
+            time.sleep(0.5)
+        return flow_run
+
     def trigger_and_wait(self, deployment_id):
-        """A run created through the API, as `prefect deployment run` does; its final state."""
-        with self.client() as client:
-            flow_run = client.create_flow_run_from_deployment(deployment_id)
-            deadline = time.monotonic() + RUN_TIMEOUT
-            while not (flow_run := client.read_flow_run(flow_run.id)).state.is_final():
-                if time.monotonic() > deadline:
-                    logs = {name: self.processes.log(name)[-5000:] for name in self.processes.started}
-                    raise AssertionError(f"flow run {flow_run.name} still {flow_run.state.type} after {RUN_TIMEOUT}s:\n{logs}")
-                time.sleep(1)
-            return flow_run
+        return self.wait(self.trigger(deployment_id))
 
     def messages(self, flow_run_id) -> list[str]:
         """The log lines the server stored for a flow run, its tasks and its subflows."""
@@ -124,20 +125,18 @@ class Server:
         )
 
         tasks = [task.id for task in self.task_runs(flow_run_id)]
-        with self.client() as client:
-            subflows = client.read_flow_runs(
-                flow_run_filter=FlowRunFilter(parent_task_run_id=FlowRunFilterParentTaskRunId(any_=tasks)))
-            wanted = LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id, *(run.id for run in subflows)]))
-            logs: list = []
-            while batch := client.read_logs(wanted, limit=200, offset=len(logs)):
-                logs += batch
+        subflows = self.api.read_flow_runs(
+            flow_run_filter=FlowRunFilter(parent_task_run_id=FlowRunFilterParentTaskRunId(any_=tasks)))
+        wanted = LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id, *(run.id for run in subflows)]))
+        logs: list = []
+        while batch := self.api.read_logs(wanted, limit=200, offset=len(logs)):
+            logs += batch
         return [log.message for log in logs]
 
     def task_runs(self, flow_run_id):
         from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
-        with self.client() as client:
-            return client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+        return self.api.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
 
 
 def free_port() -> int:
@@ -149,15 +148,15 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def prefect_server(tmp_path_factory):
     home = tmp_path_factory.mktemp("prefect")
-    url = f"http://127.0.0.1:{free_port()}/api"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/api"
     env = environment()
     env.update(PREFECT_HOME=str(home / "home"), PREFECT_API_URL=url, PREFECT_SERVER_ANALYTICS_ENABLED="false",
                PREFECT_UI_ENABLED="false", PREFECT_RUNNER_POLL_FREQUENCY="2", PREFECT_WORKER_QUERY_SECONDS="2")
     processes = Processes(home)
     try:
-        port = url.rsplit(":", 1)[1].split("/")[0]
         server = processes.start("server", [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1",
-                                            "--port", port, "--no-ui"], home, env)
+                                            "--port", str(port), "--no-ui"], home, env)
         deadline = time.monotonic() + 120
         while True:
             assert server.poll() is None, f"prefect server exited:\n{processes.log('server')}"
@@ -171,7 +170,11 @@ def prefect_server(tmp_path_factory):
         # The worker of the server path (it creates the process work pool), started now so that
         # its start-up overlaps the served runs.
         processes.start("worker", [str(BIN / "prefect"), "worker", "start", "--pool", POOL, "--type", "process"], home, env)
-        yield Server(url, env, processes)
+        from prefect.client.orchestration import get_client
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        with temporary_settings({PREFECT_API_URL: url}), get_client(sync_client=True) as client:
+            yield Server(url, env, processes, client)
     finally:
         processes.stop_all()
 
@@ -180,8 +183,7 @@ def prefect_server(tmp_path_factory):
 def project(tmp_path_factory) -> Path:
     """A tiny project whose scheduled runs tag their commit and push to a local DVC remote."""
     root = new_project(tmp_path_factory.mktemp("scheduled") / "project",
-                       {"prepare": {"max_per_class": 8},
-                        "schedule": {"tag_versions": True, "push": True, "retries": 1, "retry_delay_seconds": 1}})
+                       {"prepare": {"max_per_class": 8}, "evaluate": {"seeds": 2}, "schedule": SCHEDULE})
     run(["dvc", "remote", "add", "-d", "local", str(root.parent / "remote")], root)
     commit(root, "DVC remote")
     return root
@@ -218,17 +220,32 @@ def test_prefect_yaml_declares_the_deployment_of_params_schedule():
     assert getattr(importlib.import_module(module), name).name == FLOW
 
 
-def test_a_workspace_that_cannot_make_a_version_is_refused(tmp_path):
+def test_a_workspace_that_cannot_make_a_version_is_refused(project):
     from flows.deploy import VersionRefused, check_workspace
 
-    root = new_project(tmp_path / "project", {"prepare": {"max_per_class": 8}})
-    settings = load_params(root / "params.yaml").schedule
-    check_workspace(root, settings)
-    with pytest.raises(VersionRefused, match="DVC remote"):
-        check_workspace(root, settings.model_copy(update={"push": True}))
-    write_params(root, {"prepare": {"max_per_class": 9}})
-    with pytest.raises(VersionRefused, match="(?s)uncommitted changes.*params.yaml"):
-        check_workspace(root, settings)
+    settings = load_params(project / "params.yaml").schedule
+    check_workspace(project, settings)
+    with pytest.raises(VersionRefused, match="DVC remote missing is not configured"):
+        check_workspace(project, settings.model_copy(update={"remote": "missing"}))
+    params = (project / "params.yaml").read_bytes()
+    try:
+        write_params(project, {"prepare": {"max_per_class": 9}})
+        with pytest.raises(VersionRefused, match="(?s)uncommitted changes.*params.yaml"):
+            check_workspace(project, settings)
+    finally:
+        (project / "params.yaml").write_bytes(params)
+    assert git(project, "status", "--porcelain") == ""
+
+
+def pushed(remote: Path, directory_md5: str) -> bool:
+    """Whether a DVC remote holds a directory output's listing and every file in it."""
+    import json
+
+    def stored(md5: str) -> Path:
+        return remote / "files" / "md5" / md5[:2] / md5[2:]
+
+    listing = stored(directory_md5)
+    return listing.is_file() and all(stored(entry["md5"]).is_file() for entry in json.loads(listing.read_text()))
 
 
 def test_a_served_run_commits_the_new_version_and_a_second_run_changes_nothing(prefect_server, project):
@@ -240,8 +257,16 @@ def test_a_served_run_commits_the_new_version_and_a_second_run_changes_nothing(p
         assert [s.schedule.cron for s in deployment.schedules] == ["30 4 * * *"]
         assert deployment.parameters == {"project_dir": str(project.resolve())}
 
-        flow_run = prefect_server.trigger_and_wait(deployment.id)
+        # A manual `augmill run` holds the workspace when the run starts: a transient failure,
+        # retried (schedule.retries) once the workspace is free.
+        with workspace_lock("a manual run", project):
+            flow_run = prefect_server.trigger(deployment.id)
+            prefect_server.wait(flow_run, until=lambda run: run.state.is_final() or any(
+                "is in use by augmill a manual run" in message for message in prefect_server.messages(run.id)))
+        flow_run = prefect_server.wait(flow_run)
         assert flow_run.state.is_completed(), prefect_server.processes.log("serve")[-5000:]
+        (attempts,) = [task.run_count for task in prefect_server.task_runs(flow_run.id) if task.name.startswith("reproduce")]
+        assert attempts >= 2
         # One new commit, naming the run; everything the run wrote is in it.
         assert git(project, "rev-parse", "HEAD~1") == first_commit
         subject = git(project, "log", "-1", "--format=%s")
@@ -253,8 +278,7 @@ def test_a_served_run_commits_the_new_version_and_a_second_run_changes_nothing(p
         assert (project / "data/final/manifest.parquet").is_file()
         # Tagged, and the data is on the remote.
         assert git(project, "tag", "--points-at", "HEAD").endswith(f"-{flow_run.name}")
-        cloud = run(["dvc", "status", "--cloud"], project)
-        assert "in sync" in cloud.stdout, cloud.stdout
+        assert pushed(project.parent / "remote", lock_out_hashes(project)["merge"]["data/final"])
 
         version, tags = git(project, "rev-parse", "HEAD"), git(project, "tag")
         again = prefect_server.trigger_and_wait(deployment.id)
@@ -281,7 +305,7 @@ def test_prefect_yaml_on_a_work_pool_and_a_failed_run_leaves_the_previous_versio
 
     # A committed mistake: prepare re-runs (and is recorded in dvc.lock), then explore finds no raw folder.
     write_params(project, {"prepare": {"max_per_class": 8, "image_size": 24}, "data": {"raw_dir": "data/missing"},
-                           "schedule": {"tag_versions": True, "push": True, "retries": 1, "retry_delay_seconds": 1}})
+                           "evaluate": {"seeds": 2}, "schedule": {**SCHEDULE, "retries": 1, "retry_delay_seconds": 1}})
     commit(project, "a raw_dir that does not exist")
     head, tags = git(project, "rev-parse", "HEAD"), git(project, "tag")
     lock = (project / "dvc.lock").read_bytes()

@@ -36,7 +36,7 @@ FEATURES = 30
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory) -> Path:
     root = new_project(tmp_path_factory.mktemp("tabular"), TABULAR)
-    assert stages_run(run(["dvc", "repro", *STAGES], root).stdout) == set(STAGES)
+    assert set(STAGES) <= stages_run(run(["dvc", "repro", *STAGES], root).stdout)  # (and what they depend on)
     return root
 
 

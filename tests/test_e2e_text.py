@@ -33,7 +33,7 @@ TEXT = {
     "execution": {"workers": 1, "shard_size": 4},
     "validate": {"max_rejection_rate": 0.3},
 }
-STAGES = ["prepare", "explore", "bias", "augment", "validate", "merge"]
+STAGES = ["prepare", "explore", "bias", "synthesize", "augment", "validate", "merge"]
 # Records a user's file may hold, each with the reason it must be quarantined for.
 BAD_RECORDS = [(b"Bad \xff\xfe bytes in this text,sports,train", "invalid_utf8"),
                (b",medicine,train", "empty_text"),

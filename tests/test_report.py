@@ -15,6 +15,7 @@ from sklearn.datasets import load_digits
 
 from flows.cli import main
 from tasks import paths
+from tasks.modalities import get_modality
 from tasks.report import build_report
 from tests.test_evaluate import project_here, run_pipeline
 
@@ -99,8 +100,39 @@ def test_report_command_rebuilds_the_same_page(report, capsys):
     assert (root / paths.REPORT_PAGE).read_text(encoding="utf-8") == html
 
 
+def test_page_does_not_depend_on_the_manifest_column_order(report):
+    root, html = report
+    manifest = root / paths.RAW_MANIFEST
+    original = manifest.read_bytes()
+    frame = pd.read_parquet(manifest)
+    try:
+        frame[list(reversed(frame.columns))].to_parquet(manifest)
+        with project_here(root, USER) as params:
+            assert build_report(params).read_text(encoding="utf-8") == html
+    finally:
+        manifest.write_bytes(original)
+
+
 def test_report_before_the_pipeline_ran_says_what_is_missing(tmp_path):
     with project_here(tmp_path) as params:
         path = build_report(params)
         html = path.read_text(encoding="utf-8")
     assert html.count("Not available yet") == 7 and 'id="review"' in html
+
+
+def test_preview_draws_the_first_variant_of_samples_from_every_class(tmp_path, monkeypatch):
+    from tasks import preview
+
+    run_pipeline(tmp_path, stages=("prepare",))
+    with project_here(tmp_path) as params:
+        raw, _ = get_modality("image").read_raw(params)
+        chosen = preview.choose_samples(raw, 12, params.seed)
+        path = preview.run(params, n=12)
+        data = path.read_bytes()
+        assert path == paths.PREVIEW.with_suffix(".png") and data[:8] == b"\x89PNG\r\n\x1a\n"
+        assert preview.run(params, n=12).read_bytes() == data  # same params, same picture
+        monkeypatch.setattr(preview, "get_modality", lambda name: object())
+        with pytest.raises(preview.NoPreview, match="has no preview yet"):
+            preview.run(params)
+    assert set(chosen["label"]) == set(raw.loc[raw["split"] == "train", "label"])  # 10 classes among 12 samples
+    assert (chosen["split"] == "train").all() and chosen["sample_id"].is_unique

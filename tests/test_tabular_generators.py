@@ -284,3 +284,16 @@ def test_an_exact_copy_of_a_real_row_has_distance_zero_and_a_near_copy_a_small_r
     assert 0 < ratios[1] < 0.05
     assert np.median(ratios[2:]) > 0.5  # new rows are not copies
     assert distances.reference > 0 and len(distances.real_nearest) == len(frame)
+
+
+@pytest.mark.parametrize("name", ["smote", "smotenc"])
+def test_smote_and_smotenc_make_the_same_rows_with_one_row_of_the_other_classes_as_with_all(name, monkeypatch):
+    """They pass imbalanced-learn one row of another class instead of all: it must not matter."""
+    frame = make_table(kinds=FITS[name])
+    table = class_table(frame, "rare", schema_for(frame))
+    shortcut = TABULAR_OPS[name]().generate(table, 30, 4)
+    monkeypatch.setattr(TABULAR_OPS[name], "_context", lambda self, table: table.others)
+    everything = TABULAR_OPS[name]().generate(table, 30, 4)
+    assert len(table.others) == 60
+    pd.testing.assert_frame_equal(shortcut.frame, everything.frame)
+    assert shortcut.params == everything.params

@@ -329,3 +329,53 @@ def test_baseline_features_one_hot_in_train_order_with_train_medians(project):
     assert matrix[0, 2] == train["age"].median()
     assert matrix[1, 5:].tolist() == [0.0, 0.0, 0.0]  # unseen category: all zeros
     assert matrix[2, 5:].sum() == 1 and matrix[:, 3:5].sum(axis=1).tolist() == [1.0, 1.0, 1.0]
+
+
+def test_with_no_new_rows_planned_the_pipeline_passes_the_table_through(tmp_path, monkeypatch):
+    from tasks import augment, bias, explore, merge, validate
+
+    shutil.copytree(REPO / "expectations", tmp_path / "expectations")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "raw").mkdir()
+    table().to_csv(tmp_path / "raw/t.csv", index=False)
+    params = make_params(tmp_path / "raw", split_column="split", id_column="id", factor=1.0)
+    explore.run(params)
+    bias.run(params)
+    assert len(augment.run(params)) == 0
+    summary = validate.run(params)
+    assert summary["augmented"] == 0 and summary["tabular"]["fidelity"]["by_class"] == {}
+    merge.run(params)
+    final = pd.read_parquet(paths.FINAL_MANIFEST)
+    assert len(final) == 40 and (final["origin"] == "original").all()
+
+
+def test_the_demo_makes_malignant_rare_in_train_only(tmp_path):
+    from tasks.demos import breast_cancer, get_demo
+
+    raw = yaml.safe_load((REPO / "examples/tabular.yaml").read_text())
+    params = parse_params(raw)
+    assert get_demo("breast_cancer") is breast_cancer and breast_cancer.MODALITY == "tabular"
+    assert breast_cancer.write(params, tmp_path) == 467
+    data = pd.read_csv(tmp_path / "breast_cancer.csv")
+    assert list(data.columns[:3]) == ["patient_id", "mean_radius", "mean_texture"] and data.shape[1] == 33
+    counts = data.groupby(["split", "diagnosis"]).size().to_dict()
+    assert counts == {("test", "benign"): 89, ("test", "malignant"): 53, ("val", "benign"): 54,
+                      ("val", "malignant"): 32, ("train", "benign"): 214, ("train", "malignant"): 25}
+    again = tmp_path / "again"
+    again.mkdir()
+    breast_cancer.write(params, again)
+    assert (again / "breast_cancer.csv").read_bytes() == (tmp_path / "breast_cancer.csv").read_bytes()
+
+
+def test_a_class_below_the_fidelity_threshold_has_its_synthetic_rows_quarantined(project):
+    from tasks import validate
+    from tasks.modalities.tabular_params import FidelityParams
+
+    params, augmented = project
+    strict = params.model_copy(update={"tabular": params.tabular.model_copy(update={"fidelity": FidelityParams(min_score=0.99)})})
+    with pytest.raises(validate.TooManyRejected, match="check_class_fidelity"):
+        validate.run(strict)
+    validated = pd.read_parquet(paths.VALIDATED_MANIFEST)
+    assert (validated["reason_code"] == "check_class_fidelity").all()
+    score = json.loads(paths.VALIDATION_SUMMARY.read_text())["tabular"]["fidelity"]["by_class"]["yes"]["score"]
+    assert validated["reason"].str.contains(f"class_fidelity not at least 0.99 \\(got {score:g}\\)").all()

@@ -46,7 +46,7 @@ class ImageCodec:
     @staticmethod
     def mode_for(modes) -> str:
         """L when every source is greyscale, else RGB (alpha is dropped: generators make opaque images)."""
-        return "L" if all(m == "L" for m in modes) else "RGB"
+        return "L" if all(m in ("L", "1", "I", "I;16", "F") for m in modes) else "RGB"
 
     def encode(self, image: Image.Image) -> np.ndarray:
         image = image.convert(self.mode)

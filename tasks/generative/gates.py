@@ -20,6 +20,7 @@ code and a message:
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -87,20 +88,31 @@ def fidelity_gate(real: np.ndarray, real_labels, synthetic: np.ndarray, syntheti
     figures = {"test": "classifier two-sample test (logistic regression, out of fold, class mix balanced)",
                "real_samples": int(len(real)), "synthetic_samples": n, "max_c2st_accuracy": max_c2st_accuracy,
                "max_detect_probability": max_detect_probability}
+    splits = min(5, n, len(real))
+    if splits < 2:
+        return GateResult.all_pass("fidelity", n, figures | {"c2st_accuracy": None,
+                                                            "note": "too few samples for a two-sample test"})
+    # Folds stratified by (class, origin) where the cells are big enough, so every fold sees the class mix.
     cells = np.array([f"{c}|{o}" for c, o in zip(np.concatenate([real_labels, synthetic_labels]),
                                                   [0] * len(real) + [1] * n, strict=True)])
-    smallest = min(np.unique(cells, return_counts=True)[1]) if len(cells) else 0
-    if n < 2 or len(real) < 2 or smallest < 2:
-        return GateResult.all_pass("fidelity", n, figures | {"c2st_accuracy": None,
-                                                            "note": "too few samples per class for a two-sample test"})
-    real_f, synthetic_f = pca_features(real, [synthetic], pca_components, seed)
+    # At most one component per 5 samples of the smaller side: a small class must not let the
+    # classifier memorise its way to a high accuracy.
+    k = max(2, min(pca_components, min(len(real), n) // 5))
+    real_f, synthetic_f = pca_features(real, [synthetic], k, seed)
+    # Each component and its square: a linear classifier on the components alone sees shifts of the
+    # mean only, and would call noise with the real mean but the wrong spread "real".
     x = np.vstack([real_f, synthetic_f])
+    x = np.hstack([x, x**2])
     y = np.r_[np.zeros(len(real), int), np.ones(n, int)]
     classes = np.concatenate([real_labels, synthetic_labels])
     weights = _balanced_weights(classes, y)
-    folds = StratifiedKFold(n_splits=int(min(5, smallest)), shuffle=True, random_state=seed % 2**32)
+    folds = StratifiedKFold(n_splits=splits, shuffle=True, random_state=seed % 2**32)
     probability = np.zeros(len(x))
-    for train_index, test_index in folds.split(x, cells):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "the least populated class has fewer members than n_splits"
+        stratify = cells if np.unique(cells, return_counts=True)[1].max() >= splits else y
+        fold_list = list(folds.split(x, stratify))
+    for train_index, test_index in fold_list:
         model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
         model.fit(x[train_index], y[train_index], logisticregression__sample_weight=weights[train_index])
         probability[test_index] = model.predict_proba(x[test_index])[:, 1]
@@ -110,12 +122,16 @@ def fidelity_gate(real: np.ndarray, real_labels, synthetic: np.ndarray, syntheti
     for label in sorted(set(synthetic_labels.tolist()), key=str):
         mask = classes == label
         by_class[str(label)] = _round(np.sum(weights[mask] * correct[mask]) / np.sum(weights[mask]))
-    p_synthetic = probability[len(real):]
+    p_synthetic, p_real = probability[len(real):], probability[:len(real)]
+    # A sample is flagged only if the classifier is surer it is synthetic than for 95% of the real
+    # samples: where the classifier is unsure of everything (small classes), it flags nothing.
+    threshold = max(max_detect_probability, float(np.quantile(p_real, 0.95)))
     figures |= {"c2st_accuracy": _round(accuracy), "c2st_accuracy_by_class": by_class, "folds": folds.n_splits,
                 "pca_components": real_f.shape[1],
                 "p_synthetic_of_synthetic": _quantiles(p_synthetic),
+                "detect_threshold": _round(threshold),
                 # The false-alarm scale of the per-sample test: real samples it would call synthetic.
-                "real_share_above_detect_probability": _round(np.mean(probability[:len(real)] >= max_detect_probability))}
+                "real_share_above_detect_probability": _round(np.mean(p_real >= threshold))}
     batch_fails = accuracy > max_c2st_accuracy
     figures["batch_passed"] = not batch_fails
     codes, reasons = [], []
@@ -124,10 +140,11 @@ def fidelity_gate(real: np.ndarray, real_labels, synthetic: np.ndarray, syntheti
             codes.append("gate_fidelity_batch")
             reasons.append(f"fidelity: a classifier tells this batch from real samples with accuracy {accuracy:.3f} > "
                            f"synthesize.gates.max_c2st_accuracy={max_c2st_accuracy}")
-        elif p >= max_detect_probability:
+        elif p >= threshold:
             codes.append("gate_fidelity_detectable")
             reasons.append(f"fidelity: the real-vs-synthetic classifier calls this sample synthetic with probability "
-                           f"{p:.3f} >= synthesize.gates.max_detect_probability={max_detect_probability}")
+                           f"{p:.3f} >= {threshold:.3f} (synthesize.gates.max_detect_probability={max_detect_probability}, "
+                           "or more where real samples score that high)")
         else:
             codes.append("")
             reasons.append("")
@@ -179,7 +196,8 @@ def feature_distance_gate(real: np.ndarray, real_labels, synthetic: np.ndarray, 
     for label in np.unique(real_labels):
         index = np.flatnonzero(real_labels == label)
         half[rng.permutation(index)[: len(index) // 2]] = True
-    dims = min(pca_components, half.sum() - 2, (~half).sum() - 2, n - 2)
+    # As for the two-sample test: at most one dimension per 5 samples, or the covariances are noise.
+    dims = min(pca_components, min(half.sum(), (~half).sum(), n) // 5)
     if dims < 2:
         return GateResult.all_pass("feature_distance", n, figures | {"ratio": None,
                                                                     "note": "too few samples for a Frechet distance"})
@@ -243,7 +261,7 @@ def label_fidelity_gate(real: np.ndarray, real_labels, synthetic: np.ndarray, sy
     codes, reasons = [], []
     for ok, guess, row in zip(agree, predicted, probabilities, strict=True):
         codes.append("" if ok else "gate_label")
-        reasons.append("" if ok else f"label fidelity: a classifier trained on real samples predicts {guess!r} "
+        reasons.append("" if ok else f"label fidelity: a classifier trained on real samples predicts {str(guess)!r} "
                                      f"(p={row.max():.2f}), not the label it was made for")
     return GateResult("label_fidelity", figures, agree.astype(bool), codes, reasons)
 
@@ -291,6 +309,28 @@ def privacy_gate(real_train: np.ndarray, synthetic: np.ndarray, *, reference_qua
                        f"{reference_quantile:.0%} nearest-neighbour distance {reference:.4f} < "
                        f"synthesize.gates.min_privacy_ratio={min_ratio})" if bad else "")
     return GateResult("privacy", figures, ~failed, codes, reasons)
+
+
+def outlier_gate(real_train: np.ndarray, synthetic: np.ndarray, *, max_ratio: float) -> GateResult:
+    """Fidelity per sample, the other side of privacy: a sample farther from every real train
+    sample than max_ratio x the largest real-to-real nearest-neighbour distance is more isolated
+    than any real sample (noise, a broken decode). The two-sample test misses such rare
+    outliers when the rest of the batch is good, since it learns from the batch as a whole."""
+    n = len(synthetic)
+    figures = {"test": "distance to the closest real sample vs the largest real-to-real nearest-neighbour distance",
+               "max_outlier_ratio": max_ratio}
+    if len(real_train) < 2 or not n:
+        return GateResult.all_pass("outlier", n, figures)
+    real_to_real, _ = nearest(real_train, real_train, skip_self=True)
+    largest = float(real_to_real.max())
+    closest, _ = nearest(real_train, synthetic)
+    ratio = closest / largest if largest > 0 else np.full(n, np.inf)
+    failed = ratio > max_ratio
+    figures |= {"largest_real_nearest_distance": _round(largest, 6), "ratio": _quantiles(ratio), "outliers": int(failed.sum())}
+    reasons = [f"fidelity: {d:.4f} from the closest real sample, {r:.2f} x the largest real-to-real nearest-neighbour "
+               f"distance {largest:.4f} > synthesize.gates.max_outlier_ratio={max_ratio}" if bad else ""
+               for bad, d, r in zip(failed, closest, ratio, strict=True)]
+    return GateResult("outlier", figures, ~failed, ["gate_fidelity_outlier" if bad else "" for bad in failed], reasons)
 
 
 # ---- adversarial: the perturbation bound ------------------------------------------------

@@ -113,9 +113,9 @@ class TrainingLog:
     losses: list = None  # per epoch: a dict of mean losses
 
     def as_dict(self) -> dict:
+        """What went into outputs: no wall-clock time, so the same training gives the same bytes."""
         return {"epochs_run": self.epochs_run, "stopped_by_time_budget": self.stopped_by_time_budget,
-                "seconds": round(self.seconds, 2), "final_losses": self.losses[-1] if self.losses else {},
-                "losses_every_10_epochs": self.losses[::10]}
+                "final_losses": self.losses[-1] if self.losses else {}, "losses_every_10_epochs": self.losses[::10]}
 
 
 def run_epochs(step, n_samples: int, config: TrainConfig, shuffle_generator) -> TrainingLog:

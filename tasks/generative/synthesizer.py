@@ -20,9 +20,9 @@ from tasks.generative.encoding import Segment
 from tasks.generative.nets import TrainConfig, TrainingLog, deterministic, load_weights, save_weights, torch
 
 MODELS = {"vae": vae, "gan": gan}
-DEFAULT_EPOCHS = {"vae": 150, "gan": 300}
+DEFAULT_EPOCHS = {"vae": 150, "gan": 600}
 DEFAULT_LEARNING_RATE = {"vae": 3e-3, "gan": 2e-4}
-PCA_COMPONENTS = 32
+PCA_COMPONENTS = 64
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,15 @@ A modality module provides:
   SUITE_FILE, suite_parameters(labels, params)      validate: the Great Expectations suite and its parameters
   render_gallery(validated, raw, params, path)      validate: sources beside their variants, for review
   finalize(originals, accepted, params) -> frame    merge: write data/final/, return the final manifest
+
+and may provide (optional; the stages fall back to the shared behaviour):
+  check_params(params) -> list[str]                 params: problems with its own section (keys it requires)
+  make_shards(sources, params) -> list[Shard]       augment: its own unit of work (e.g. one class)
+  augmented_columns(sources, params) -> list[str]   augment: extra columns known per dataset (a table's own)
+  a row's own "origin" key                          augment: e.g. "synthetic" instead of "augmented"
+  FEATURES_PER_SAMPLE = False                       validate: features depend on the whole set: no per-sample memo
+  summary_extra(features, params) -> dict           validate: added to reports/validation.json
+  final_columns(final, params) -> list[str]         merge: extra final columns known per dataset
 """
 
 from __future__ import annotations

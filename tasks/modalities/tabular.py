@@ -3,7 +3,8 @@ rare class gets synthetic rows (SMOTE family, Gaussian jitter, a Gaussian copula
 checked for fidelity and privacy before they join the training table.
 
 One manifest row per table row: the common columns, then the table's feature
-columns in their own dtypes (``path`` is ``file:row``; ``sha256`` hashes the
+columns in their own dtypes (``path`` is ``file:line`` for CSV, ``file:row`` for
+Parquet; ``sha256`` hashes the
 row's feature values, so exact duplicates and cross-split copies are found by
 the shared explore and bias code). The unit of augmentation is a class, since
 the generators learn from all of a class's rows.
@@ -78,6 +79,8 @@ def check_generation(train: pd.DataFrame, schema: TableSchema, params: Params, l
     """Refuse, before any work, a policy that cannot make rows for this table: a generator
     that does not fit its column kinds, or a class with too few distinct rows for it."""
     policy = [op for op in _policy(params) if op.p > 0]
+    if not policy:
+        raise TableError("augment.policy: every generator has p 0; p is each generator's share of the new rows")
     for index, op in enumerate(policy):
         problem = op.fits(schema)
         if problem:
@@ -104,9 +107,9 @@ def check_generation(train: pd.DataFrame, schema: TableSchema, params: Params, l
 
 def read_raw(params: Params) -> tuple[pd.DataFrame, dict]:
     frame, features, notes = read_table_manifest(params)
-    ok = frame[frame["status"] == "ok"]
-    if params.augment.factor > 1:
-        check_generation(train_rows(frame), schema_of(train_rows(frame), params, features), params)
+    ok, train = frame[frame["status"] == "ok"], train_rows(frame)
+    if params.augment.factor > 1 and len(train):  # (an empty train split: the bias stage says so)
+        check_generation(train, schema_of(train, params, features), params)
     return frame, {"root": params.data.raw_dir, "layout": "table", "files": [f for f, _ in params.tabular.file_splits()],
                    "label_column": params.tabular.label_column, "feature_columns": features, "notes": notes,
                    "readable_rows": len(ok)}

@@ -60,8 +60,9 @@ def class_figure(schema: TableSchema, real: pd.DataFrame, synthetic: pd.DataFram
     for axis, spec in zip(axes[0], worst, strict=True):
         a, b = _plot_values(spec, real[spec.name]), _plot_values(spec, synthetic[spec.name])
         edges = np.histogram_bin_edges(np.concatenate([a, b]), bins=15) if len(a) + len(b) else 10
-        axis.hist(a, bins=edges, alpha=0.55, density=True, label="real", color="#1f77b4")
-        axis.hist(b, bins=edges, alpha=0.55, density=True, label="synthetic", color="#ff7f0e")
+        for values, label, colour in ((a, "real", "#1f77b4"), (b, "synthetic", "#ff7f0e")):
+            if len(values):
+                axis.hist(values, bins=edges, alpha=0.55, density=True, label=label, color=colour)
         axis.set_title(f"{spec.name[:28]} ({scores[spec.name]:.2f})", fontsize=8)
         axis.tick_params(labelsize=6)
     axes[0][0].legend(fontsize=7)
@@ -76,8 +77,10 @@ def privacy_figure(real_nearest: np.ndarray, closest: np.ndarray, threshold: flo
         return None
     figure, axis = plt.subplots(figsize=(6, 2.6), dpi=90)
     edges = np.histogram_bin_edges(np.concatenate([real_nearest, closest]), bins=30)
-    axis.hist(real_nearest, bins=edges, alpha=0.55, density=True, label="real row to nearest other real row")
-    axis.hist(closest, bins=edges, alpha=0.55, density=True, label="synthetic row to closest real row")
+    for values, label in ((real_nearest, "real row to nearest other real row"),
+                          (closest, "synthetic row to closest real row")):
+        if len(values):  # (a run without synthetic rows draws the real distances only)
+            axis.hist(values, bins=edges, alpha=0.55, density=True, label=label)
     axis.axvline(threshold, color="#c0392b", linestyle="--", label="near-copy threshold")
     axis.set_xlabel("Gower distance", fontsize=8)
     axis.tick_params(labelsize=7)

@@ -194,11 +194,12 @@ class _SmoteFamily(TabularGenerator):
             raise ValueError(f"{self.name}: class {table.label!r} has {len(rows)} distinct train row(s); it needs 2")
         if table.others.empty:
             raise ValueError(f"{self.name}: imbalanced-learn needs a second class in the train split")
-        features, categorical, scale = self._encode(table)
+        others = self._context(table)
+        features, categorical, scale = self._encode(table, others)
         sampler = _imblearn_samplers()[self.name](k_neighbors=k, random_state=_legacy_seed(seed),
                                                   sampling_strategy={table.label: len(rows) + n},
                                                   **({"categorical_features": categorical} if self.name == "smotenc" else {}))
-        labels = np.array([table.label] * len(rows) + table.others["label"].tolist(), dtype=object)
+        labels = np.array([table.label] * len(rows) + others["label"].tolist(), dtype=object)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
             resampled, _ = sampler.fit_resample(features, labels)
@@ -209,11 +210,18 @@ class _SmoteFamily(TabularGenerator):
         params = [self._row_params(k, ids, draws, i, schema, codes) for i in range(n)]
         return Generated(schema.assemble(numbers, codes), ids[draws["base"]].tolist(), [seed] * n, params)
 
-    def _encode(self, table: ClassTable) -> tuple[np.ndarray, list[int], np.ndarray]:
+    def _context(self, table: ClassTable) -> pd.DataFrame:
+        """The other classes' rows imbalanced-learn gets. SMOTE and SMOTE-NC look at the class's
+        own rows only, but imbalanced-learn refuses a one-class target: one row of another class
+        stands in for the rest (same output, tested), sparing work on the whole table. SMOTE-N's
+        value-difference metric compares classes, so it gets them all."""
+        return table.others if self.name == "smoten" else table.others.iloc[:1]
+
+    def _encode(self, table: ClassTable, others: pd.DataFrame) -> tuple[np.ndarray, list[int], np.ndarray]:
         """Numbers (missing values: the class median, for the neighbour search only), scaled by
         powers of two, then category codes (MISSING is a category of its own)."""
         schema = table.schema
-        frames = [table.rows, table.others]
+        frames = [table.rows, others]
         numbers = np.vstack([schema.numeric_matrix(f) for f in frames])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)

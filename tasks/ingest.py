@@ -204,3 +204,23 @@ def read_file_dataset(raw_dir: str, manifest_csv: str | None, read_file: FileRea
     with progress_bar(f"explore: {what}", len(entries)) as advance:
         frame = read_samples(root, entries, read_file, advance, memo)
     return assign_splits(frame, fractions, seed), {"root": str(root), "layout": layout}
+
+
+def copy_into_final(originals: pd.DataFrame, accepted: pd.DataFrame, raw_dir: Path,
+                    suffix: Callable[[str], str]) -> pd.DataFrame:
+    """For file-based modalities: copy originals (byte for byte) and accepted variants into
+    data/final/split/label/, each named by its sample_id (unique, and safe whatever the
+    input names were); return both as one frame whose ``path`` is relative to data/final."""
+    from tasks import paths
+    from tasks.io import copy_file_atomic, safe_name
+
+    originals = originals.assign(
+        final_path=[f"{s}/{safe_name(lbl)}/{i}{suffix(p)}"
+                    for s, lbl, i, p in originals[["split", "label", "sample_id", "path"]].itertuples(index=False)])
+    accepted = accepted.assign(final_path="train/" + accepted["path"])
+    for origin, frame in ((lambda p: raw_dir / p, originals), (lambda p: paths.AUGMENTED_DIR / p, accepted)):
+        for source_path, target in zip(frame["path"], frame["final_path"], strict=True):
+            copy_file_atomic(origin(source_path), paths.FINAL / target)
+    frame = pd.concat([originals, accepted], ignore_index=True)
+    frame["path"] = frame.pop("final_path")
+    return frame

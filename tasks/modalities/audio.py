@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 
 from tasks import paths
-from tasks.ingest import read_file_dataset
-from tasks.io import copy_file_atomic, safe_name, sha256_bytes, write_bytes_atomic
+from tasks.ingest import copy_into_final, read_file_dataset
+from tasks.io import safe_name, sha256_bytes, write_bytes_atomic
 from tasks.modalities.audio_io import decode, encode, extension, read_measured
 from tasks.modalities.audio_signal import (
     Clip,
@@ -262,16 +262,10 @@ def render_gallery(validated: pd.DataFrame, raw: pd.DataFrame, params: Params, p
 def finalize(originals: pd.DataFrame, accepted: pd.DataFrame, params: Params) -> pd.DataFrame:
     """Copy originals (byte for byte, at their own rate and format) and accepted variants
     into data/final/split/label/, each named by its sample_id."""
-    raw_dir = Path(params.data.raw_dir)
-    originals = originals.assign(
-        final_path=[f"{s}/{safe_name(lbl)}/{i}{Path(p).suffix.lower() if Path(p).suffix.lower() in ('.wav', '.flac') else ''}"
-                    for s, lbl, i, p in originals[["split", "label", "sample_id", "path"]].itertuples(index=False)])
-    accepted = accepted.assign(final_path="train/" + accepted["path"])
-    for origin, frame in ((lambda p: raw_dir / p, originals), (lambda p: paths.AUGMENTED_DIR / p, accepted)):
-        for source_path, target in zip(frame["path"], frame["final_path"], strict=False):
-            copy_file_atomic(origin(source_path), paths.FINAL / target)
-    frame = pd.concat([originals, accepted], ignore_index=True)
-    frame["path"] = frame.pop("final_path")
+    def suffix(path: str) -> str:
+        return Path(path).suffix.lower() if Path(path).suffix.lower() in (".wav", ".flac") else ""
+
+    frame = copy_into_final(originals, accepted, Path(params.data.raw_dir), suffix)
     frame["duration_s"] = pd.to_numeric(frame["duration_s"]).astype(float)
     frame[["sample_rate", "channels"]] = frame[["sample_rate", "channels"]].apply(pd.to_numeric).astype("Int64")
     return frame

@@ -24,8 +24,8 @@ from tasks.imaging import (
     pixel_stats,
     similarity,
 )
-from tasks.ingest import read_file_dataset
-from tasks.io import copy_file_atomic, safe_name, sha256_bytes, write_bytes_atomic
+from tasks.ingest import copy_into_final, read_file_dataset
+from tasks.io import safe_name, sha256_bytes, write_bytes_atomic
 from tasks.ops.policy import build_policy, run_policy, sample_seed
 from tasks.params import Params
 from tasks.progress import progress_bar
@@ -202,16 +202,7 @@ def _suffix(path: str) -> str:
 def finalize(originals: pd.DataFrame, accepted: pd.DataFrame, params: Params) -> pd.DataFrame:
     """Copy originals (byte for byte) and accepted variants into data/final/split/label/,
     each named by its sample_id: unique, and safe whatever the input names were."""
-    raw_dir = Path(params.data.raw_dir)
-    originals = originals.assign(
-        final_path=[f"{s}/{safe_name(lbl)}/{i}{_suffix(p)}"
-                    for s, lbl, i, p in originals[["split", "label", "sample_id", "path"]].itertuples(index=False)])
-    accepted = accepted.assign(final_path="train/" + accepted["path"])
-    for origin, frame in ((lambda p: raw_dir / p, originals), (lambda p: paths.AUGMENTED_DIR / p, accepted)):
-        for source_path, target in zip(frame["path"], frame["final_path"], strict=False):
-            copy_file_atomic(origin(source_path), paths.FINAL / target)
-    frame = pd.concat([originals, accepted], ignore_index=True)
-    frame["path"] = frame.pop("final_path")
+    frame = copy_into_final(originals, accepted, Path(params.data.raw_dir), _suffix)
     frame[["width", "height"]] = frame[["width", "height"]].astype("Int64")
     return frame
 

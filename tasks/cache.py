@@ -19,7 +19,8 @@ from typing import Any
 
 from tasks.io import read_json, temporary_path, write_bytes_atomic
 
-CACHE_ROOT = Path(".augmill") / "cache"
+# Versioned: a change to what an entry holds (v2: key order kept) must not reuse older entries.
+CACHE_ROOT = Path(".augmill") / "cache" / "v2"
 _PACKAGE = Path(__file__).resolve().parent
 
 

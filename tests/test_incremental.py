@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 from sklearn.datasets import load_digits
 
+from tasks.cache import CACHE_ROOT
 from tests.project import lock_out_hashes, new_project, run
 
 pytestmark = pytest.mark.e2e
@@ -27,7 +28,7 @@ def write_digits(root, indices) -> None:
 
 
 def memo_entries(root, stage: str) -> int:
-    folder = root / ".augmill/cache" / stage
+    folder = root / CACHE_ROOT / stage
     return sum(1 for _ in folder.rglob("value.json")) if folder.exists() else 0
 
 

@@ -215,8 +215,9 @@ def main() -> None:
         print("fixed overhead and incremental runs ...", flush=True)
         tiny = new_project(tmp / "tiny", 40, mostly_train=False)  # a handful per class and split
         run = sh(["augmill", "run"], tiny).stdout
-        total = float(run.split("pipeline finished in ")[1].split("s")[0])
-        stage_seconds = sum(float(part.split("ran in ")[1].rstrip("s,")) for part in run.split(": ", 1)[1].split(", ")
+        line = next(text for text in run.splitlines() if "pipeline finished in" in text)
+        total = float(line.split("pipeline finished in ")[1].split("s")[0])
+        stage_seconds = sum(float(part.split("ran in ")[1].rstrip("s")) for part in line.split(": ", 1)[1].split(", ")
                             if "ran in " in part)
         started = time.perf_counter()
         sh(["augmill", "check"], tiny)

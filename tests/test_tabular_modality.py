@@ -167,6 +167,17 @@ def test_bad_rows_are_quarantined_with_their_line_and_nothing_is_dropped(tmp_pat
     assert frame["sample_id"].is_unique
 
 
+def test_a_bom_a_nul_byte_and_a_huge_cell(tmp_path):
+    data = table()
+    data.loc[2, "city"] = "os\x00lo"
+    data.loc[3, "city"] = "x" * 2_000_000
+    data.to_csv(tmp_path / "t.csv", index=False, encoding="utf-8-sig")  # a BOM before the header's first name
+    frame, _ = tabular.read_raw(make_params(tmp_path, split_column="split", id_column="id"))
+    assert len(frame) == 40 and "income" in frame.columns
+    assert frame.set_index("path").loc["t.csv:4", ["status", "reason_code"]].tolist() == ["quarantined", "nul_byte"]
+    assert frame["status"].eq("ok").sum() == 39 and len(frame.set_index("path").loc["t.csv:5", "city"]) == 2_000_000
+
+
 def test_a_feature_named_like_a_pipeline_column_is_refused(tmp_path):
     with pytest.raises(TableError, match=r"column\(s\) \['split'\] have names augmill uses .* tabular.split_column: split"):
         read(tmp_path, table(), split_column=None)

@@ -93,6 +93,16 @@ def test_tsv_with_other_columns_and_bom(tmp_path):
     assert frame.loc["t.tsv:2", ["text", "label", "status"]].tolist() == ["Great, really", "5", "ok"]
 
 
+def test_nul_bytes_are_quarantined_and_a_huge_row_is_read_whole(tmp_path):
+    huge = "word " * 400_000  # 2 MB in one CSV field: past the csv module's default 128 KiB limit
+    frame = read(tmp_path, "t.csv", f'text,label\nhello\x00world,a\n"{huge}",b\nfine,a\nok,x\x00y\n'.encode())
+    assert frame["reason_code"].tolist() == ["nul_byte", "", "", "nul_byte"]
+    assert "t.csv:2: text holds a NUL byte at character 5" in frame.loc["t.csv:2", "reason"]
+    assert frame.loc["t.csv:3", "text"] == huge.strip()
+    frame = read(tmp_path, "t.jsonl", b'{"text": "escaped \\u0000 NUL", "label": "a"}\n')
+    assert frame["reason_code"].tolist() == ["nul_byte"]
+
+
 def test_jsonl_bad_lines_are_quarantined(tmp_path):
     content = (b'{"text": "fine", "label": "a"}\n'
                b'{"text": "bad \xc3\x28 byte", "label": "a"}\n'

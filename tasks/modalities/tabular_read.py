@@ -195,6 +195,9 @@ def normalise_column(name: str, column: pd.Series, params: Params, problems: Row
                 f"{column.iloc[first_number]!r}) and text ({int(is_text.sum())} rows, e.g. {problems.where(first_text)}: "
                 f"{column.iloc[first_text]!r}); list it in tabular.categorical_columns to treat every value as a "
                 "category, or clean the file")
+    # A NUL inside a text cell is binary data, not a category (and breaks C-based readers downstream).
+    has_nul = column.map(lambda v: isinstance(v, str) and "\x00" in v, na_action="ignore").fillna(False).astype(bool)
+    problems.add(has_nul, "nul_byte", f"column {name!r} holds a NUL byte: binary data, not text")
     # Categories: one Python type per column, so Parquet can store it and sets compare.
     mixed = not text_dtype and len({type(v) for v in values}) > 1
     return (column.map(str, na_action="ignore").astype("str") if mixed else column), None

@@ -232,6 +232,8 @@ def _fill(row: dict, cells: dict, columns: dict) -> tuple[str, str] | None:
     row["sha256"] = text_hash(text)
     if not text:
         return "empty_text", f"{text_column} is empty or only whitespace"
+    if "\x00" in text:  # valid UTF-8, but a NUL inside a text is binary data (and breaks C-based readers downstream)
+        return "nul_byte", f"{text_column} holds a NUL byte at character {text.index(chr(0))}: binary data, not text"
     raw_label = cells.get(label_column)
     label, bad = _as_text(raw_label)
     if bad:
@@ -243,6 +245,8 @@ def _fill(row: dict, cells: dict, columns: dict) -> tuple[str, str] | None:
     if label is None:
         return "invalid_label", f"{label_column} is a {type(raw_label).__name__}; use a string or an integer"
     row["label"] = label.strip()
+    if "\x00" in label:
+        return "nul_byte", f"{label_column} holds a NUL byte"
     return None
 
 

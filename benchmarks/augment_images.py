@@ -214,15 +214,19 @@ def main() -> None:
 
         print("fixed overhead and incremental runs ...", flush=True)
         tiny = new_project(tmp / "tiny", 40, mostly_train=False)  # a handful per class and split
+        started = time.perf_counter()
         run = sh(["augmill", "run"], tiny).stdout
+        wall = time.perf_counter() - started
         line = next(text for text in run.splitlines() if "pipeline finished in" in text)
-        total = float(line.split("pipeline finished in ")[1].split("s")[0])
         stage_seconds = sum(float(part.split("ran in ")[1].rstrip("s")) for part in line.split(": ", 1)[1].split(", ")
                             if "ran in " in part)
+        figures["augmill_run_wall_s_40_images"] = round(wall, 1)
+        figures["fixed_overhead_s"] = round(wall - stage_seconds, 1)  # the whole command, minus the stages' own work
+        started = time.perf_counter()
+        sh(["augmill", "run"], tiny)
+        figures["augmill_run_wall_s_nothing_to_do"] = round(time.perf_counter() - started, 1)
         started = time.perf_counter()
         sh(["augmill", "check"], tiny)
-        figures["prefect_run_total_s_40_images"] = total
-        figures["fixed_overhead_s"] = round(total - stage_seconds, 1)
         figures["cli_start_s"] = round(time.perf_counter() - started, 1)
 
         incremental = new_project(tmp / "incremental", args.n, workers=1, cache=True, mostly_train=False)

@@ -17,7 +17,10 @@ import sys
 import time
 from pathlib import Path
 
-STAGE_NAMES = ("prepare", "explore", "bias", "synthesize", "augment", "validate", "merge", "evaluate")
+from flows import prefect_api  # cheap: the standard library only
+from flows.stages import STAGE_NAMES  # cheap: stage modules are imported when a stage runs
+
+STARTED = time.perf_counter()  # the run's time is reported from the command's start, Prefect's start-up included
 
 
 def _quiet_offline_prefect() -> None:
@@ -90,8 +93,11 @@ def main(argv: list[str] | None = None) -> int:
     _quiet_offline_prefect()
     from tasks.params import ParamsError, load_params
 
+    # `run` needs a Prefect API: a temporary server takes ~7 s to come up, so it starts now and
+    # comes up while params are checked and Prefect and DVC are imported (stopped if anything fails).
+    api = prefect_api.start_unless_configured() if args.command == "run" else None
     try:
-        # Refuse a bad params.yaml before any work, and before Prefect starts.
+        # Refuse a bad params.yaml before any work.
         params = load_params(Path(args.params), getattr(args, "overrides", []))
         if args.command == "check":
             print(f"{args.params}: ok")
@@ -118,13 +124,16 @@ def main(argv: list[str] | None = None) -> int:
                 run_stage(args.name, params)
             return 0
         with workspace_lock("run"):
-            return _run_pipeline(args, params)
+            return _run_pipeline(args, params, api)
     except ParamsError as error:
         print(f"augmill: {error}", file=sys.stderr)
         return 2
     except (FileNotFoundError, ValueError, RuntimeError, KeyError) as error:
         print(f"augmill: error: {error}", file=sys.stderr)
         return 1
+    finally:
+        if api is not None:
+            api.stop()
 
 
 def _run_report(params) -> int:
@@ -165,13 +174,18 @@ def pipeline_task_runner(params):
     return runner
 
 
-def _run_pipeline(args, params) -> int:
+def _run_pipeline(args, params, api) -> int:
+    from flows import dvc_state
     from flows.pipeline import pipeline
 
     runner = pipeline_task_runner(params)
-    started = time.perf_counter()
-    ran = pipeline.with_options(task_runner=runner)(params_file=args.params, overrides=args.overrides, force=args.force)
-    total = time.perf_counter() - started
+    stale = None
+    if not args.force and dvc_state.records_version(args.params, args.overrides):
+        stale = dvc_state.stale_stages(dvc_state.open_repo())  # while Prefect's server comes up
+    with prefect_api.serving(api):
+        ran = pipeline.with_options(task_runner=runner)(params_file=args.params, overrides=args.overrides,
+                                                        force=args.force, stale=stale)
+    total = time.perf_counter() - STARTED
     print(f"augmill: pipeline finished in {total:.1f}s: " + ", ".join(f"{name} {state}" for name, state in ran.items()))
     print("augmill: open reports/index.html (the report of this dataset version); the dataset is data/final/")
     return 0

@@ -2,9 +2,10 @@
 Prefect's fixed start-up cost is paid once, not once per stage.
 
 Each stage is a Prefect task; augment's shards are Prefect tasks mapped over
-the flow's task runner (threads, a process pool, or a Dask cluster). Before a
-stage runs, DVC is asked whether it is up to date; after it ran, it is
-recorded in dvc.lock, so `augmill run` and `dvc repro` agree.
+the flow's task runner (threads, a process pool, or a Dask cluster). DVC
+decides which stages are stale; when the run ends, what ran is recorded in
+dvc.lock (`dvc commit`), so `augmill run` and `dvc repro` agree. A run that
+fails records the stages that completed before the failure.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows import dvc_state
-from flows.stages import STAGES, run_stage
+from flows.stages import STAGE_NAMES, run_stage
 from tasks.params import load_params
 
 
@@ -50,28 +51,45 @@ def share_api_with_workers() -> None:
 
 
 @flow(name="augmill-pipeline", log_prints=True)
-def pipeline(params_file: str = "params.yaml", overrides: list[str] | None = None, force: bool = False) -> dict:
-    """Run every stage that is not up to date; return what each stage did and how long it took."""
+def pipeline(params_file: str = "params.yaml", overrides: list[str] | None = None, force: bool = False,
+             stale: list[str] | None = None) -> dict:
+    """Run every stage that is not up to date; return what each stage did and how long it took.
+    ``stale``: the stages DVC found stale just before the run (`augmill run` asks while
+    Prefect's server starts); None: ask DVC now."""
     logger = get_run_logger()
     share_api_with_workers()
     params = load_params(Path(params_file), overrides or [])
-    # With overrides the outputs do not match params.yaml, so they must not be recorded as its version.
-    custom = bool(overrides) or Path(params_file).resolve() != Path("params.yaml").resolve()
-    repo = None if custom else dvc_state.open_repo()
-    if custom:
-        logger.warning("params from %s with overrides %s: running every stage; dvc.lock is not updated "
-                       "(it records params.yaml only)", params_file, overrides or [])
+    recorded = dvc_state.records_version(params_file, overrides)
+    if not recorded:
+        logger.warning("params from %s with overrides %s (or no DVC repo): running every stage; dvc.lock is not "
+                       "updated (it records params.yaml only)", params_file, overrides or [])
+    repo = dvc_state.LazyRepo() if recorded else None
+    if repo is None or force:
+        stale = list(STAGE_NAMES)
+    elif stale is None:
+        stale = dvc_state.stale_stages(repo.get())
     ran: dict[str, str] = {}
-    for name in STAGES:
-        if repo is not None and not force and dvc_state.is_up_to_date(repo, name):
-            logger.info("stage %s: up to date, skipped", name)
-            ran[name] = "skipped"
-            continue
-        started = time.perf_counter()
-        stage_task.with_options(name=f"stage-{name}")(name, params)
-        seconds = time.perf_counter() - started
-        if repo is not None:
-            dvc_state.record(repo, name)
-        ran[name] = f"ran in {seconds:.1f}s"
-        logger.info("stage %s: done in %.1fs", name, seconds)
+    try:
+        for name in STAGE_NAMES:
+            # Before anything ran, the status taken at the start decides; after, a stage's
+            # inputs may be what just ran, so DVC is asked again (as dvc repro does).
+            if name not in stale and (not ran_any(ran) or dvc_state.is_up_to_date(repo.get(), name)):
+                logger.info("stage %s: up to date, skipped", name)
+                ran[name] = "skipped"
+                continue
+            started = time.perf_counter()
+            stage_task.with_options(name=f"stage-{name}")(name, params)
+            seconds = time.perf_counter() - started
+            ran[name] = f"ran in {seconds:.1f}s"
+            logger.info("stage %s: done in %.1fs", name, seconds)
+    except BaseException:
+        if repo is not None:  # record what completed, so the next run does not redo it
+            dvc_state.record(repo.get(), [name for name, state in ran.items() if state != "skipped"])
+        raise
+    if repo is not None and ran_any(ran):
+        dvc_state.record(repo.get())
     return ran
+
+
+def ran_any(ran: dict[str, str]) -> bool:
+    return any(state != "skipped" for state in ran.values())

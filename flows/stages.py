@@ -1,36 +1,29 @@
 """The stage table: one name, one function. `augmill stage NAME` (what dvc.yaml
 calls) and the Prefect flow both run stages from here, so no stage logic is
-written twice."""
+written twice. Each stage's module is imported when it runs: a `dvc repro` stage
+is a process of its own and should not pay for the others' imports."""
 
 from __future__ import annotations
 
+import importlib
 import shutil
-from collections.abc import Callable
 
-from tasks import augment, bias, evaluate, explore, merge, paths, prepare, synthesize, validate
-from tasks.io import SCRATCH
-from tasks.params import Params
+# dvc.yaml's order (a test checks it).
+STAGE_NAMES = ("prepare", "explore", "bias", "synthesize", "augment", "validate", "merge", "evaluate")
 
 
-def _prepare(params: Params, **_) -> dict:
-    # Always data/raw, never data.raw_dir: a user's own dataset is not an output of this stage.
-    return {"written": prepare.write_demo(params, paths.DEMO_RAW)}
+def run_stage(name: str, params, mapper=None) -> object:
+    if name not in STAGE_NAMES:
+        raise KeyError(f"unknown stage {name!r}; stages: {list(STAGE_NAMES)}")
+    from tasks import paths
+    from tasks.io import SCRATCH
 
-
-STAGES: dict[str, Callable[..., object]] = {
-    "prepare": _prepare,
-    "explore": lambda params, **_: explore.run(params),
-    "bias": lambda params, **_: bias.run(params),
-    "synthesize": lambda params, **_: synthesize.run(params),
-    "augment": lambda params, mapper=None: augment.run(params, mapper),
-    "validate": lambda params, **_: validate.run(params),
-    "merge": lambda params, **_: merge.run(params),
-    "evaluate": lambda params, **_: evaluate.run(params),
-}
-
-def run_stage(name: str, params: Params, mapper=None) -> object:
-    if name not in STAGES:
-        raise KeyError(f"unknown stage {name!r}; stages: {list(STAGES)}")
     # Leftovers of a killed run (never inside an output); the caller holds the workspace lock.
     shutil.rmtree(SCRATCH, ignore_errors=True)
-    return STAGES[name](params, mapper=mapper)
+    module = importlib.import_module(f"tasks.{name}")
+    if name == "prepare":
+        # Always data/raw, never data.raw_dir: a user's own dataset is not an output of this stage.
+        return {"written": module.write_demo(params, paths.DEMO_RAW)}
+    if name == "augment":
+        return module.run(params, mapper)  # augment's shards go to the flow's task runner
+    return module.run(params)

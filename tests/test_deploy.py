@@ -285,7 +285,9 @@ def test_a_served_run_commits_the_new_version_and_a_second_run_changes_nothing(p
         assert again.state.is_completed(), prefect_server.processes.log("serve")[-5000:]
         assert git(project, "rev-parse", "HEAD") == version and git(project, "tag") == tags
         assert git(project, "status", "--porcelain") == ""
-        assert any("nothing changed" in message for message in prefect_server.messages(again.id))
+        # Logs reach the server in batches, possibly after the run's final state: wait for them.
+        prefect_server.wait(again, until=lambda run: any("nothing changed" in message
+                                                          for message in prefect_server.messages(run.id)), timeout=30)
     finally:
         # The next test deploys the same deployment to the work pool; no runner may hold it.
         if serve.poll() is None:

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
-from scipy.fft import dct
-from scipy.signal import resample_poly
 
 FLOOR_DBFS = -120.0  # the level reported for digital silence (log of zero)
 
@@ -84,6 +82,9 @@ def resample_by(samples: np.ndarray, up: int, down: int, padtype: str = "constan
     scipy's default): band-limited, so nothing folds back above the new Nyquist."""
     if up == down:
         return samples.astype(np.float64, copy=True)
+    from scipy.signal import resample_poly  # here, not at the top: scipy.signal takes ~1.2 s to import, and
+    # every stage process imports this module (params validation knows every operator)
+
     return resample_poly(samples.astype(np.float64), up, down, axis=0, padtype=padtype)
 
 
@@ -238,5 +239,7 @@ def spectral_similarity(a: Clip, b: Clip, low_hz: float, high_hz: float, floor_d
 def mfcc_summary(clip: Clip, n_mels: int = 40, n_mfcc: int = 13) -> np.ndarray:
     """Mean and std over time of 13 MFCCs and 40 log-mel bands: 106 numbers per clip."""
     log_mel = 10.0 * np.log10(mel_power(clip, n_mels, 20.0) + 1e-10)
+    from scipy.fft import dct  # lazily, like resample_poly
+
     mfcc = dct(log_mel, type=2, axis=0, norm="ortho")[:n_mfcc]
     return np.concatenate([mfcc.mean(axis=1), mfcc.std(axis=1), log_mel.mean(axis=1), log_mel.std(axis=1)])

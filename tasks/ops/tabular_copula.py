@@ -17,7 +17,6 @@ from typing import ClassVar
 
 import numpy as np
 from scipy.special import ndtr, ndtri
-from scipy.stats import rankdata
 
 from tasks.ops.policy import register
 from tasks.ops.tabular import ClassTable, Generated, TabularGenerator, _check_float
@@ -28,6 +27,8 @@ def _numeric_scores(values: np.ndarray) -> np.ndarray:
     scores = np.zeros(len(values))
     present = ~np.isnan(values)
     if present.sum() > 1:
+        from scipy.stats import rankdata  # lazily: scipy.stats costs ~1 s to import in every stage process
+
         scores[present] = ndtri((rankdata(values[present]) - 0.5) / present.sum())
     return scores
 

@@ -1,0 +1,121 @@
+"""Prefect's temporary API server for one `augmill run`, started early.
+
+Without a configured API (PREFECT_API_URL), Prefect starts a temporary server
+when the flow is first called: it imports its whole server package in this
+process (~5 s) and then waits for a server subprocess to import it again and
+come up (~7 s), with nothing else happening meanwhile. Starting that same
+subprocess (the command Prefect uses: uvicorn on Prefect's app factory, UI off)
+as soon as params are valid lets it come up while this process imports Prefect
+and DVC and asks DVC what is stale; this process never imports the server
+package. A configured API (environment, Prefect profile or .env) is always used
+instead: the early server is then stopped unused.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+STARTUP_TIMEOUT_S = 120.0
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class TemporaryAPI:
+    """A Prefect API server subprocess on a free loopback port, for one run."""
+
+    def __init__(self) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}/api"
+        site = Path(importlib.util.find_spec("prefect").origin).parents[1]  # without importing prefect
+        self.log = tempfile.TemporaryFile()  # the server's errors, for the message if it fails (a pipe could fill up)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--app-dir", str(site), "--factory",
+             "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(self.port),
+             "--log-level", "error", "--lifespan", "on"],
+            # As Prefect starts its own temporary server: no UI, ephemeral-server services only.
+            env={**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
+                 "PREFECT__SERVER_FINAL": "1"},
+            stdout=subprocess.DEVNULL, stderr=self.log)
+
+    def wait_until_healthy(self) -> None:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                self.log.seek(0)
+                error = self.log.read().decode(errors="replace")[-2000:]
+                raise RuntimeError(f"the temporary Prefect server exited with code {self.process.returncode}: {error}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"the temporary Prefect server did not answer on {self.url} within {STARTUP_TIMEOUT_S:.0f}s")
+
+    def stop(self) -> None:
+        if self.log.closed:
+            return
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+
+
+def start_unless_configured() -> TemporaryAPI | None:
+    """Start the server now if the environment names no API (a profile may still: see ``serving``)."""
+    return None if os.environ.get("PREFECT_API_URL") else TemporaryAPI()
+
+
+def _send_pending_logs_and_events() -> None:
+    """Prefect sends logs and events from background workers; they must reach the
+    server before it stops (Prefect does the same before stopping its own)."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=10)
+    EventsWorker.drain_all(timeout=10)
+
+
+@contextmanager
+def serving(api: TemporaryAPI | None):
+    """Within: Prefect (this process and its worker processes) talks to ``api``, unless
+    Prefect's own settings name an API, which wins. The server stops on the way out."""
+    try:
+        from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
+
+        if api is None or get_current_settings().api.url:
+            if api is not None:
+                api.stop()
+            yield
+            return
+        api.wait_until_healthy()
+        os.environ["PREFECT_API_URL"] = api.url  # process-pool workers read it from the environment
+        try:
+            with temporary_settings(updates={PREFECT_API_URL: api.url}):
+                try:
+                    yield
+                finally:
+                    _send_pending_logs_and_events()
+        finally:
+            os.environ.pop("PREFECT_API_URL", None)
+    finally:
+        if api is not None:
+            api.stop()

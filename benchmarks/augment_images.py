@@ -33,6 +33,8 @@ import numpy as np
 import yaml
 from PIL import Image, ImageEnhance
 
+from tasks.ops.image import gaussian_noise
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 POLICY = [
@@ -130,8 +132,9 @@ def hand_loop(sources: list[Path], out: Path) -> float:
         hsv = np.array(image.convert("HSV"))
         hsv[..., 0] = (hsv[..., 0].astype(np.int16) + int(rng.uniform(-0.05, 0.05) * 256)) % 256
         image = Image.fromarray(hsv, "HSV").convert("RGB")
-        noise = np.random.default_rng(index + 1).standard_normal((h, w, 3), dtype=np.float32) * rng.uniform(5, 10)
-        image = Image.fromarray(np.clip(np.asarray(image, np.float32) + noise, 0, 255).round().astype(np.uint8))
+        # augmill's noise function itself (16-bit uniforms through a normal-quantile table): the loop
+        # measures what the framework adds around the operations, not two ways of drawing noise.
+        image = Image.fromarray(gaussian_noise(np.asarray(image), rng.uniform(5, 10), np.random.default_rng(index + 1)))
         buffer = io.BytesIO()
         image.save(buffer, "JPEG", quality=95)
         (out / f"{index}.jpg").write_bytes(buffer.getvalue())

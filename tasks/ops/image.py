@@ -284,11 +284,33 @@ class Hue(Operator):
         return Image.merge("HSV", (h, s, v)).convert("RGB")
 
 
+@functools.cache
+def normal_quantiles() -> np.ndarray:
+    """The standard normal's quantiles at the midpoints of 2**16 equal-probability
+    bins: indexed by uniform 16-bit draws, a Gaussian sample (tails cut at ±4.17)."""
+    from statistics import NormalDist
+
+    inverse_cdf = NormalDist().inv_cdf
+    return np.array([inverse_cdf((k + 0.5) / 65536) for k in range(65536)])
+
+
+def gaussian_noise(pixels: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """uint8 pixels plus Gaussian noise of std sigma, rounded and clipped. The noise is
+    drawn as 16-bit uniforms looked up in a table of normal quantiles, already scaled
+    and rounded (pixel + round(noise) = round(pixel + noise) for integer pixels): in
+    integers, ~4x faster than float32 normals, which made this the dearest operator."""
+    offsets = np.rint(normal_quantiles() * sigma).astype(np.int16)  # |offset| <= 4.17 * 255 fits
+    out = pixels.astype(np.int16)
+    out += offsets[rng.integers(0, 65536, size=pixels.shape, dtype=np.uint16)]
+    np.clip(out, 0, 255, out=out)
+    return out.astype(np.uint8)
+
+
 @register
 @dataclass(frozen=True)
 class GaussianNoise(Operator):
     """Add i.i.d. Gaussian noise of std ``sigma`` (0..255 units) to every colour
-    sample, then clip and round; alpha untouched. The noise is regenerated from
+    sample, then round and clip; alpha untouched. The noise is regenerated from
     the recorded ``noise_seed``, so replay needs no stored noise."""
 
     name = "gaussian_noise"
@@ -306,8 +328,4 @@ class GaussianNoise(Operator):
     def apply(self, item: Image.Image, *, sigma: float, noise_seed: int) -> Image.Image:
         if sigma == 0:
             return item.copy()
-        pixels = np.array(item, dtype=np.float32)
-        noise = np.random.default_rng(noise_seed).standard_normal(pixels.shape, dtype=np.float32)
-        pixels += noise * np.float32(sigma)
-        np.clip(pixels, 0, 255, out=pixels)
-        return Image.fromarray(np.rint(pixels).astype(np.uint8))
+        return Image.fromarray(gaussian_noise(np.asarray(item), sigma, np.random.default_rng(noise_seed)))

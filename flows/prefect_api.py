@@ -5,9 +5,9 @@ when the flow is first called: it imports its whole server package in this
 process (~5 s) and then waits for a server subprocess to import it again and
 come up (~7 s), with nothing else happening meanwhile. Starting that same
 subprocess (the command Prefect uses: uvicorn on Prefect's app factory, UI off)
-as soon as params are valid lets it come up while this process imports Prefect
-and DVC and asks DVC what is stale; this process never imports the server
-package. A configured API (environment, Prefect profile or .env) is always used
+first thing in `augmill run` lets it come up while this process checks params,
+imports Prefect and DVC and asks DVC what is stale; this process never imports
+the server package. A configured API (environment, Prefect profile or .env) is always used
 instead: the early server is then stopped unused.
 """
 
@@ -37,10 +37,13 @@ class TemporaryAPI:
     """A Prefect API server subprocess on a free loopback port, for one run."""
 
     def __init__(self) -> None:
+        self.log = tempfile.TemporaryFile()  # the server's errors, for the message if it fails (a pipe could fill up)
+        self._launch()
+
+    def _launch(self) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}/api"
         site = Path(importlib.util.find_spec("prefect").origin).parents[1]  # without importing prefect
-        self.log = tempfile.TemporaryFile()  # the server's errors, for the message if it fails (a pipe could fill up)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--app-dir", str(site), "--factory",
              "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(self.port),
@@ -50,13 +53,20 @@ class TemporaryAPI:
                  "PREFECT__SERVER_FINAL": "1"},
             stdout=subprocess.DEVNULL, stderr=self.log)
 
+    def _errors(self) -> str:
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")[-2000:]
+
     def wait_until_healthy(self) -> None:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        deadline, relaunched = time.monotonic() + STARTUP_TIMEOUT_S, False
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                self.log.seek(0)
-                error = self.log.read().decode(errors="replace")[-2000:]
-                raise RuntimeError(f"the temporary Prefect server exited with code {self.process.returncode}: {error}")
+                if "address already in use" in self._errors().lower() and not relaunched:
+                    relaunched = True  # another process took the free port first: once more, on another
+                    self._launch()
+                    continue
+                raise RuntimeError(f"the temporary Prefect server exited with code {self.process.returncode}: "
+                                   f"{self._errors()}")
             try:
                 with urllib.request.urlopen(f"{self.url}/health", timeout=2) as response:
                     if response.status == 200:

@@ -20,8 +20,6 @@ from pathlib import Path
 from flows import prefect_api  # cheap: the standard library only
 from flows.stages import STAGE_NAMES  # cheap: stage modules are imported when a stage runs
 
-STARTED = time.perf_counter()  # the run's time is reported from the command's start, Prefect's start-up included
-
 
 def _quiet_offline_prefect() -> None:
     # Nothing may phone home: this tool runs offline.
@@ -89,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    started = time.perf_counter()  # a run's time is reported from here, Prefect's start-up included
     args = build_parser().parse_args(argv)
     _quiet_offline_prefect()
     from tasks.params import ParamsError, load_params
@@ -124,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
                 run_stage(args.name, params)
             return 0
         with workspace_lock("run"):
-            return _run_pipeline(args, params, api)
+            return _run_pipeline(args, params, api, started)
     except ParamsError as error:
         print(f"augmill: {error}", file=sys.stderr)
         return 2
@@ -174,7 +173,7 @@ def pipeline_task_runner(params):
     return runner
 
 
-def _run_pipeline(args, params, api) -> int:
+def _run_pipeline(args, params, api, started: float) -> int:
     from flows import dvc_state
     from flows.pipeline import pipeline
 
@@ -185,7 +184,7 @@ def _run_pipeline(args, params, api) -> int:
     with prefect_api.serving(api):
         ran = pipeline.with_options(task_runner=runner)(params_file=args.params, overrides=args.overrides,
                                                         force=args.force, stale=stale)
-    total = time.perf_counter() - STARTED
+    total = time.perf_counter() - started
     print(f"augmill: pipeline finished in {total:.1f}s: " + ", ".join(f"{name} {state}" for name, state in ran.items()))
     print("augmill: open reports/index.html (the report of this dataset version); the dataset is data/final/")
     return 0

@@ -108,24 +108,22 @@ def _send_pending_logs_and_events() -> None:
 def serving(api: TemporaryAPI | None):
     """Within: Prefect (this process and its worker processes) talks to ``api``, unless
     Prefect's own settings name an API, which wins. The server stops on the way out."""
-    try:
-        from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
+    from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
 
-        if api is None or get_current_settings().api.url:
-            if api is not None:
-                api.stop()
-            yield
-            return
-        api.wait_until_healthy()
-        os.environ["PREFECT_API_URL"] = api.url  # process-pool workers read it from the environment
-        try:
-            with temporary_settings(updates={PREFECT_API_URL: api.url}):
-                try:
-                    yield
-                finally:
-                    _send_pending_logs_and_events()
-        finally:
-            os.environ.pop("PREFECT_API_URL", None)
-    finally:
+    if api is None or get_current_settings().api.url:
         if api is not None:
             api.stop()
+        yield
+        return
+    try:
+        api.wait_until_healthy()
+        # start_unless_configured found no PREFECT_API_URL in the environment: it is ours to set and remove.
+        os.environ["PREFECT_API_URL"] = api.url  # process-pool workers read it from the environment
+        with temporary_settings(updates={PREFECT_API_URL: api.url}):
+            try:
+                yield
+            finally:
+                _send_pending_logs_and_events()
+    finally:
+        os.environ.pop("PREFECT_API_URL", None)
+        api.stop()

@@ -119,9 +119,9 @@ def main() -> None:
             seconds = float("inf")
             for _ in range(args.repeat):  # the fastest run: the least disturbed by other work on the machine
                 started = time.perf_counter()
-                frame = augment.run(params)
+                made = augment.run(params)
                 seconds = min(seconds, time.perf_counter() - started)
-            print(f"{policy['name']:<16} {kind:<12} {len(frame):>9,} {seconds:>8.2f} {len(frame) / seconds:>11,.0f} "
+            print(f"{policy['name']:<16} {kind:<12} {made:>9,} {seconds:>8.2f} {made / seconds:>11,.0f} "
                   f"{args.rows / seconds:>13,.0f}")
         print(f"(plus {imblearn_import:.1f} s once per augment process to import imbalanced-learn, not in the rows above)")
     finally:

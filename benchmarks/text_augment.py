@@ -118,7 +118,7 @@ def stage_rate(texts: list[str], workers: int) -> float:
             started = time.perf_counter()
             made = augment.run(params)
             seconds = time.perf_counter() - started
-            assert len(made) == len(texts), len(made)
+            assert made == len(texts), made
         finally:
             os.chdir(here)
     return seconds

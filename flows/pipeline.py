@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import time
+from functools import partial
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -27,16 +28,22 @@ def run_shard(function, shard):
     return function(shard)
 
 
-def prefect_mapper(function, shards) -> list:
-    """Submit one Prefect task per shard (never per sample) to the flow's task runner."""
-    futures = [run_shard.with_options(task_run_name=f"augment-shard-{shard.index:04d}").submit(function, shard)
-               for shard in shards]
-    return [future.result() for future in futures]
+def prefect_mapper(function, shards, window: int):
+    """One Prefect task per shard (never per sample) on the flow's task runner, ``window``
+    in flight at a time; yields each shard's rows in shard order."""
+    from tasks.augment import in_order  # the stage's imports are paid when it runs, not at flow start
+
+    def submit(function, shard):
+        return run_shard.with_options(task_run_name=f"augment-shard-{shard.index:04d}").submit(function, shard)
+
+    return in_order(submit, function, shards, window)
 
 
 @task(cache_policy=NO_CACHE)
 def stage_task(name: str, params) -> object:
-    return run_stage(name, params, mapper=prefect_mapper if name == "augment" else None)
+    # Enough shards in flight to keep every worker busy (a Dask cluster may have more than this machine's CPUs).
+    window = 2 * max(params.execution.workers, os.cpu_count() or 1)
+    return run_stage(name, params, mapper=partial(prefect_mapper, window=window) if name == "augment" else None)
 
 
 def share_api_with_workers() -> None:

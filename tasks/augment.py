@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -22,7 +23,7 @@ import pandas as pd
 
 from tasks import paths
 from tasks.cache import Memo, code_version, key_of
-from tasks.io import read_json, read_parquet, write_parquet
+from tasks.io import read_json, read_parquet, write_parquet_parts
 from tasks.modalities import get_modality
 from tasks.ops.policy import stable_hash
 from tasks.params import Params
@@ -48,22 +49,39 @@ def assign_variants(sources: pd.DataFrame, plan: dict, seed: int) -> pd.DataFram
     return sources.assign(variants=sources["source_id"].map(counts).fillna(0).astype(int)).sort_values("source_id")
 
 
-def make_shards(sources: pd.DataFrame, shard_size: int) -> list[Shard]:
-    records = sources[sources["variants"] > 0].sort_values("source_id").to_dict("records")
-    return [Shard(i // shard_size, tuple(records[i:i + shard_size])) for i in range(0, len(records), shard_size)]
+def make_shards(sources: pd.DataFrame, shard_size: int) -> Iterator[Shard]:
+    """Shards of consecutive sources (by source_id), built one at a time: the sources'
+    records are never all held as dicts at once."""
+    todo = sources[sources["variants"] > 0].sort_values("source_id")
+    for start in range(0, len(todo), shard_size):
+        yield Shard(start // shard_size, tuple(todo.iloc[start:start + shard_size].to_dict("records")))
 
 
-ShardMapper = Callable[[Callable[[Shard], list[dict]], list[Shard]], list[list[dict]]]
+# A mapper runs a function over shards and yields each shard's rows, in shard order.
+ShardMapper = Callable[[Callable[[Shard], list[dict]], Iterable[Shard]], Iterable[list[dict]]]
+
+
+def in_order(submit: Callable, function: Callable, shards: Iterable[Shard], window: int) -> Iterator[list[dict]]:
+    """Results of submitted shards in shard order, with at most ``window`` in flight: memory
+    holds a few shards' rows, whatever the number of shards."""
+    pending: deque = deque()
+    for shard in shards:
+        pending.append(submit(function, shard))
+        if len(pending) >= window:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
 
 
 def local_mapper(workers: int) -> ShardMapper:
     """Run shards in this process or a local process pool (the `dvc repro` path)."""
 
     def run_all(function, shards):
-        if workers <= 1 or len(shards) <= 1:
-            return [function(shard) for shard in shards]
+        if workers <= 1:
+            yield from map(function, shards)
+            return
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            return list(pool.map(function, shards))
+            yield from in_order(pool.submit, function, shards, window=2 * workers)
 
     return run_all
 
@@ -75,7 +93,8 @@ def dask_mapper(address: str) -> ShardMapper:
         from distributed import Client
 
         with Client(address) as client:
-            return client.gather(client.map(function, shards, pure=False))
+            window = 2 * max(1, len(client.scheduler_info().get("workers", {})))
+            yield from in_order(partial(client.submit, pure=False), function, shards, window)
 
     return run_all
 
@@ -139,7 +158,14 @@ def augmentable_sources(params: Params) -> pd.DataFrame:
     return assign_variants(train, plan, params.seed)
 
 
-def run(params: Params, mapper: ShardMapper | None = None) -> pd.DataFrame:
+def lineage_order(rows: list[dict]) -> list[dict]:
+    """A shard's rows by (source, variant): with shards cut in source order, the whole
+    manifest's order then does not depend on shard size, workers or memo hits."""
+    return sorted(rows, key=lambda row: (row["source_id"], row["variant"], row["sample_id"]))
+
+
+def run(params: Params, mapper: ShardMapper | None = None) -> int:
+    """Make the variants; write them and their manifest (streamed, shard by shard); return how many."""
     modality = get_modality(params.data.modality)
     sources = augmentable_sources(params)
     custom_shards = getattr(modality, "make_shards", None)
@@ -152,11 +178,10 @@ def run(params: Params, mapper: ShardMapper | None = None) -> pd.DataFrame:
     # Per-source memo only where a shard is a set of independent sources (not e.g. a class fit).
     salt = augment_salt(params) if params.execution.cache and not custom_shards else None
     results = mapper(partial(run_shard_in_project, params=params, root=str(Path.cwd().resolve()), salt=salt), shards)
-    # A row may name its own origin (e.g. "synthetic" for rows generated rather than transformed).
-    rows = [{"origin": "augmented"} | row | {"split": "train"} for shard_rows in results for row in shard_rows]
     # A modality whose extra columns depend on the dataset (a table's own columns) names them per run.
     extra_columns = getattr(modality, "augmented_columns", None)
     columns = LINEAGE_COLUMNS + (extra_columns(sources, params) if extra_columns else modality.AUGMENTED_COLUMNS)
-    frame = pd.DataFrame(rows, columns=columns).sort_values("sample_id").reset_index(drop=True)
-    write_parquet(frame, paths.AUGMENTED_MANIFEST)
-    return frame
+    # A row may name its own origin (e.g. "synthetic" for rows generated rather than transformed).
+    frames = (pd.DataFrame([{"origin": "augmented"} | row | {"split": "train"} for row in lineage_order(shard_rows)],
+                           columns=columns) for shard_rows in results)
+    return write_parquet_parts(frames, paths.AUGMENTED_MANIFEST, columns)

@@ -9,6 +9,7 @@ import math
 import os
 import re
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +122,51 @@ def write_parquet(frame: pd.DataFrame, path: Path) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def write_parquet_parts(frames: Iterable[pd.DataFrame], path: Path, columns: list[str],
+                        row_group_rows: int = 8192) -> int:
+    """Write a table that arrives in parts without ever holding all of it; return its rows.
+
+    Each part is spooled to a scratch file as it comes; then the parts' types are unified
+    (a column all blank in one part is typed by the others) and copied into ``path`` in
+    row groups of exactly ``row_group_rows``, so the file's bytes depend on the rows and
+    their order only, never on how they were cut into parts (shard size, workers)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    spool = Path(f"{temporary_path(path)}.parts")
+    shutil.rmtree(spool, ignore_errors=True)
+    spool.mkdir(parents=True)
+    try:
+        parts = []
+        for frame in frames:
+            parts.append(spool / f"{len(parts):06d}.parquet")
+            table = pa.Table.from_pandas(frame.reindex(columns=columns), preserve_index=False)
+            pq.write_table(table, parts[-1], compression="none")
+        if not parts:
+            write_parquet(pd.DataFrame(columns=columns), path)
+            return 0
+        schema = pa.unify_schemas([pq.read_schema(part).remove_metadata() for part in parts],
+                                  promote_options="permissive")
+        tmp, rows = temporary_path(path), 0
+        with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+            held: list = []
+            for part in parts:
+                held.append(pq.read_table(part).replace_schema_metadata(None).cast(schema))
+                waiting = pa.concat_tables(held)
+                while len(waiting) >= row_group_rows:
+                    writer.write_table(waiting.slice(0, row_group_rows))
+                    waiting = waiting.slice(row_group_rows)
+                    rows += row_group_rows
+                held = [waiting]
+            if held and len(held[0]):
+                writer.write_table(held[0])
+                rows += len(held[0])
+        os.replace(tmp, path)
+        return rows
+    finally:
+        shutil.rmtree(spool, ignore_errors=True)
 
 
 def read_parquet(path: Path, what: str) -> pd.DataFrame:

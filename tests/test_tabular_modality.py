@@ -252,8 +252,8 @@ def project(tmp_path, monkeypatch):
                          policy=[{"name": "smotenc", "k_neighbors": 3}, {"name": "gaussian_copula", "p": 0.5}])
     explore.run(params)
     bias.run(params)
-    augmented = augment.run(params)
-    return params, augmented
+    augment.run(params)
+    return params, pd.read_parquet(paths.AUGMENTED_MANIFEST)
 
 
 def test_augment_makes_synthetic_rows_of_the_rare_class_with_lineage(project):
@@ -352,7 +352,7 @@ def test_with_no_new_rows_planned_the_pipeline_passes_the_table_through(tmp_path
     params = make_params(tmp_path / "raw", split_column="split", id_column="id", factor=1.0)
     explore.run(params)
     bias.run(params)
-    assert len(augment.run(params)) == 0
+    assert augment.run(params) == 0 and pd.read_parquet(paths.AUGMENTED_MANIFEST).empty
     summary = validate.run(params)
     assert summary["augmented"] == 0 and summary["tabular"]["fidelity"]["by_class"] == {}
     merge.run(params)

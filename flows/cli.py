@@ -28,6 +28,13 @@ def _quiet_offline_prefect() -> None:
     os.environ.setdefault("DO_NOT_TRACK", "1")
 
 
+def _arrow_returns_memory() -> None:
+    # Arrow's default allocator (mimalloc) keeps what a stage frees in per-thread arenas, so
+    # reading a manifest left ~2.5x its size resident, growing with the dataset; the system
+    # allocator reuses it (augment's peak: 198 -> 167 MB at 2,000 images). Set before Arrow loads.
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="augmill",
@@ -90,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()  # a run's time is reported from here, Prefect's start-up included
     args = build_parser().parse_args(argv)
     _quiet_offline_prefect()
+    _arrow_returns_memory()
     from tasks.params import ParamsError, load_params
 
     # `run` needs a Prefect API: a temporary server takes ~7 s to come up, so it starts now and

@@ -125,7 +125,7 @@ def write_parquet(frame: pd.DataFrame, path: Path) -> None:
 
 
 def write_parquet_parts(frames: Iterable[pd.DataFrame], path: Path, columns: list[str],
-                        row_group_rows: int = 8192) -> int:
+                        row_group_rows: int = 2048) -> int:
     """Write a table that arrives in parts without ever holding all of it; return its rows.
 
     Each part is spooled to a scratch file as it comes; then the parts' types are unified
@@ -169,10 +169,20 @@ def write_parquet_parts(frames: Iterable[pd.DataFrame], path: Path, columns: lis
         shutil.rmtree(spool, ignore_errors=True)
 
 
-def read_parquet(path: Path, what: str) -> pd.DataFrame:
+def read_parquet(path: Path, what: str, exclude: Iterable[str] = (), filters: list | None = None,
+                 sort_by: str | None = None) -> pd.DataFrame:
+    """The table at ``path`` (``what``: which stage writes it, for the error), without the
+    ``exclude`` columns, only the rows that pass pyarrow ``filters``, sorted by ``sort_by``."""
     if not Path(path).exists():
         raise FileNotFoundError(f"{path} is missing: run the stage that writes the {what} first")
-    return pd.read_parquet(path)
+    if not (exclude or sort_by):
+        return pd.read_parquet(path, filters=filters)
+    import pyarrow.parquet as pq
+
+    columns = [name for name in pq.read_schema(path).names if name not in set(exclude)]
+    table = pq.read_table(path, columns=columns, filters=filters)
+    # Sorted in Arrow (UTF-8 byte order, i.e. code point order, as Python's): one copy, no Python strings.
+    return (table.sort_by(sort_by) if sort_by else table).to_pandas()
 
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

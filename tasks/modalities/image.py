@@ -219,10 +219,14 @@ def baseline_features(frame: pd.DataFrame, params: Params) -> np.ndarray:
     Rows are final-manifest rows; paths are relative to data/final/."""
     from PIL import Image
 
-    images = [load_image(paths.FINAL / p, params.data.max_image_pixels).image.convert("L") for p in frame["path"]]
-    side = min([BASELINE_SIDE, *(min(image.size) for image in images)])
-    return np.stack([np.asarray(image.resize((side, side), Image.Resampling.BOX), dtype=np.float32).ravel() / 255.0
-                     for image in images])
+    # The side from the manifest's sizes, so that images are decoded one at a time and only the
+    # small feature rows are held (an EXIF rotation swaps width and height, not the smaller side).
+    side = BASELINE_SIDE if frame.empty else int(min(BASELINE_SIDE, np.minimum(frame["width"], frame["height"]).min()))
+    features = np.empty((len(frame), side * side), dtype=np.float32)
+    for row, relative in enumerate(frame["path"]):
+        image = load_image(paths.FINAL / relative, params.data.max_image_pixels).image.convert("L")
+        features[row] = np.asarray(image.resize((side, side), Image.Resampling.BOX), dtype=np.float32).ravel() / 255.0
+    return features
 
 
 def report_thumbnail(path: Path, params: Params) -> str | None:

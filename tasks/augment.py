@@ -10,7 +10,6 @@ and the seed of its own generator, so it can be replayed exactly.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import shutil
 from collections import deque
@@ -181,21 +180,10 @@ def lineage_order(rows: list[dict]) -> list[dict]:
     return sorted(rows, key=lambda row: (row["source_id"], row["variant"], row["sample_id"]))
 
 
-def release_freed_memory() -> None:
-    """Hand the heap freed so far back to the OS. glibc keeps it, and reading the manifest
-    frees ~3x what it keeps, an amount that grows with the dataset (Dask's workers trim
-    the same way). A no-op where there is no glibc."""
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-
-
 def run(params: Params, mapper: ShardMapper | None = None) -> int:
     """Make the variants; write them and their manifest (streamed, shard by shard); return how many."""
     modality = get_modality(params.data.modality)
     sources = augmentable_sources(params)
-    release_freed_memory()
     custom_shards = getattr(modality, "make_shards", None)
     shards = custom_shards(sources, params) if custom_shards else make_shards(sources, params.execution.shard_size)
     shutil.rmtree(paths.AUGMENTED_DIR, ignore_errors=True)  # no stale variant of an earlier policy survives

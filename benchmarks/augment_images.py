@@ -33,7 +33,7 @@ import numpy as np
 import yaml
 from PIL import Image, ImageEnhance
 
-from tasks.ops.image import gaussian_noise
+from tasks.ops.image import gaussian_noise, hue_matrix
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -129,9 +129,7 @@ def hand_loop(sources: list[Path], out: Path) -> float:
         image = image.resize((w, h), Image.Resampling.BILINEAR, box=(left, top, left + cw, top + ch))
         for enhancer in (ImageEnhance.Brightness, ImageEnhance.Contrast, ImageEnhance.Color):
             image = enhancer(image).enhance(rng.uniform(0.8, 1.2))
-        hsv = np.array(image.convert("HSV"))
-        hsv[..., 0] = (hsv[..., 0].astype(np.int16) + int(rng.uniform(-0.05, 0.05) * 256)) % 256
-        image = Image.fromarray(hsv, "HSV").convert("RGB")
+        image = image.convert("RGB", hue_matrix(rng.uniform(-0.05, 0.05)))  # augmill's hue: one colour matrix
         # augmill's noise function itself (16-bit uniforms through a normal-quantile table): the loop
         # measures what the framework adds around the operations, not two ways of drawing noise.
         image = Image.fromarray(gaussian_noise(np.asarray(image), rng.uniform(5, 10), np.random.default_rng(index + 1)))

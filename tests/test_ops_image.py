@@ -247,11 +247,34 @@ def test_saturation():
     assert apply_op("saturation", grey_source, factor=1.2).tobytes() == grey_source.tobytes()
 
 
-def test_hue():
+def luminance(image: Image.Image) -> np.ndarray:
+    return pixels(image) @ np.array([0.213, 0.715, 0.072])
+
+
+def test_hue_zero_is_identity_and_a_third_turns_red_to_green():
     red = Image.new("RGB", (4, 4), (255, 0, 0))
     assert apply_op("hue", red, shift=0.0).tobytes() == red.tobytes()
-    green = np.asarray(apply_op("hue", red, shift=1 / 3))
-    assert tuple(green[0, 0]) == pytest.approx((0, 255, 0), abs=6)
+    r, g, b = np.asarray(apply_op("hue", red, shift=1 / 3))[0, 0]
+    # Luminance-preserving (as CSS hue-rotate), so a darker green, not (0, 255, 0).
+    assert g > 100 and r <= 2 and b <= 2
+    r, g, b = np.asarray(apply_op("hue", red, shift=1 / 6))[0, 0]
+    assert r > g > b  # a small positive shift turns red towards yellow, as in HSV
+
+
+def test_hue_keeps_grey_and_luminance_and_is_undone_by_the_opposite_shift():
+    rng = np.random.default_rng(1)
+    grey = Image.fromarray(np.repeat(rng.integers(0, 256, (16, 16, 1), dtype=np.uint8), 3, axis=2))
+    # Mid-range colours, so that no channel clips: then luminance is kept up to rounding.
+    colours = Image.fromarray(rng.integers(96, 161, (16, 16, 3), dtype=np.uint8))
+    for shift in (0.05, -0.2, 0.3, 0.5):
+        assert apply_op("hue", grey, shift=shift).tobytes() == grey.tobytes()
+        turned = apply_op("hue", colours, shift=shift)
+        assert turned.tobytes() != colours.tobytes()
+        assert np.abs(luminance(turned) - luminance(colours)).max() <= 0.5
+        back = apply_op("hue", turned, shift=-shift)
+        assert np.abs(pixels(back) - pixels(colours)).max() <= 1
+    # Half a turn either way is the same turn.
+    assert apply_op("hue", colours, shift=0.5).tobytes() == apply_op("hue", colours, shift=-0.5).tobytes()
     grey_source = gradient("L")
     assert apply_op("hue", grey_source, shift=0.05).tobytes() == grey_source.tobytes()
 

@@ -175,6 +175,35 @@ def test_rotate_rgba_corners_are_opaque_fill():
     assert tuple(out[0, 0]) == (5, 5, 5, 255)
 
 
+def test_rotate_agrees_with_pillow_away_from_the_edge():
+    # OpenCV does the rotation; Pillow's rotate is the reference it replaced.
+    source = gradient(size=64)
+    for angle in (-14.3, 7.5, 33.0):
+        ours = pixels(apply_op("rotate", source, angle=angle, fill=0))
+        pillow = pixels(source.rotate(angle, Image.Resampling.BILINEAR))
+        assert np.abs(ours - pillow)[16:-16, 16:-16].max() <= 1
+
+
+def test_rotate_does_not_depend_on_opencv_threads():
+    import cv2
+
+    source = make_image("RGB", 300, 200, seed=2)
+    threads = cv2.getNumThreads()
+    try:
+        cv2.setNumThreads(1)
+        one = apply_op("rotate", source, angle=12.3, fill=9).tobytes()
+        cv2.setNumThreads(4)
+        assert apply_op("rotate", source, angle=12.3, fill=9).tobytes() == one
+    finally:
+        cv2.setNumThreads(threads)
+
+
+def test_rotate_of_an_image_too_wide_for_opencv_falls_back_to_pillow():
+    source = Image.new("L", (32_767, 2), 200)
+    out = apply_op("rotate", source, angle=1.0, fill=0)
+    assert out.size == source.size and out.tobytes() == source.rotate(1.0, Image.Resampling.BILINEAR).tobytes()
+
+
 def test_random_resized_crop_box_lies_inside_the_image():
     op = IMAGE_OPS["random_resized_crop"](scale=(0.1, 1.0), ratio=(0.5, 2.0))
     for width, height in [(64, 48), (1, 64), (64, 1), (1, 1), (3, 50)]:

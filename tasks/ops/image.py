@@ -113,11 +113,22 @@ class VFlip(Operator):
         return item.transpose(Image.Transpose.FLIP_TOP_BOTTOM)
 
 
+# OpenCV 4's remap, under warpAffine, refuses images with a side of SHRT_MAX or more.
+_OPENCV_MAX_SIDE = 32766
+
+
 @register
 @dataclass(frozen=True)
 class Rotate(Operator):
     """Rotate counter-clockwise by ``angle`` degrees about the centre (bilinear),
-    keeping the size; the uncovered corners get grey ``fill``."""
+    keeping the size; the uncovered corners get grey ``fill``.
+
+    Done by OpenCV's ``warpAffine`` (fixed-point bilinear, 1/32-pixel positions):
+    ~4x faster than Pillow's ``rotate`` (0.6 against 2.3 ms on a 256x256 image).
+    Inside the image it agrees with Pillow to within 1; along the image's rotated
+    edge OpenCV blends the edge pixels with ``fill`` where Pillow cuts hard.
+    Deterministic whatever OpenCV's thread count (each output pixel is computed
+    alone). Images with a side past OpenCV 4's limit use Pillow's ``rotate``."""
 
     name = "rotate"
     modality = "image"
@@ -133,15 +144,26 @@ class Rotate(Operator):
 
     @_native_mode
     def apply(self, item: Image.Image, *, angle: float, fill: int) -> Image.Image:
-        return item.rotate(angle, resample=BILINEAR, fillcolor=_fill_colour(item.mode, fill))
+        colour = _fill_colour(item.mode, fill)
+        width, height = item.size
+        if max(width, height) > _OPENCV_MAX_SIDE:
+            return item.rotate(angle, resample=BILINEAR, fillcolor=colour)
+        import cv2  # here, not at the top: its import would add ~0.1 s to every stage's start
+
+        # About the image's centre: OpenCV puts pixel centres at integer coordinates
+        # (Pillow at half-integers), so that is ((w - 1) / 2, (h - 1) / 2).
+        matrix = cv2.getRotationMatrix2D(((width - 1) / 2, (height - 1) / 2), angle, 1.0)
+        out = cv2.warpAffine(np.asarray(item), matrix, (width, height), flags=cv2.INTER_LINEAR,
+                             borderMode=cv2.BORDER_CONSTANT, borderValue=colour)
+        return Image.fromarray(out)  # L, RGB or RGBA from the array's shape, as the input
 
 
 @register
 @dataclass(frozen=True)
 class RandomResizedCrop(Operator):
     """Crop a box covering ``scale`` of the area with aspect ratio (w/h) in
-    ``ratio``, then resize it back to the original size (bilinear). The box is
-    drawn as torchvision's ``RandomResizedCrop.get_params`` does."""
+    ``ratio``, then resize it back to the original size (bilinear, OpenCV). The box
+    is drawn as torchvision's ``RandomResizedCrop.get_params`` does."""
 
     name = "random_resized_crop"
     modality = "image"
@@ -174,7 +196,13 @@ class RandomResizedCrop(Operator):
 
     @_native_mode
     def apply(self, item: Image.Image, *, left: int, top: int, width: int, height: int) -> Image.Image:
-        return item.resize(item.size, BILINEAR, box=(left, top, left + width, top + height))
+        import cv2  # here, not at the top: see Rotate
+
+        # The box never exceeds the image, so this only enlarges, where OpenCV's bilinear resize
+        # of the cropped pixels is Pillow's box resize to within 1 (OpenCV repeats the box's edge
+        # pixels where Pillow reads just past the box) at a third of the time (0.35 against 1.0 ms).
+        crop = np.asarray(item)[top:top + height, left:left + width]
+        return Image.fromarray(cv2.resize(crop, item.size, interpolation=cv2.INTER_LINEAR))
 
 
 @register
@@ -255,12 +283,34 @@ class Saturation(_Enhance):
     enhancer = ImageEnhance.Color
 
 
+def hue_matrix(shift: float) -> tuple[float, ...]:
+    """The 3x4 RGB matrix (for ``Image.convert("RGB", matrix)``) turning the hue by
+    ``shift`` of the full circle: the W3C Filter Effects ``hue-rotate`` matrix (as CSS
+    ``filter: hue-rotate()``), a rotation about the grey axis that keeps the luminance
+    0.213 R + 0.715 G + 0.072 B (before clipping to 0..255). Each row sums to 1, so
+    grey pixels stay grey; positive shifts turn red towards yellow and green."""
+    angle = 2 * math.pi * shift
+    c, s = math.cos(angle), math.sin(angle)
+    return (
+        0.213 + 0.787 * c - 0.213 * s, 0.715 - 0.715 * c - 0.715 * s, 0.072 - 0.072 * c + 0.928 * s, 0.0,
+        0.213 - 0.213 * c + 0.143 * s, 0.715 + 0.285 * c + 0.140 * s, 0.072 - 0.072 * c - 0.283 * s, 0.0,
+        0.213 - 0.213 * c - 0.787 * s, 0.715 - 0.715 * c + 0.715 * s, 0.072 + 0.928 * c + 0.072 * s, 0.0,
+    )
+
+
 @register
 @dataclass(frozen=True)
 class Hue(Operator):
-    """Turn the hue by ``shift`` of the full circle, in PIL's 8-bit HSV (so in
-    steps of 1/256; shifts under 1/512 are the identity). Identity on "L"
-    images; alpha untouched."""
+    """Turn the hue by ``shift`` of the full circle (0.5 is half a turn; -0.5 and
+    0.5 are the same): a rotation of the colours about the grey axis that keeps
+    their luminance, as CSS ``hue-rotate`` (see ``hue_matrix``), applied as one
+    colour matrix. Not a shift of HSV hue: it keeps luminance where HSV keeps
+    value, and saturated colours may clip. Grey pixels are unchanged, so it is
+    the identity on "L" images; alpha untouched.
+
+    Why a matrix rather than an HSV round trip: one pass of Pillow's matrix
+    convert is ~8x faster (0.4 against 3.3 ms on a 256x256 image) and has no
+    8-bit hue quantisation."""
 
     name = "hue"
     modality = "image"
@@ -275,13 +325,10 @@ class Hue(Operator):
     @_native_mode
     @_colour_only
     def apply(self, item: Image.Image, *, shift: float) -> Image.Image:
-        steps = round(shift * 256) % 256
-        # The HSV round trip is itself lossy: skip it when there is nothing to turn.
-        if item.mode == "L" or steps == 0:
+        # shift 0 is the identity matrix only up to float rounding: return the exact copy.
+        if item.mode == "L" or shift == 0:
             return item.copy()
-        h, s, v = item.convert("HSV").split()
-        h = h.point([(i + steps) % 256 for i in range(256)])
-        return Image.merge("HSV", (h, s, v)).convert("RGB")
+        return item.convert("RGB", hue_matrix(shift))
 
 
 @functools.cache

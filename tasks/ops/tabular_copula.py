@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-from scipy.special import ndtr, ndtri
 
 from tasks.ops.policy import register
 from tasks.ops.tabular import ClassTable, Generated, TabularGenerator, _check_float
@@ -27,6 +26,7 @@ def _numeric_scores(values: np.ndarray) -> np.ndarray:
     scores = np.zeros(len(values))
     present = ~np.isnan(values)
     if present.sum() > 1:
+        from scipy.special import ndtri  # lazily, as in generate
         from scipy.stats import rankdata  # lazily: scipy.stats costs ~1 s to import in every stage process
 
         scores[present] = ndtri((rankdata(values[present]) - 0.5) / present.sum())
@@ -53,6 +53,10 @@ class GaussianCopula(TabularGenerator):
         _check_float(self, "shrinkage", 0.0, 1.0)
 
     def generate(self, table: ClassTable, n: int, seed: int) -> Generated:
+        # Lazily: every policy build imports all operator modules, and scipy.special takes
+        # ~0.2 s to import, which the stages of other modalities (images) paid for nothing.
+        from scipy.special import ndtr, ndtri
+
         schema = table.schema
         numbers, codes = schema.numeric_matrix(table.rows), schema.category_codes(table.rows)
         if len(table.rows) < self.min_rows:

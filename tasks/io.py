@@ -145,8 +145,8 @@ def write_parquet_parts(frames: Iterable[pd.DataFrame], path: Path, columns: lis
     spool = Path(f"{temporary_path(path)}.parts")
     shutil.rmtree(spool, ignore_errors=True)
     spool.mkdir(parents=True)
+    parts: list[Path] = []
     try:
-        parts = []
         for frame in frames:
             parts.append(spool / f"{len(parts):06d}.parquet")
             table = pa.Table.from_pandas(frame.reindex(columns=columns), preserve_index=False)
@@ -158,22 +158,22 @@ def write_parquet_parts(frames: Iterable[pd.DataFrame], path: Path, columns: lis
                                   promote_options="permissive")
         tmp, rows = temporary_path(path), 0
         with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
-            held: list = []
+            waiting = schema.empty_table()
             for part in parts:
-                held.append(pq.read_table(part).replace_schema_metadata(None).cast(schema))
-                waiting = pa.concat_tables(held)
+                waiting = pa.concat_tables([waiting, pq.read_table(part).replace_schema_metadata(None).cast(schema)])
                 while len(waiting) >= row_group_rows:
                     writer.write_table(waiting.slice(0, row_group_rows))
                     waiting = waiting.slice(row_group_rows)
                     rows += row_group_rows
-                held = [waiting]
-            if held and len(held[0]):
-                writer.write_table(held[0])
-                rows += len(held[0])
+            if len(waiting):
+                writer.write_table(waiting)
+                rows += len(waiting)
         os.replace(tmp, path)
         return rows
     finally:
         shutil.rmtree(spool, ignore_errors=True)
+        if parts:  # a failed join leaves no half-written file in the scratch folder
+            temporary_path(path).unlink(missing_ok=True)
 
 
 def read_parquet(path: Path, what: str, exclude: Iterable[str] = (), filters: list | None = None,
@@ -186,7 +186,8 @@ def read_parquet(path: Path, what: str, exclude: Iterable[str] = (), filters: li
         return pd.read_parquet(path, filters=filters)
     import pyarrow.parquet as pq
 
-    columns = [name for name in pq.read_schema(path).names if name not in set(exclude)]
+    excluded = set(exclude)
+    columns = [name for name in pq.read_schema(path).names if name not in excluded]
     table = pq.read_table(path, columns=columns, filters=filters)
     # Sorted in Arrow (UTF-8 byte order, i.e. code point order, as Python's): one copy, no Python strings.
     return (table.sort_by(sort_by) if sort_by else table).to_pandas()

@@ -108,7 +108,8 @@ def _send_pending_logs_and_events() -> None:
 def serving(api: TemporaryAPI | None):
     """Within: Prefect (this process and its worker processes) talks to ``api``, unless
     Prefect's own settings name an API, which wins. The server stops on the way out."""
-    from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
+    from prefect.settings import (PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, get_current_settings,
+                                  temporary_settings)
 
     if api is None or get_current_settings().api.url:
         if api is not None:
@@ -119,7 +120,9 @@ def serving(api: TemporaryAPI | None):
         api.wait_until_healthy()
         # start_unless_configured found no PREFECT_API_URL in the environment: it is ours to set and remove.
         os.environ["PREFECT_API_URL"] = api.url  # process-pool workers read it from the environment
-        with temporary_settings(updates={PREFECT_API_URL: api.url}):
+        # No heartbeats: they tell a long-lived server that a run crashed, and this server stops
+        # with the run; the heartbeat thread also costs each flow run up to 1 s at its end.
+        with temporary_settings(updates={PREFECT_API_URL: api.url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
             try:
                 yield
             finally:

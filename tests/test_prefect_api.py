@@ -34,7 +34,9 @@ def test_a_flow_runs_against_the_early_server_which_stops_afterwards():
             assert str(client.api_url).rstrip("/") == api.url
             assert client.read_flow_run(state.state_details.flow_run_id).state.is_completed()  # recorded there
     assert api.process.poll() is not None  # stopped
-    assert prefect_api.start_unless_configured() is not None
+    another = prefect_api.start_unless_configured()
+    assert another is not None
+    another.stop()  # not left running after the test
 
 
 def test_a_configured_api_wins_and_the_early_server_is_stopped_unused(monkeypatch):

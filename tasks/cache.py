@@ -11,17 +11,13 @@ in .augmill/cache, outside every DVC output; deleting it only costs time.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from tasks.io import read_json, sha256_file, temporary_path, write_bytes_atomic
+from tasks.io import read_json, temporary_path, write_bytes_atomic
 
 # Versioned: a change to what an entry holds (v2: key order kept) must not reuse older entries.
 CACHE_ROOT = Path(".augmill") / "cache" / "v2"
@@ -63,54 +59,12 @@ class Memo:
             text = json.dumps(value, default=_builtin)
             write_bytes_atomic(self._entry(key) / "value.json", text.encode("utf-8"))
 
-    def get_array(self, key: str) -> np.ndarray | None:
-        if not self.enabled:
-            return None
-        try:
-            return np.load(self._entry(key) / "value.npy", allow_pickle=False)
-        except FileNotFoundError:
-            return None
-
-    def put_array(self, key: str, value: np.ndarray) -> None:
-        # .npy, not JSON: exact bits and dtype back, and ~10x faster to read than a JSON list of floats.
-        if self.enabled:
-            buffer = io.BytesIO()
-            np.save(buffer, value, allow_pickle=False)
-            write_bytes_atomic(self._entry(key) / "value.npy", buffer.getvalue())
-
     def put_file(self, key: str, name: str, source: Path) -> None:
         if self.enabled:
             _link_or_copy(source, self._entry(key) / name)
 
     def get_file(self, key: str, name: str, target: Path) -> None:
         _link_or_copy(self._entry(key) / name, target)
-
-
-def memoized_file_rows(folder: Path, frame, salt: str, row_of: Callable[[Path], np.ndarray], width: int,
-                       dtype, memo: Memo) -> np.ndarray:
-    """One feature row per frame row (``path`` relative to folder), each from the memo when a
-    file with the same bytes (and suffix, which may pick the decoder) was measured under the
-    same salt. The salt must hold everything else that shapes a row: knobs, code, libraries.
-
-    Lookups trust the manifest's sha256 column (merge copies byte for byte and writes it with
-    data/final/), which saves hashing every file; a miss is stored under the hash of the bytes
-    actually decoded, so a manifest out of step with its files can never plant a wrong entry."""
-    hashes = frame["sha256"] if "sha256" in frame else [None] * len(frame)
-    rows = np.empty((len(frame), width), dtype=dtype)
-    for index, (relative, sha) in enumerate(zip(frame["path"], hashes, strict=True)):
-        path, suffix = folder / relative, Path(relative).suffix.lower()
-        hashed = memo.enabled and not (isinstance(sha, str) and sha)
-        if hashed:  # no column (or an empty cell): hash the file itself
-            sha = sha256_file(path)
-        row = memo.get_array(key_of(salt, sha, suffix))
-        if row is None or row.shape != (width,) or row.dtype != rows.dtype:
-            row = np.asarray(row_of(path), dtype=dtype)
-            if row.shape != (width,):  # numpy would broadcast a short row into the table without a word
-                raise ValueError(f"{path}: a feature row of shape {row.shape}, expected ({width},)")
-            if memo.enabled:
-                memo.put_array(key_of(salt, sha if hashed else sha256_file(path), suffix), row)
-        rows[index] = row
-    return rows
 
 
 def _builtin(value: Any) -> Any:

@@ -14,6 +14,7 @@ from PIL import Image
 
 from tasks import paths
 from tasks.cache import CACHE_ROOT
+from tasks.feature_memo import MAX_PACKS
 from tasks.io import sha256_file
 from tasks.modalities import audio, image
 from tasks.params import load_params
@@ -43,13 +44,17 @@ def image_frame(specs: list[tuple[str, tuple[int, int], int]]) -> pd.DataFrame:
                          "sha256": [sha256_file(paths.FINAL / s[0]) for s in specs]})
 
 
-def entries() -> list:
-    return sorted(MEMO.rglob("value.npy")) if MEMO.exists() else []
+def entries() -> int:
+    """Rows stored, over every pack."""
+    return sum(len(np.load(pack)["keys"]) for pack in MEMO.rglob("*.npz"))
 
 
 def poison(value: float) -> None:
-    for entry in entries():
-        np.save(entry, np.full(np.load(entry).shape, value, dtype=np.load(entry).dtype))
+    """Overwrite every stored row with ``value`` (same keys, dtype and shape: still a valid pack)."""
+    for pack in MEMO.rglob("*.npz"):
+        with np.load(pack) as stored:
+            keys, rows = stored["keys"], stored["rows"]
+        np.savez(pack, keys=keys, rows=np.full_like(rows, value))
 
 
 @pytest.fixture
@@ -64,7 +69,7 @@ def test_image_memo_hit_equals_a_fresh_decode_and_is_off_when_cache_is_false(her
     fresh = image.baseline_features(frame, params_for("image", cache=False))
     assert not MEMO.exists()  # cache off: nothing written
     first = image.baseline_features(frame, params_for("image", cache=True))
-    assert len(entries()) == 3
+    assert entries() == 3
     hit = image.baseline_features(frame, params_for("image", cache=True))
     for rows in (first, hit):
         assert rows.dtype == fresh.dtype and rows.shape == fresh.shape == (4, 256)
@@ -118,8 +123,19 @@ def test_audio_memo_hit_equals_a_fresh_decode(here):
     assert not MEMO.exists()
     first = audio.baseline_features(frame, params_for("audio", cache=True))
     hit = audio.baseline_features(frame, params_for("audio", cache=True))
-    assert len(entries()) == 2
+    assert entries() == 2
     assert fresh.shape == (2, 106) and first.tobytes() == hit.tobytes() == fresh.tobytes()
     poison(5.0)
     assert (audio.baseline_features(frame, params_for("audio", cache=True)) == 5.0).all()
     assert audio.baseline_features(frame, params_for("audio", cache=False)).tobytes() == fresh.tobytes()
+
+
+def test_many_small_runs_join_their_packs_and_keep_every_row(here):
+    frame = image_frame([(f"train/a/{i}.png", (16, 16), i) for i in range(MAX_PACKS + 3)])
+    for end in range(1, len(frame) + 1):  # one new file per run: one new pack per run
+        image.baseline_features(frame.iloc[:end], params_for("image", cache=True))
+    assert len(list(MEMO.rglob("*.npz"))) <= MAX_PACKS and entries() == len(frame)
+    fresh = image.baseline_features(frame, params_for("image", cache=False))
+    poison(2.0)
+    assert (image.baseline_features(frame, params_for("image", cache=True)) == 2.0).all()  # all hits, none lost
+    assert len(fresh) == len(frame) and not (fresh == 2.0).all()

@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 
 from tasks import paths
-from tasks.cache import Memo, code_version, key_of, memoized_file_rows
+from tasks.cache import code_version, key_of
+from tasks.feature_memo import memoized_file_rows
 from tasks.ingest import copy_into_final, read_file_dataset
 from tasks.io import safe_name, sha256_bytes, write_bytes_atomic
 from tasks.modalities.audio_io import decode, encode, extension, read_measured
@@ -286,9 +287,9 @@ def baseline_features(frame: pd.DataFrame, params: Params) -> np.ndarray:
     rate = params.audio.sample_rate
     # Memoized per file (execution.cache): an incremental run decodes only the new recordings.
     salt = key_of("audio baseline", rate, soundfile.__libsndfile_version__, np.__version__, scipy.__version__,
-                  code_version("modalities/audio*.py", "cache.py"))
+                  code_version("modalities/audio*.py", "feature_memo.py"))
     return memoized_file_rows(paths.FINAL, frame, salt, lambda path: mfcc_summary(conform(decode(path)[0], rate, "mono")),
-                              106, np.float64, Memo("evaluate", params.execution.cache))
+                              106, np.float64, params.execution.cache)
 
 
 def report_thumbnail(path: Path, params: Params) -> str | None:

@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 
 from tasks import paths
-from tasks.cache import Memo, code_version, key_of, memoized_file_rows
+from tasks.cache import Memo, code_version, key_of
+from tasks.feature_memo import memoized_file_rows
 from tasks.imaging import (
     UnreadableImage,
     channel_sums,
@@ -232,9 +233,9 @@ def baseline_features(frame: pd.DataFrame, params: Params) -> np.ndarray:
 
     # Library versions too: a Pillow upgrade may resample differently.
     salt = key_of("image baseline", side, max_pixels, PIL.__version__, np.__version__,
-                  code_version("imaging.py", "modalities/image.py", "cache.py"))
+                  code_version("imaging.py", "modalities/image.py", "feature_memo.py"))
     return memoized_file_rows(paths.FINAL, frame, salt, row_of, side * side, np.float32,
-                              Memo("evaluate", params.execution.cache))
+                              params.execution.cache)
 
 
 def report_thumbnail(path: Path, params: Params) -> str | None:

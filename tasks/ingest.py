@@ -212,7 +212,7 @@ def copy_into_final(originals: pd.DataFrame, accepted: pd.DataFrame, raw_dir: Pa
     data/final/split/label/, each named by its sample_id (unique, and safe whatever the
     input names were); return both as one frame whose ``path`` is relative to data/final."""
     from tasks import paths
-    from tasks.io import copy_file_atomic, safe_name
+    from tasks.io import copy_file_reusing, safe_name
 
     originals = originals.assign(
         final_path=[f"{s}/{safe_name(lbl)}/{i}{suffix(p)}"
@@ -220,7 +220,7 @@ def copy_into_final(originals: pd.DataFrame, accepted: pd.DataFrame, raw_dir: Pa
     accepted = accepted.assign(final_path="train/" + accepted["path"])
     for origin, frame in ((lambda p: raw_dir / p, originals), (lambda p: paths.AUGMENTED_DIR / p, accepted)):
         for source_path, target in zip(frame["path"], frame["final_path"], strict=True):
-            copy_file_atomic(origin(source_path), paths.FINAL / target)
+            copy_file_reusing(origin(source_path), paths.FINAL / target, paths.FINAL_PREVIOUS / target)
     frame = pd.concat([originals, accepted], ignore_index=True)
     frame["path"] = frame.pop("final_path")
     return frame

@@ -8,6 +8,7 @@ proves nothing was lost.
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import pandas as pd
@@ -67,6 +68,20 @@ def _summary(counts: dict[str, int]) -> dict:
             "normalised_entropy": normalised_entropy(counts), "per_class": counts}
 
 
+def set_aside_final() -> None:
+    """Start data/final/ empty, with the last one moved (one rename) to paths.FINAL_PREVIOUS,
+    where io.copy_file_reusing finds the files that come out the same. dvc.yaml marks
+    data/final persist: true, or DVC would delete it before the stage runs."""
+    shutil.rmtree(paths.FINAL_PREVIOUS, ignore_errors=True)
+    if paths.FINAL.is_dir() and not paths.FINAL.is_symlink():
+        paths.FINAL_PREVIOUS.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(paths.FINAL, paths.FINAL_PREVIOUS)
+        except OSError:  # another file system (a mount): nothing to reuse, start empty as before
+            pass
+    shutil.rmtree(paths.FINAL, ignore_errors=True)
+
+
 def run(params: Params) -> dict:
     modality = get_modality(params.data.modality)
     raw = read_parquet(paths.RAW_MANIFEST, "raw manifest (stage explore)")
@@ -80,9 +95,12 @@ def run(params: Params) -> dict:
     accepted = accepted[~accepted["sample_id"].isin(reviewed["sample_id"])]
     synthetic = SyntheticRows.read(params)  # the synthesize stage's samples validate accepted (None when off)
 
-    shutil.rmtree(paths.FINAL, ignore_errors=True)
-    final = (modality.finalize(originals, accepted, params) if synthetic is None
-             else synthetic.finalize(modality, originals, accepted, params))
+    set_aside_final()
+    try:
+        final = (modality.finalize(originals, accepted, params) if synthetic is None
+                 else synthetic.finalize(modality, originals, accepted, params))
+    finally:
+        shutil.rmtree(paths.FINAL_PREVIOUS, ignore_errors=True)  # what no new file took back: stale
     # A modality whose final columns depend on the dataset (a table's own columns) names them per run.
     final_columns = getattr(modality, "final_columns", None)
     final = final[LINEAGE_COLUMNS + (final_columns(final, params) if final_columns else modality.FINAL_COLUMNS)]

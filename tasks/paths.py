@@ -27,6 +27,9 @@ GALLERY_PAGE = REPORTS / "gallery.html"
 GX_DOCS = REPORTS / "gx_docs"
 # merge
 FINAL_MANIFEST = FINAL / "manifest.parquet"
+# The last run's data/final, set aside (data/.tmp: same file system, not an output) so files
+# that come out the same are moved back, not copied; deleted when merge ends.
+FINAL_PREVIOUS = DATA / ".tmp" / "final-previous"
 MERGE_REPORT = REPORTS / "merge.json"
 QUARANTINE = REPORTS / "quarantine.csv"
 PLOTS = REPORTS / "plots"

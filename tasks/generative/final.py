@@ -10,7 +10,7 @@ import pandas as pd
 
 from tasks import paths
 from tasks.generative import SYNTHETIC_DIR, SYNTHETIC_MANIFEST, SYNTHETIC_VALIDATED
-from tasks.io import copy_file_atomic, read_parquet, safe_name
+from tasks.io import copy_file_reusing, read_parquet, safe_name
 from tasks.params import Params
 
 
@@ -41,7 +41,7 @@ class SyntheticRows:
         rows["final_path"] = [f"train/{safe_name(label)}/{sid}.png" for label, sid in zip(rows["label"], rows["sample_id"],
                                                                                           strict=True)]
         for source, target in zip(rows["path"], rows["final_path"], strict=True):
-            copy_file_atomic(SYNTHETIC_DIR / source, paths.FINAL / target)
+            copy_file_reusing(SYNTHETIC_DIR / source, paths.FINAL / target, paths.FINAL_PREVIOUS / target)
         rows["path"] = rows.pop("final_path")
         frame = pd.concat([final, rows], ignore_index=True)
         return frame.astype({c: "Int64" for c in ("width", "height") if c in frame})

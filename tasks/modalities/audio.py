@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 
 from tasks import paths
+from tasks.cache import code_version, key_of
+from tasks.feature_memo import memoized_file_rows
 from tasks.ingest import copy_into_final, read_file_dataset
 from tasks.io import safe_name, sha256_bytes, write_bytes_atomic
 from tasks.modalities.audio_io import decode, encode, extension, read_measured
@@ -279,9 +281,15 @@ HISTOGRAM_COLUMNS = ["duration_s", "rms_dbfs", "peak_dbfs", "silence_fraction", 
 def baseline_features(frame: pd.DataFrame, params: Params) -> np.ndarray:
     """Per final-manifest row (path relative to data/final): mean and std over time of 13
     MFCCs and 40 log-mel bands, at the target rate in mono: (rows, 106) float64."""
+    import scipy
+    import soundfile
+
     rate = params.audio.sample_rate
-    vectors = [mfcc_summary(conform(decode(paths.FINAL / path)[0], rate, "mono")) for path in frame["path"]]
-    return np.vstack(vectors) if vectors else np.zeros((0, 106))
+    # Memoized per file (execution.cache): an incremental run decodes only the new recordings.
+    salt = key_of("audio baseline", rate, soundfile.__libsndfile_version__, np.__version__, scipy.__version__,
+                  code_version("modalities/audio*.py", "feature_memo.py"))
+    return memoized_file_rows(paths.FINAL, frame, salt, lambda path: mfcc_summary(conform(decode(path)[0], rate, "mono")),
+                              106, np.float64, params.execution.cache)
 
 
 def report_thumbnail(path: Path, params: Params) -> str | None:

@@ -13,6 +13,7 @@ import pandas as pd
 
 from tasks import paths
 from tasks.cache import Memo, code_version, key_of
+from tasks.feature_memo import memoized_file_rows
 from tasks.imaging import (
     UnreadableImage,
     channel_sums,
@@ -216,17 +217,25 @@ BASELINE_DESCRIPTION = "greyscale pixels downscaled to 16x16"
 def baseline_features(frame: pd.DataFrame, params: Params) -> np.ndarray:
     """The evaluate stage's model input: greyscale pixels downscaled (area average) to
     16x16, or to the smallest image's side if that is less, flattened, in [0, 1].
-    Rows are final-manifest rows; paths are relative to data/final/."""
+    Rows are final-manifest rows; paths are relative to data/final/. Each file's row is
+    memoized (execution.cache): an incremental run decodes only the new files."""
+    import PIL
     from PIL import Image
 
     # The side from the manifest's sizes, so that images are decoded one at a time and only the
     # small feature rows are held (an EXIF rotation swaps width and height, not the smaller side).
     side = BASELINE_SIDE if frame.empty else int(min(BASELINE_SIDE, np.minimum(frame["width"], frame["height"]).min()))
-    features = np.empty((len(frame), side * side), dtype=np.float32)
-    for row, relative in enumerate(frame["path"]):
-        image = load_image(paths.FINAL / relative, params.data.max_image_pixels).image.convert("L")
-        features[row] = np.asarray(image.resize((side, side), Image.Resampling.BOX), dtype=np.float32).ravel() / 255.0
-    return features
+    max_pixels = params.data.max_image_pixels
+
+    def row_of(path: Path) -> np.ndarray:
+        image = load_image(path, max_pixels).image.convert("L")
+        return np.asarray(image.resize((side, side), Image.Resampling.BOX), dtype=np.float32).ravel() / 255.0
+
+    # Library versions too: a Pillow upgrade may resample differently.
+    salt = key_of("image baseline", side, max_pixels, PIL.__version__, np.__version__,
+                  code_version("imaging.py", "modalities/image.py", "feature_memo.py"))
+    return memoized_file_rows(paths.FINAL, frame, salt, row_of, side * side, np.float32,
+                              params.execution.cache)
 
 
 def report_thumbnail(path: Path, params: Params) -> str | None:

@@ -43,11 +43,6 @@ def is_up_to_date(repo, stage: str) -> bool:
     return not repo.status(targets=[stage])
 
 
-def record_with_upstream(repo, stage: str) -> set[str]:
-    """Record ``stage`` and every stage it depends on, in one commit; return their names."""
-    return {committed.name for committed in repo.commit(stage, with_deps=True, force=True, relink=False)}
-
-
 def record(repo, stages: list[str] | None = None) -> None:
     """Record stages in dvc.lock as they are on disk now. ``None``: the whole graph
     in one commit (~2 s, where one per stage costs ~0.7 s each), for when every

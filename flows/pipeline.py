@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 
@@ -77,7 +76,6 @@ def pipeline(params_file: str = "params.yaml", overrides: list[str] | None = Non
     elif stale is None:
         stale = dvc_state.stale_stages(repo.get())
     ran: dict[str, str] = {}
-    recorded_early = None  # the stages before the last, recorded in dvc.lock while the last one runs
     try:
         for name in STAGE_NAMES:
             # Before anything ran, the status taken at the start decides; after, a stage's
@@ -86,10 +84,6 @@ def pipeline(params_file: str = "params.yaml", overrides: list[str] | None = Non
                 logger.info("stage %s: up to date, skipped", name)
                 ran[name] = "skipped"
                 continue
-            if name == STAGE_NAMES[-1] and repo is not None and ran_any(ran):
-                # The last stage does not use DVC: the commit of everything upstream of it (~1.5 s)
-                # runs meanwhile on another thread instead of after it.
-                recorded_early = in_background(dvc_state.record_with_upstream, repo.get(), STAGE_NAMES[-2])
             started = time.perf_counter()
             stage_task.with_options(name=f"stage-{name}")(name, params)
             seconds = time.perf_counter() - started
@@ -97,28 +91,12 @@ def pipeline(params_file: str = "params.yaml", overrides: list[str] | None = Non
             logger.info("stage %s: done in %.1fs", name, seconds)
     except BaseException:
         if repo is not None:  # record what completed, so the next run does not redo it
-            dvc_state.record(repo.get(), not_yet_recorded(ran, recorded_early))
+            dvc_state.record(repo.get(), [name for name, state in ran.items() if state != "skipped"])
         raise
     if repo is not None and ran_any(ran):
-        if recorded_early is None:
-            dvc_state.record(repo.get())
-        else:
-            dvc_state.record(repo.get(), not_yet_recorded(ran, recorded_early))
+        dvc_state.record(repo.get())
     return ran
 
 
 def ran_any(ran: dict[str, str]) -> bool:
     return any(state != "skipped" for state in ran.values())
-
-
-def in_background(function, *args) -> Future:
-    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="augmill-background")
-    future = executor.submit(function, *args)
-    executor.shutdown(wait=False)  # the thread ends when the function returns
-    return future
-
-
-def not_yet_recorded(ran: dict[str, str], recorded_early: Future | None) -> list[str]:
-    """The stages that ran and are not among those recorded early (waits for that commit)."""
-    early = recorded_early.result() if recorded_early is not None else set()
-    return [name for name, state in ran.items() if state != "skipped" and name not in early]

@@ -28,7 +28,6 @@ import os
 import shutil
 import subprocess
 import sys
-import socket
 import tempfile
 import time
 import urllib.request
@@ -39,6 +38,7 @@ import numpy as np
 import yaml
 from PIL import Image, ImageEnhance
 
+from flows.prefect_api import _free_port
 from tasks.ops.image import gaussian_noise, hue_matrix
 
 REPO = Path(__file__).resolve().parents[1]
@@ -175,9 +175,7 @@ def albumentations_loop(sources: list[Path], out: Path) -> float | None:
 @contextmanager
 def running_prefect_server():
     """`prefect server start` on a free loopback port, as a user keeps one running; yields its API URL."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = _free_port()
     server = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
                               env=environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/api"
@@ -189,7 +187,7 @@ def running_prefect_server():
                     break
             except OSError:
                 if server.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit("prefect server start did not come up")
+                    raise SystemExit("prefect server start did not come up") from None
                 time.sleep(0.2)
         yield url
     finally:

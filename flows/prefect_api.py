@@ -108,8 +108,7 @@ def _send_pending_logs_and_events() -> None:
 def serving(api: TemporaryAPI | None):
     """Within: Prefect (this process and its worker processes) talks to ``api``, unless
     Prefect's own settings name an API, which wins. The server stops on the way out."""
-    from prefect.settings import (PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, get_current_settings,
-                                  temporary_settings)
+    from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, get_current_settings, temporary_settings
 
     if api is None or get_current_settings().api.url:
         if api is not None:

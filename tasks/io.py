@@ -3,6 +3,7 @@ Parquet and CSV, and names that are safe to use as a folder on any OS."""
 
 from __future__ import annotations
 
+import filecmp
 import functools
 import hashlib
 import json
@@ -111,21 +112,11 @@ def copy_file_reusing(source: Path, target: Path, previous: Path) -> None:
     except FileNotFoundError:
         kept = None
     if (kept is not None and stat.S_ISREG(kept.st_mode) and kept.st_nlink == 1 and not kept.st_mode & 0o111
-            and kept.st_size == os.stat(source).st_size and _same_bytes(source, previous)):
+            and filecmp.cmp(source, previous, shallow=False)):
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(previous, target)
     else:
         copy_file_atomic(source, target)
-
-
-def _same_bytes(a: Path, b: Path) -> bool:
-    with open(a, "rb") as first, open(b, "rb") as second:
-        while True:
-            block = first.read(1 << 20)
-            if block != second.read(1 << 20):
-                return False
-            if not block:
-                return True
 
 
 def _json_safe(value: Any) -> Any:

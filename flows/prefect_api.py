@@ -108,6 +108,7 @@ def _send_pending_logs_and_events() -> None:
 def serving(api: TemporaryAPI | None):
     """Within: Prefect (this process and its worker processes) talks to ``api``, unless
     Prefect's own settings name an API, which wins. The server stops on the way out."""
+    from prefect.context import refresh_global_settings_context
     from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, get_current_settings, temporary_settings
 
     if api is None or get_current_settings().api.url:
@@ -119,6 +120,10 @@ def serving(api: TemporaryAPI | None):
         api.wait_until_healthy()
         # start_unless_configured found no PREFECT_API_URL in the environment: it is ours to set and remove.
         os.environ["PREFECT_API_URL"] = api.url  # process-pool workers read it from the environment
+        # Threads Prefect starts without copying the context (the process pool's message forwarder)
+        # read the global settings, made when Prefect was imported: without this refresh they found
+        # no API and started a second temporary server of Prefect's own (~5 s, during validate).
+        refresh_global_settings_context()
         # No heartbeats: they tell a long-lived server that a run crashed, and this server stops
         # with the run; the heartbeat thread also costs each flow run up to 1 s at its end.
         with temporary_settings(updates={PREFECT_API_URL: api.url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
@@ -127,5 +132,6 @@ def serving(api: TemporaryAPI | None):
             finally:
                 _send_pending_logs_and_events()
     finally:
-        os.environ.pop("PREFECT_API_URL", None)
+        if os.environ.pop("PREFECT_API_URL", None):
+            refresh_global_settings_context()
         api.stop()

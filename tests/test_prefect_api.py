@@ -5,6 +5,7 @@ Prefect setting naming another API wins; a port taken meanwhile is survived."""
 from __future__ import annotations
 
 import socket
+import threading
 
 import pytest
 
@@ -15,6 +16,16 @@ from flows import prefect_api
 def no_configured_api(monkeypatch):
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     monkeypatch.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+def api_url_seen_by_a_new_thread() -> str | None:
+    from prefect.settings import get_current_settings
+
+    seen = []
+    thread = threading.Thread(target=lambda: seen.append(get_current_settings().api.url))
+    thread.start()
+    thread.join()
+    return seen[0]
 
 
 def test_a_flow_runs_against_the_early_server_which_stops_afterwards():
@@ -33,7 +44,11 @@ def test_a_flow_runs_against_the_early_server_which_stops_afterwards():
         with get_client(sync_client=True) as client:
             assert str(client.api_url).rstrip("/") == api.url
             assert client.read_flow_run(state.state_details.flow_run_id).state.is_completed()  # recorded there
+        # A thread started without the context (as Prefect's process-pool message forwarder is)
+        # must see the server too, or Prefect starts a second temporary server of its own.
+        assert api_url_seen_by_a_new_thread() == api.url
     assert api.process.poll() is not None  # stopped
+    assert api_url_seen_by_a_new_thread() is None
     another = prefect_api.start_unless_configured()
     assert another is not None
     another.stop()  # not left running after the test

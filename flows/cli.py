@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from flows import prefect_api  # cheap: the standard library only
-from flows.stages import STAGE_NAMES  # cheap: stage modules are imported when a stage runs
+from flows.stages import STAGE_NAMES, preload  # cheap: stage modules are imported when a stage runs
 
 
 def _quiet_offline_prefect() -> None:
@@ -194,7 +194,13 @@ def _run_pipeline(args, params, api, started: float) -> int:
     stale = None
     if not args.force and dvc_state.records_version(args.params, args.overrides):
         stale = dvc_state.stale_stages(dvc_state.open_repo())  # while Prefect's server comes up
+        if not stale:  # as `dvc repro`: nothing to run, so no flow run and no wait for a server
+            print("augmill: every stage is up to date (dvc status): "
+                  + ", ".join(f"{name} skipped" for name in STAGE_NAMES))
+            return 0
+    preloading = preload(STAGE_NAMES if stale is None else stale)
     with prefect_api.serving(api):
+        preloading.join()  # joined before the flow starts: no import races with Prefect's own
         ran = pipeline.with_options(task_runner=runner)(params_file=args.params, overrides=args.overrides,
                                                         force=args.force, stale=stale)
     total = time.perf_counter() - started

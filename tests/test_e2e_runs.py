@@ -32,8 +32,11 @@ def test_identical_outputs_across_runs_workers_and_prefect(tmp_path):
     # The flow recorded every stage in dvc.lock: DVC agrees nothing is left to do.
     assert stages_run(run(["dvc", "repro"], prefect).stdout) == set()
     # And a second flow run skips every stage.
+    # And a second run finds nothing stale: no flow run, as `dvc repro` runs nothing.
     again = run(["augmill", "run"], prefect)
+    assert "every stage is up to date" in again.stdout
     assert "prepare skipped" in again.stdout and "merge skipped" in again.stdout
+    assert "augmill-pipeline" not in again.stdout + again.stderr
 
 
 def test_bad_params_refused_before_any_work(tmp_path):
@@ -101,3 +104,17 @@ def test_stage_names_match_dvc_yaml():
 
     stages = yaml.safe_load((Path(__file__).parents[1] / "dvc.yaml").read_text())["stages"]
     assert tuple(stages) == STAGE_NAMES
+
+
+def test_preload_imports_the_stages_modules_and_their_lazy_imports():
+    """`augmill run` imports the stale stages' modules while Prefect's server starts: the
+    thread must import what the stage itself would, Great Expectations included."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from flows.stages import preload; preload(['validate', 'evaluate']).join(); "
+            "print(all(name in sys.modules for name in "
+            "('tasks.validate', 'great_expectations', 'tasks.evaluate', 'sklearn.linear_model')))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=Path(__file__).parents[1], check=True)
+    assert result.stdout.strip().splitlines()[-1] == "True"

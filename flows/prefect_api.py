@@ -68,7 +68,9 @@ class TemporaryAPI:
                 raise RuntimeError(f"the temporary Prefect server exited with code {self.process.returncode}: "
                                    f"{self._errors()}")
             try:
-                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as response:
+                # Not /health: the server builds its routes on the first other request (~0.5 s),
+                # which is the flow run's first; this way that happens while `augmill run` preloads.
+                with urllib.request.urlopen(f"{self.url}/admin/version", timeout=5) as response:
                     if response.status == 200:
                         return
             except OSError:

@@ -18,6 +18,7 @@ Run by hand, from the project root, on an otherwise idle machine:
 
     .venv/bin/python benchmarks/augment_images.py            # N = 2000 (and 20000: memory, incremental)
     .venv/bin/python benchmarks/augment_images.py --n 200 --skip-large   # a quick look
+    .venv/bin/python benchmarks/augment_images.py --overhead-only        # the fixed overhead alone
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import time
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
+from statistics import median
 
 import numpy as np
 import yaml
@@ -201,26 +203,51 @@ PLAIN_RUN = ("import sys; from pathlib import Path; from flows.stages import STA
              "[run_stage(name, params) for name in STAGE_NAMES]")
 
 
-def run_overhead(project: Path, *command: str, **env: str) -> dict:
+def run_overhead(projects: list[Path], *command: str, **env: str) -> dict:
     """Wall time of `augmill COMMAND`; that minus the wall time of the same stages called one after
     the other in one plain Python process (no Prefect, no DVC) on a copy of the project as it was:
     what orchestration adds (server, flow and task runs, dvc status and dvc.lock), the overhead
     figure; and, for comparison with earlier figures, the wall time minus the stages' own times as
-    `augmill run` reports them (this counts a stage's imports done while the server starts as overhead)."""
-    plain = project.parent / f"{project.name}-plain"
-    shutil.copytree(project, plain)
+    `augmill run` reports them (this counts a stage's imports done while the server starts as overhead).
+    Once per project (the same project again for a forced run), medians: single runs vary by seconds here."""
+    walls, plains, overheads, outside_stages = [], [], [], []
+    for project in projects:
+        plain = project.parent / f"{project.name}-plain"
+        shutil.copytree(project, plain)
+        started = time.perf_counter()
+        sh([sys.executable, "-c", PLAIN_RUN], plain)
+        plains.append(time.perf_counter() - started)
+        shutil.rmtree(plain)
+        started = time.perf_counter()
+        output = sh(["augmill", *command], project, **env).stdout
+        walls.append(time.perf_counter() - started)
+        line = next(text for text in output.splitlines() if "pipeline finished in" in text)
+        stage_seconds = sum(float(part.split("ran in ")[1].rstrip("s"))
+                            for part in line.split(": ", 1)[1].split(", ") if "ran in " in part)
+        overheads.append(walls[-1] - plains[-1])
+        outside_stages.append(walls[-1] - stage_seconds)
+    return {"wall_s": round(median(walls), 1), "plain_wall_s": round(median(plains), 1),
+            "overhead_s": round(median(overheads), 1), "overhead_each_s": [round(o, 1) for o in overheads],
+            "wall_minus_stage_times_s": round(median(outside_stages), 1)}
+
+
+def overhead_figures(root: Path, repeats: int = 3) -> dict:
+    """The fixed overhead on 40 images (a handful per class and split), with augmill's temporary
+    Prefect server (the first run of new projects: every stage stale, DVC's cache made, the
+    conservative case) and with a Prefect server already running; and a run with nothing to do."""
+    projects = [new_project(root / f"tiny{index}", 40, mostly_train=False) for index in range(repeats)]
+    figures = {"fixed_overhead_40_images": run_overhead(projects, "run")}
+    with running_prefect_server() as url:
+        sh(["augmill", "run", "--force"], projects[0], PREFECT_API_URL=url)  # the server's first flow run
+        figures["fixed_overhead_40_images_running_server"] = run_overhead(projects[:1] * repeats, "run", "--force",
+                                                                         PREFECT_API_URL=url)
     started = time.perf_counter()
-    sh([sys.executable, "-c", PLAIN_RUN], plain)
-    plain_wall = time.perf_counter() - started
-    shutil.rmtree(plain)
+    sh(["augmill", "run"], projects[0])
+    figures["augmill_run_wall_s_nothing_to_do"] = round(time.perf_counter() - started, 1)
     started = time.perf_counter()
-    output = sh(["augmill", *command], project, **env).stdout
-    wall = time.perf_counter() - started
-    line = next(text for text in output.splitlines() if "pipeline finished in" in text)
-    stage_seconds = sum(float(part.split("ran in ")[1].rstrip("s")) for part in line.split(": ", 1)[1].split(", ")
-                        if "ran in " in part)
-    return {"wall_s": round(wall, 1), "plain_wall_s": round(plain_wall, 1), "overhead_s": round(wall - plain_wall, 1),
-            "wall_minus_stage_times_s": round(wall - stage_seconds, 1)}
+    sh(["augmill", "check"], projects[0])
+    figures["cli_start_s"] = round(time.perf_counter() - started, 1)
+    return figures
 
 
 def incremental_share(root: Path, images: int, command: tuple[str, ...]) -> dict:
@@ -251,10 +278,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=2000, help="images for the throughput figures")
     parser.add_argument("--skip-large", action="store_true", help="skip the 10 x N memory and incremental runs")
+    parser.add_argument("--overhead-only", action="store_true", help="only the fixed-overhead figures (~4 min)")
     args = parser.parse_args()
     figures: dict[str, object] = {"images": args.n, "cpus": os.cpu_count()}
     with tempfile.TemporaryDirectory(prefix="augmill-bench-") as tmp:
         tmp = Path(tmp)
+        if args.overhead_only:
+            print(json.dumps(overhead_figures(tmp), indent=2))
+            return
         print(f"generating {args.n} 256x256 JPEGs and preparing projects ...", flush=True)
         one = new_project(tmp / "one", args.n, workers=1)
         sh(["augmill", "stage", "explore"], one)
@@ -292,19 +323,7 @@ def main() -> None:
             shutil.rmtree(big)
 
         print("fixed overhead and incremental runs ...", flush=True)
-        tiny = new_project(tmp / "tiny", 40, mostly_train=False)  # a handful per class and split
-        # The first run of a new project (every stage stale, DVC's cache made): the conservative figure.
-        figures["fixed_overhead_40_images"] = run_overhead(tiny, "run")
-        with running_prefect_server() as url:
-            sh(["augmill", "run", "--force"], tiny, PREFECT_API_URL=url)  # the server's first flow run
-            figures["fixed_overhead_40_images_running_server"] = run_overhead(tiny, "run", "--force",
-                                                                             PREFECT_API_URL=url)
-        started = time.perf_counter()
-        sh(["augmill", "run"], tiny)
-        figures["augmill_run_wall_s_nothing_to_do"] = round(time.perf_counter() - started, 1)
-        started = time.perf_counter()
-        sh(["augmill", "check"], tiny)
-        figures["cli_start_s"] = round(time.perf_counter() - started, 1)
+        figures.update(overhead_figures(tmp / "overhead"))
 
         # `augmill run` (the main command, and what a scheduled deployment runs) and `dvc repro`
         # (a process per stage, and DVC copies each output back from its cache after the stage).

@@ -198,7 +198,7 @@ def running_prefect_server():
         server.wait(timeout=30)
 
 
-PLAIN_RUN = ("import sys; from pathlib import Path; from flows.stages import STAGE_NAMES, run_stage; "
+PLAIN_RUN = ("from pathlib import Path; from flows.stages import STAGE_NAMES, run_stage; "
              "from tasks.params import load_params; params = load_params(Path('params.yaml'), []); "
              "[run_stage(name, params) for name in STAGE_NAMES]")
 

@@ -31,7 +31,6 @@ def test_identical_outputs_across_runs_workers_and_prefect(tmp_path):
     assert lock_out_hashes(prefect) == reference
     # The flow recorded every stage in dvc.lock: DVC agrees nothing is left to do.
     assert stages_run(run(["dvc", "repro"], prefect).stdout) == set()
-    # And a second flow run skips every stage.
     # And a second run finds nothing stale: no flow run, as `dvc repro` runs nothing.
     again = run(["augmill", "run"], prefect)
     assert "every stage is up to date" in again.stdout

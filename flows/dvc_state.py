@@ -36,7 +36,15 @@ class LazyRepo:
 def stale_stages(repo) -> list[str]:
     """The stages whose dependencies, outputs or params differ from dvc.lock now
     (one status of the whole graph: ~0.6 s, where one per stage costs ~0.25 s each)."""
-    return sorted(name.split(":")[-1] for name in repo.status())
+    from dvc.exceptions import DvcException
+
+    try:
+        return sorted(name.split(":")[-1] for name in repo.status())
+    except DvcException as error:
+        hint = ("; DVC rewrites dvc.lock in place, so a run killed at that instant can leave it empty or cut "
+                "short: restore it with `git checkout dvc.lock` (or delete it if it was never committed) "
+                "and run again") if "dvc.lock" in str(error) else ""
+        raise RuntimeError(f"DVC cannot tell which stages are stale: {error}{hint}") from error
 
 
 def is_up_to_date(repo, stage: str) -> bool:

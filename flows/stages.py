@@ -15,7 +15,8 @@ STAGE_NAMES = ("prepare", "explore", "bias", "synthesize", "augment", "validate"
 # What a stage imports inside its functions, beyond its module (measured after Prefect and DVC:
 # Great Expectations 4.6 s, scikit-learn 1.6 s, tasks.explore/merge/evaluate ~0.7 s each).
 LAZY_IMPORTS = {"validate": ("tasks.gx_validation", "great_expectations"),
-                "evaluate": ("sklearn.linear_model", "sklearn.metrics", "sklearn.preprocessing")}
+                "evaluate": ("sklearn.linear_model", "sklearn.metrics", "sklearn.preprocessing", "sklearn.pipeline",
+                             "sklearn.exceptions", "sklearn.feature_extraction.text")}
 
 
 def preload(stages) -> threading.Thread:

@@ -18,6 +18,8 @@ from typing import Any
 
 import pandas as pd
 
+from tasks import faults
+
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._ -]{0,63}")
 _HASHED_SUFFIX = re.compile(r"-[0-9a-f]{8}$")
 _WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
@@ -77,6 +79,13 @@ def temporary_path(path: Path) -> Path:
     return path.with_name(name)
 
 
+def _publish(tmp: Path, path: Path) -> None:
+    """The one atomic step of every write: the rename (with the crash tests' seam around it)."""
+    faults.at_write(path, "before")
+    os.replace(tmp, path)
+    faults.at_write(path, "after")
+
+
 def write_bytes_atomic(path: Path, data: bytes) -> None:
     """Write via a temporary sibling and rename, so a killed run never leaves a half file."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -84,7 +93,7 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     try:
         with open(tmp, "wb") as handle:
             handle.write(data)
-        os.replace(tmp, path)
+        _publish(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)  # a full disk must not leave a stray file in an output folder
         raise
@@ -95,7 +104,7 @@ def copy_file_atomic(source: Path, target: Path) -> None:
     tmp = temporary_path(target)
     try:
         shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
+        _publish(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -145,7 +154,7 @@ def write_parquet(frame: pd.DataFrame, path: Path) -> None:
     tmp = temporary_path(path)
     try:
         frame.reset_index(drop=True).to_parquet(tmp, index=False, engine="pyarrow", compression="zstd")
-        os.replace(tmp, path)
+        _publish(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -188,7 +197,7 @@ def write_parquet_parts(frames: Iterable[pd.DataFrame], path: Path, columns: lis
             if len(waiting):
                 writer.write_table(waiting)
                 rows += len(waiting)
-        os.replace(tmp, path)
+        _publish(tmp, path)
         return rows
     finally:
         shutil.rmtree(spool, ignore_errors=True)

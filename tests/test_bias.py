@@ -125,10 +125,13 @@ def test_check_policy_fail_names_the_under_represented_class():
     assert "20.0" in message  # the ratio
 
 
-def test_check_policy_passes_within_the_limit_or_other_policies():
-    check_policy({"a": 100, "b": 10}, BiasParams(policy="fail", max_imbalance=10.0))  # ratio 10 is allowed
-    check_policy({"a": 100, "b": 1}, BiasParams(policy="rebalance", max_imbalance=10.0))
-    check_policy({"a": 100, "b": 1}, BiasParams(policy="report", max_imbalance=10.0))
+def test_check_policy_fails_just_past_the_limit_and_only_under_policy_fail():
+    at_limit, past_limit = {"a": 100, "b": 10}, {"a": 101, "b": 10}
+    assert check_policy(at_limit, BiasParams(policy="fail", max_imbalance=10.0)) is None  # ratio 10 is allowed
+    with pytest.raises(BiasCheckFailed, match=r"ratio 10\.1 exceeds"):
+        check_policy(past_limit, BiasParams(policy="fail", max_imbalance=10.0))
+    for policy in ("rebalance", "report"):  # they rebalance or report; they never stop the run
+        assert check_policy({"a": 100, "b": 1}, BiasParams(policy=policy, max_imbalance=10.0)) is None
 
 
 def sha(text: str) -> str:

@@ -245,13 +245,11 @@ def test_contractions_expand_and_form_only_safe_ones():
 
 
 @pytest.mark.parametrize("name", sorted(TEXT_OPS))
-def test_very_long_text_is_fast_and_replayable(name):
-    import time
-
+def test_very_long_text_is_replayable(name):
+    # Speed is measured by benchmarks/text_augment.py, run by hand; a test asserts no timing.
     text = SAMPLES["long"]  # 4,800 words
-    started = time.perf_counter()
     out, params = sample_and_apply(name, text, 3)
-    assert time.perf_counter() - started < 2.0
+    assert isinstance(out, str) and out.strip()
     assert policy.replay(text, [{"name": name, "params": params}], "text") == out
 
 

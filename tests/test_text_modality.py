@@ -16,7 +16,7 @@ import yaml
 
 from tasks import paths
 from tasks.augment import Shard
-from tasks.modalities import get_modality, text
+from tasks.modalities import text
 from tasks.modalities.text_files import TextFileError, text_hash
 from tasks.modalities.text_measures import near_duplicate_pairs, similarity
 from tasks.ops.policy import replay
@@ -197,10 +197,6 @@ def test_the_thesaurus_content_is_part_of_the_section_the_augment_memo_keys_on(t
     thesaurus.write_text("good, great\n")
     after = make_params(tmp_path, synonyms=[str(thesaurus)]).text.model_dump()
     assert before["synonyms_sha256"] != after["synonyms_sha256"]
-
-
-def test_text_modality_is_found():
-    assert get_modality("text") is text
 
 
 # ---- explore and bias --------------------------------------------------------------

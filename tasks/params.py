@@ -97,7 +97,17 @@ class AugmentParams(Section):
     max_variants_per_source: int = Field(10, ge=1, le=1000)
     image_format: Literal["keep", "png", "jpeg", "webp"] = "keep"
     jpeg_quality: int = Field(95, ge=1, le=100)
-    policy: list[dict[str, Any]] = Field(min_length=1)
+    # Ordered operators [{name, p, ...ranges}], or a preset {preset: randaugment, n, m} | {preset: trivialaugment}.
+    policy: list[dict[str, Any]] | dict[str, Any]
+
+    @field_validator("policy", mode="before")
+    @classmethod
+    def _policy_is_a_list_or_a_preset(cls, value: Any) -> Any:
+        if isinstance(value, list) and not value:
+            raise ValueError("should have at least 1 operator, or be a preset such as {preset: randaugment, n: 2, m: 9}")
+        if not isinstance(value, list | dict):
+            raise ValueError("should be a list of operators or a preset such as {preset: trivialaugment}")
+        return value
 
 
 class ExecutionParams(Section):

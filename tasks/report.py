@@ -168,7 +168,8 @@ def evaluate_section() -> dict | None:
 
 
 def _policy_order(params: Params, names: set[str]) -> list[str]:
-    ordered = [entry["name"] for entry in params.augment.policy if entry.get("name") in names]
+    entries = params.augment.policy if isinstance(params.augment.policy, list) else []  # a preset has no order
+    ordered = [entry["name"] for entry in entries if entry.get("name") in names]
     return list(dict.fromkeys(ordered)) + sorted(names - set(ordered))
 
 

@@ -46,6 +46,13 @@ def channel_spread(image: Image.Image) -> float:
     return float(np.ptp(pixels(image), axis=-1).mean())
 
 
+def is_plain_number_or_list(value) -> bool:
+    """Recorded params are numbers (floats rounded to 4 places) or lists of them (erasing's boxes)."""
+    if isinstance(value, list):
+        return all(is_plain_number_or_list(v) for v in value)
+    return type(value) in (int, bool) or (type(value) is float and round(value, 4) == value)
+
+
 def apply_op(name: str, image: Image.Image, **params) -> Image.Image:
     # As replay does: an instance without __init__, so apply can only use params.
     cls = IMAGE_OPS[name]
@@ -67,6 +74,22 @@ def test_every_registered_image_operator_is_tested():
         "saturation",
         "hue",
         "gaussian_noise",
+        # tasks/ops/image_photometric.py
+        "gaussian_blur",
+        "motion_blur",
+        "sharpness",
+        "jpeg",
+        "grayscale",
+        "posterize",
+        "solarize",
+        "equalize",
+        "autocontrast",
+        "identity",
+        "erasing",
+        # tasks/ops/image_geometric.py
+        "affine",
+        "perspective",
+        "elastic",
     }
 
 
@@ -81,8 +104,7 @@ def test_contract_deterministic_replayable_shape_preserving(name, mode):
     again = op.sample(np.random.default_rng(42), source)
     assert params == again
     assert json.loads(json.dumps(params)) == params
-    assert all(type(v) in (int, float, bool) for v in params.values())
-    assert all(round(v, 4) == v for v in params.values() if isinstance(v, float))
+    assert all(is_plain_number_or_list(v) for v in params.values())
 
     out = op.apply(source, **params)
     assert out.mode == mode and out.size == source.size
@@ -105,6 +127,17 @@ NON_DEFAULT = {
     "saturation": {"factor": (1.8, 1.9)},
     "hue": {"shift": (0.3, 0.4)},
     "gaussian_noise": {"sigma": (20.0, 30.0)},
+    "gaussian_blur": {"sigma": (3.0, 4.0)},
+    "motion_blur": {"length": (11, 13), "angle": (40.0, 50.0)},
+    "sharpness": {"factor": (2.5, 3.0)},
+    "jpeg": {"quality": (5, 10)},
+    "posterize": {"bits": (1, 2)},
+    "solarize": {"threshold": (10, 20)},
+    "autocontrast": {"cutoff": (10.0, 20.0)},
+    "erasing": {"holes": (3, 4), "size": (0.3, 0.4), "fill": 200},
+    "affine": {"angle": (20.0, 30.0), "translate_x": (0.2, 0.3), "scale": (0.6, 0.7), "shear_y": (15.0, 20.0), "fill": 77},
+    "perspective": {"distortion": (0.4, 0.5), "fill": 77},
+    "elastic": {"alpha": (8.0, 9.0), "grid": 7, "fill": 77},
 }
 
 

@@ -59,3 +59,18 @@ def check_range(op: str, field: str, value: Any, low: float, high: float) -> tup
             f"{op}.{field} must satisfy {low} <= min <= max <= {high}, got [{lo}, {hi}]"
         )
     return lo, hi
+
+
+class Preset:
+    """A policy that picks its operators per sample, as RandAugment and TrivialAugment do.
+
+    ``choose(rng, item)`` returns configured operators whose ranges are collapsed to the
+    magnitude drawn; the policy runner then samples and applies each like any other, so the
+    manifest records the concrete operators that fired, never the preset's name, and
+    ``replay`` needs nothing new."""
+
+    name: ClassVar[str] = ""
+    p: float = 1.0  # a preset always fires: it is the whole policy
+
+    def choose(self, rng: np.random.Generator, item: Any) -> list[Operator]:
+        raise NotImplementedError

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from tasks.ops.base import Operator, OperatorConfigError
+from tasks.ops.base import Operator, OperatorConfigError, Preset
 
 REGISTRY: dict[str, type[Operator]] = {}
 
@@ -34,8 +34,14 @@ def operators_for(modality: str) -> dict[str, type[Operator]]:
     return {name: cls for name, cls in REGISTRY.items() if cls.modality == modality}
 
 
-def build_policy(entries: list[dict[str, Any]], modality: str, key: str = "augment.policy") -> list[Operator]:
-    """Turn params entries into configured operators, refusing anything unknown."""
+def build_policy(entries: list[dict[str, Any]] | dict[str, Any], modality: str,
+                 key: str = "augment.policy") -> list[Operator | Preset]:
+    """Turn params entries into configured operators, refusing anything unknown. A mapping
+    with a ``preset`` key (``{preset: randaugment, n: 2, m: 9}``) is a whole policy."""
+    if isinstance(entries, dict):
+        from tasks.ops.presets import build_preset
+
+        return [build_preset(entries, modality, key)]
     available = operators_for(modality)
     if not entries:
         raise OperatorConfigError(f"{key} is empty: list at least one operator of {sorted(available)}")
@@ -84,21 +90,25 @@ def sample_seed(seed: int, source_id: str, variant: int) -> int:
     return int(state >> np.uint64(1))
 
 
-def run_policy(ops: list[Operator], rng: np.random.Generator, item: Any) -> tuple[Any, list[dict]]:
+def run_policy(ops: list[Operator | Preset], rng: np.random.Generator, item: Any) -> tuple[Any, list[dict]]:
     """Apply each operator with its probability; if none fired, apply one chosen
-    at random so that no variant is a plain copy of its source."""
+    at random so that no variant is a plain copy of its source. A preset fires the
+    operators it chooses for this sample, each recorded as itself."""
     records: list[dict] = []
+
+    def fire(op: Operator | Preset, item: Any) -> Any:
+        for chosen in op.choose(rng, item) if isinstance(op, Preset) else (op,):
+            params = chosen.sample(rng, item)
+            item = chosen.apply(item, **params)
+            records.append({"name": chosen.name, "params": params})
+        return item
+
     source = item
     for op in ops:
         if rng.random() < op.p:
-            params = op.sample(rng, item)
-            item = op.apply(item, **params)
-            records.append({"name": op.name, "params": params})
+            item = fire(op, item)
     if not records:
-        op = ops[int(rng.integers(len(ops)))]
-        params = op.sample(rng, source)
-        item = op.apply(source, **params)
-        records.append({"name": op.name, "params": params})
+        item = fire(ops[int(rng.integers(len(ops)))], source)
     return item, records
 
 
@@ -120,5 +130,5 @@ def _load_builtin_operators() -> None:
     import tasks.ops
 
     for info in pkgutil.iter_modules(tasks.ops.__path__):
-        if info.name not in ("base", "policy"):
+        if info.name not in ("base", "policy", "presets"):
             importlib.import_module(f"tasks.ops.{info.name}")

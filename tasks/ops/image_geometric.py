@@ -1,0 +1,209 @@
+"""Image warps beyond rotate/crop/scale: affine (shear, translate, scale, rotation),
+perspective and elastic. Each keeps the image's size; what the warp uncovers gets
+grey ``fill`` (opaque on RGBA).
+
+Why the sampling maps are computed here, in float64 numpy, and only the
+resampling is left to OpenCV (``remap``, bilinear): numpy's element-wise
+arithmetic is correctly rounded on every CPU, and ``remap`` turns the maps into
+fixed-point positions and blends in integers, so the bytes do not depend on the
+CPU's SIMD level. ``warpPerspective`` computes its positions in vectorised float
+code whose paths differ by CPU. Affine uses ``warpAffine``, as rotate does: its
+positions are integer (fixed-point) steps.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from tasks.ops.base import Operator, OperatorConfigError
+from tasks.ops.image import _check_fill, _fill_colour, _native_mode, _set_range, _uniform
+from tasks.ops.policy import register
+
+
+def _remap(item: Image.Image, source_x: np.ndarray, source_y: np.ndarray, fill: int) -> Image.Image:
+    """Sample ``item`` at (source_x, source_y) for every output pixel (OpenCV pixel-centre coordinates)."""
+    import cv2  # here, not at the top: see tasks.ops.image.Rotate
+
+    out = cv2.remap(np.asarray(item), source_x.astype(np.float32), source_y.astype(np.float32), cv2.INTER_LINEAR,
+                    borderMode=cv2.BORDER_CONSTANT, borderValue=_fill_colour(item.mode, fill))
+    return Image.fromarray(out)
+
+
+def _settled(matrix: list[list[float]]) -> list[list[float]]:
+    """Coefficients rounded to 10 decimals: libm's sin/cos/tan have CPU-specific variants (glibc
+    picks FMA versions where the CPU has FMA) that may differ in the last bit; rounding absorbs that
+    unless a value falls within 1e-16 of a rounding boundary, far below the 1/32 pixel that
+    OpenCV's fixed-point positions resolve."""
+    return [[round(value, 10) for value in row] for row in matrix]
+
+
+def affine_matrix(width: int, height: int, angle: float, translate_x: float, translate_y: float, scale: float,
+                  shear_x: float, shear_y: float) -> np.ndarray:
+    """The 2x3 forward matrix about the image centre: rotate by ``angle`` degrees (counter-clockwise,
+    as rotate), shear by ``shear_x``/``shear_y`` degrees, zoom by ``scale``, then move by
+    ``translate_x``/``translate_y`` of the width/height (torchvision's RandomAffine, in that order).
+    In Python floats, not numpy's matmul: BLAS kernels differ by CPU in their last bits."""
+    cx, cy = (width - 1) / 2, (height - 1) / 2
+    a = math.radians(-angle)
+    cos, sin = math.cos(a), math.sin(a)
+    tx, ty = math.tan(math.radians(shear_x)), math.tan(math.radians(shear_y))
+    # scale * rotation @ shear
+    m00, m01 = scale * (cos - sin * ty), scale * (cos * tx - sin)
+    m10, m11 = scale * (sin + cos * ty), scale * (sin * tx + cos)
+    matrix = [[m00, m01, cx + translate_x * width - (m00 * cx + m01 * cy)],
+              [m10, m11, cy + translate_y * height - (m10 * cx + m11 * cy)]]
+    return np.array(_settled(matrix))
+
+
+@register
+@dataclass(frozen=True)
+class Affine(Operator):
+    """An affine warp about the centre: rotation ``angle`` (degrees), ``translate_x``/``translate_y``
+    (fractions of the width/height), zoom ``scale``, ``shear_x``/``shear_y`` (degrees). Bilinear,
+    by OpenCV's ``warpAffine`` (fixed-point positions), as rotate."""
+
+    name = "affine"
+    modality = "image"
+    angle: tuple[float, float] = (0.0, 0.0)
+    translate_x: tuple[float, float] = (-0.1, 0.1)
+    translate_y: tuple[float, float] = (-0.1, 0.1)
+    scale: tuple[float, float] = (0.9, 1.1)
+    shear_x: tuple[float, float] = (-10.0, 10.0)
+    shear_y: tuple[float, float] = (0.0, 0.0)
+    fill: int = 0
+
+    def validate(self) -> None:
+        _set_range(self, "angle", -360.0, 360.0)
+        for field in ("translate_x", "translate_y"):
+            _set_range(self, field, -1.0, 1.0)
+        _set_range(self, "scale", 0.1, 10.0)
+        for field in ("shear_x", "shear_y"):
+            _set_range(self, field, -80.0, 80.0)
+        _check_fill(self)
+
+    def sample(self, rng: np.random.Generator, item: Image.Image) -> dict[str, Any]:
+        fields = ("angle", "translate_x", "translate_y", "scale", "shear_x", "shear_y")
+        return {field: _uniform(rng, *getattr(self, field)) for field in fields} | {"fill": self.fill}
+
+    @_native_mode
+    def apply(self, item: Image.Image, *, angle: float, translate_x: float, translate_y: float, scale: float,
+              shear_x: float, shear_y: float, fill: int) -> Image.Image:
+        import cv2
+
+        matrix = affine_matrix(*item.size, angle, translate_x, translate_y, scale, shear_x, shear_y)
+        out = cv2.warpAffine(np.asarray(item), matrix, item.size, flags=cv2.INTER_LINEAR,
+                             borderMode=cv2.BORDER_CONSTANT, borderValue=_fill_colour(item.mode, fill))
+        return Image.fromarray(out)
+
+
+def homography(corners_from: list[tuple[float, float]], corners_to: list[tuple[float, float]]) -> list[list[float]]:
+    """The 3x3 matrix taking the 4 points ``corners_from`` to ``corners_to``: the 8x8 linear system
+    solved by Gauss-Jordan elimination in Python floats (LAPACK's kernels differ by CPU in their last bits)."""
+    rows = []
+    for (x, y), (u, v) in zip(corners_from, corners_to, strict=True):
+        rows.append([x, y, 1.0, 0.0, 0.0, 0.0, -u * x, -u * y, u])
+        rows.append([0.0, 0.0, 0.0, x, y, 1.0, -v * x, -v * y, v])
+    for column in range(8):
+        pivot = max(range(column, 8), key=lambda r: abs(rows[r][column]))
+        rows[column], rows[pivot] = rows[pivot], rows[column]
+        lead = rows[column][column]
+        rows[column] = [value / lead for value in rows[column]]
+        for r in range(8):
+            if r != column and rows[r][column] != 0.0:
+                factor = rows[r][column]
+                rows[r] = [a - factor * b for a, b in zip(rows[r], rows[column], strict=True)]
+    h = [row[8] for row in rows] + [1.0]
+    return _settled([h[0:3], h[3:6], h[6:9]])
+
+
+@register
+@dataclass(frozen=True)
+class Perspective(Operator):
+    """A perspective warp: each corner moves inwards by up to ``distortion`` of the side
+    (as torchvision's RandomPerspective), and the image follows. The 8 corner offsets are
+    recorded, in pixels; the uncovered border gets grey ``fill``."""
+
+    name = "perspective"
+    modality = "image"
+    distortion: tuple[float, float] = (0.0, 0.2)
+    fill: int = 0
+
+    def validate(self) -> None:
+        _set_range(self, "distortion", 0.0, 0.5)
+        _check_fill(self)
+
+    def sample(self, rng: np.random.Generator, item: Image.Image) -> dict[str, Any]:
+        width, height = item.size
+        limit = _uniform(rng, *self.distortion)
+        dx, dy = limit * (width - 1), limit * (height - 1)
+        # Top-left, top-right, bottom-right, bottom-left, each pulled inwards.
+        signs = ((1, 1), (-1, 1), (-1, -1), (1, -1))
+        corners = [[round(sx * float(rng.uniform(0, dx)), 2), round(sy * float(rng.uniform(0, dy)), 2)]
+                   for sx, sy in signs]
+        return {"corners": corners, "fill": self.fill}
+
+    @_native_mode
+    def apply(self, item: Image.Image, *, corners: list[list[float]], fill: int) -> Image.Image:
+        width, height = item.size
+        if min(width, height) < 2:  # a line of pixels has no perspective: its corners are collinear
+            return item.copy()
+        frame = [(0.0, 0.0), (width - 1.0, 0.0), (width - 1.0, height - 1.0), (0.0, height - 1.0)]
+        moved = [(x + dx, y + dy) for (x, y), (dx, dy) in zip(frame, corners, strict=True)]
+        inverse = homography(moved, frame)  # backward: from each output pixel to the source point it shows
+        ys, xs = np.mgrid[0:height, 0:width].astype(np.float64)
+        w = inverse[2][0] * xs + inverse[2][1] * ys + inverse[2][2]
+        source_x = (inverse[0][0] * xs + inverse[0][1] * ys + inverse[0][2]) / w
+        source_y = (inverse[1][0] * xs + inverse[1][1] * ys + inverse[1][2]) / w
+        return _remap(item, source_x, source_y, fill)
+
+
+def _upsample_bilinear(grid: np.ndarray, width: int, height: int) -> np.ndarray:
+    """A coarse grid of values stretched over width x height pixels (corner-aligned), element-wise."""
+    rows, cols = grid.shape
+    gy = np.linspace(0, rows - 1, height)[:, None]
+    gx = np.linspace(0, cols - 1, width)[None, :]
+    y0, x0 = np.minimum(gy.astype(int), rows - 2), np.minimum(gx.astype(int), cols - 2)
+    fy, fx = gy - y0, gx - x0
+    top = grid[y0, x0] * (1 - fx) + grid[y0, x0 + 1] * fx
+    bottom = grid[y0 + 1, x0] * (1 - fx) + grid[y0 + 1, x0 + 1] * fx
+    return top * (1 - fy) + bottom * fy
+
+
+@register
+@dataclass(frozen=True)
+class Elastic(Operator):
+    """An elastic deformation: every pixel moves by a smooth random field of at most ``alpha``
+    pixels, made by drawing a displacement at each point of a ``grid`` x ``grid`` lattice and
+    interpolating bilinearly between them (the smooth field of Simard et al. 2003, built from
+    a lattice rather than a Gaussian-filtered noise image: element-wise, hence the same bytes
+    on any CPU). The field is regenerated from the recorded ``field_seed``."""
+
+    name = "elastic"
+    modality = "image"
+    alpha: tuple[float, float] = (1.0, 4.0)
+    grid: int = 4
+    fill: int = 0
+
+    def validate(self) -> None:
+        _set_range(self, "alpha", 0.0, 1000.0)
+        if isinstance(self.grid, bool) or not isinstance(self.grid, int) or not 2 <= self.grid <= 64:
+            raise OperatorConfigError(f"{self.name}.grid must be an int in [2, 64], got {self.grid!r}")
+        _check_fill(self)
+
+    def sample(self, rng: np.random.Generator, item: Image.Image) -> dict[str, Any]:
+        return {"alpha": _uniform(rng, *self.alpha), "grid": self.grid, "field_seed": int(rng.integers(0, 2**31)),
+                "fill": self.fill}
+
+    @_native_mode
+    def apply(self, item: Image.Image, *, alpha: float, grid: int, field_seed: int, fill: int) -> Image.Image:
+        width, height = item.size
+        field = np.random.default_rng(field_seed).uniform(-1.0, 1.0, size=(2, grid, grid))
+        ys, xs = np.mgrid[0:height, 0:width].astype(np.float64)
+        source_x = xs + alpha * _upsample_bilinear(field[0], width, height)
+        source_y = ys + alpha * _upsample_bilinear(field[1], width, height)
+        return _remap(item, source_x, source_y, fill)

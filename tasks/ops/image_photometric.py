@@ -1,0 +1,285 @@
+"""Image operators that change pixel values but never move them: blurs, sharpness,
+JPEG artefacts, greyscale, the PIL ``ImageOps`` colour maps (posterize, solarize,
+equalize, autocontrast) and random erasing. Boxes, masks and keypoints are
+untouched by all of them.
+
+Every one computes in integers (Pillow's LUTs, OpenCV's fixed-point Gaussian, a
+sum of shifted copies for motion blur) or in libjpeg-turbo's exact integer DCT, so
+its bytes do not depend on the CPU's SIMD level (README, reproducibility).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageEnhance, ImageOps
+
+from tasks.ops.base import Operator, OperatorConfigError
+from tasks.ops.image import _colour_only, _Enhance, _native_mode, _set_range, _uniform
+from tasks.ops.policy import register
+
+
+def _int_between(rng: np.random.Generator, pair: tuple[float, float]) -> int:
+    return int(rng.integers(round(pair[0]), round(pair[1]) + 1))
+
+
+@register
+@dataclass(frozen=True)
+class GaussianBlur(Operator):
+    """Blur with a Gaussian of std ``sigma`` pixels (OpenCV's bit-exact fixed-point
+    kernel for 8-bit images, kernel side 2 * ceil(3 sigma) + 1, edges reflected)."""
+
+    name = "gaussian_blur"
+    modality = "image"
+    sigma: tuple[float, float] = (0.1, 2.0)
+
+    def validate(self) -> None:
+        _set_range(self, "sigma", 0.0, 50.0)
+
+    def sample(self, rng: np.random.Generator, item: Image.Image) -> dict[str, Any]:
+        return {"sigma": _uniform(rng, *self.sigma)}
+
+    @_native_mode
+    @_colour_only
+    def apply(self, item: Image.Image, *, sigma: float) -> Image.Image:
+        if sigma == 0:
+            return item.copy()
+        import cv2  # here, not at the top: see tasks.ops.image.Rotate
+
+        side = 2 * math.ceil(3 * sigma) + 1
+        return Image.fromarray(cv2.GaussianBlur(np.asarray(item), (side, side), sigmaX=sigma, sigmaY=sigma,
+                                                borderType=cv2.BORDER_REFLECT_101))
+
+
+def line_offsets(length: int, angle: float) -> list[tuple[int, int]]:
+    """``length`` integer (dx, dy) steps along a line through the origin at ``angle`` degrees
+    (0 is horizontal), centred, each the nearest pixel to its point: the motion-blur kernel."""
+    radians = math.radians(angle)
+    half = (length - 1) / 2
+    return [(round((i - half) * math.cos(radians)), round(-(i - half) * math.sin(radians))) for i in range(length)]
+
+
+@register
+@dataclass(frozen=True)
+class MotionBlur(Operator):
+    """Average ``length`` copies of the image shifted along a line at ``angle`` degrees,
+    as a camera moving during the exposure; edges repeat. Integer sums, rounded."""
+
+    name = "motion_blur"
+    modality = "image"
+    length: tuple[float, float] = (3, 9)
+    angle: tuple[float, float] = (0.0, 180.0)
+
+    def validate(self) -> None:
+        _set_range(self, "length", 1, 101)
+        _set_range(self, "angle", -360.0, 360.0)
+
+    def sample(self, rng: np.random.Generator, item: Image.Image) -> dict[str, Any]:
+        return {"length": _int_between(rng, self.length), "angle": _uniform(rng, *self.angle)}
+
+    @_native_mode
+    @_colour_only
+    def apply(self, item: Image.Image, *, length: int, angle: float) -> Image.Image:
+        pixels = np.asarray(item)
+        height, width = pixels.shape[:2]
+        offsets = line_offsets(length, angle)
+        reach = max(max(abs(dx), abs(dy)) for dx, dy in offsets)
+        pad = ((reach, reach), (reach, reach)) + ((0, 0),) * (pixels.ndim - 2)
+        padded = np.pad(pixels, pad, mode="edge").astype(np.uint32)
+        total = np.zeros(pixels.shape, dtype=np.uint32)
+        for dx, dy in offsets:
+            total += padded[reach + dy:reach + dy + height, reach + dx:reach + dx + width]
+        return Image.fromarray(((total + length // 2) // length).astype(np.uint8))
+
+
+@register
+@dataclass(frozen=True)
+class Sharpness(_Enhance):
+    """Sharpen (``factor`` above 1) or soften (below 1) edges: PIL's ``ImageEnhance.Sharpness``,
+    a blend with the image's 3x3 smoothed copy; factor 1 is the identity; alpha untouched."""
+
+    name = "sharpness"
+    enhancer = ImageEnhance.Sharpness
+
+
+@register
+@dataclass(frozen=True)
+class JpegCompression(Operator):
+    """Encode as JPEG at ``quality`` (libjpeg-turbo, 4:2:0 chroma for colour, integer DCT) and
+    decode again: the blocking and ringing of a real camera or web pipeline; alpha untouched."""
+
+    name = "jpeg"
+    modality = "image"
+    quality: tuple[float, float] = (50, 95)
+
+    def validate(self) -> None:
+        _set_range(self, "quality", 1, 100)
+
+    def sample(self, rng: np.random.Generator, item: Image.Image) -> dict[str, Any]:
+        return {"quality": _int_between(rng, self.quality)}
+
+    @_native_mode
+    @_colour_only
+    def apply(self, item: Image.Image, *, quality: int) -> Image.Image:
+        buffer = io.BytesIO()
+        item.save(buffer, format="JPEG", quality=quality, optimize=False, progressive=False)
+        with Image.open(buffer) as decoded:
+            return decoded.convert(item.mode)
+
+
+@register
+@dataclass(frozen=True)
+class Grayscale(Operator):
+    """Drop the colour (ITU-R 601 luma, Pillow's integer formula), keeping the mode: an
+    RGB image stays RGB with three equal bands; the identity on "L"; alpha untouched."""
+
+    name = "grayscale"
+    modality = "image"
+
+    def sample(self, rng: np.random.Generator, item: Image.Image) -> dict[str, Any]:
+        return {}
+
+    @_native_mode
+    @_colour_only
+    def apply(self, item: Image.Image, **params: Any) -> Image.Image:
+        return item.convert("L").convert(item.mode)
+
+
+@register
+@dataclass(frozen=True)
+class Posterize(Operator):
+    """Keep the top ``bits`` bits of each colour sample (8 is the identity); alpha untouched."""
+
+    name = "posterize"
+    modality = "image"
+    bits: tuple[float, float] = (4, 8)
+
+    def validate(self) -> None:
+        _set_range(self, "bits", 1, 8)
+
+    def sample(self, rng: np.random.Generator, item: Image.Image) -> dict[str, Any]:
+        return {"bits": _int_between(rng, self.bits)}
+
+    @_native_mode
+    @_colour_only
+    def apply(self, item: Image.Image, *, bits: int) -> Image.Image:
+        return ImageOps.posterize(item, bits)
+
+
+@register
+@dataclass(frozen=True)
+class Solarize(Operator):
+    """Invert every colour sample at or above ``threshold`` (256 is the identity); alpha untouched."""
+
+    name = "solarize"
+    modality = "image"
+    threshold: tuple[float, float] = (128, 256)
+
+    def validate(self) -> None:
+        _set_range(self, "threshold", 0, 256)
+
+    def sample(self, rng: np.random.Generator, item: Image.Image) -> dict[str, Any]:
+        return {"threshold": _int_between(rng, self.threshold)}
+
+    @_native_mode
+    @_colour_only
+    def apply(self, item: Image.Image, *, threshold: int) -> Image.Image:
+        return ImageOps.solarize(item, threshold)
+
+
+@register
+@dataclass(frozen=True)
+class Equalize(Operator):
+    """Equalise each colour band's histogram (PIL's ``ImageOps.equalize``); alpha untouched."""
+
+    name = "equalize"
+    modality = "image"
+
+    def sample(self, rng: np.random.Generator, item: Image.Image) -> dict[str, Any]:
+        return {}
+
+    @_native_mode
+    @_colour_only
+    def apply(self, item: Image.Image, **params: Any) -> Image.Image:
+        return ImageOps.equalize(item)
+
+
+@register
+@dataclass(frozen=True)
+class Autocontrast(Operator):
+    """Stretch each colour band to 0..255 after cutting ``cutoff`` percent of the darkest and
+    brightest samples (PIL's ``ImageOps.autocontrast``); alpha untouched."""
+
+    name = "autocontrast"
+    modality = "image"
+    cutoff: tuple[float, float] = (0.0, 2.0)
+
+    def validate(self) -> None:
+        _set_range(self, "cutoff", 0.0, 49.0)
+
+    def sample(self, rng: np.random.Generator, item: Image.Image) -> dict[str, Any]:
+        return {"cutoff": _uniform(rng, *self.cutoff)}
+
+    @_native_mode
+    @_colour_only
+    def apply(self, item: Image.Image, *, cutoff: float) -> Image.Image:
+        return ImageOps.autocontrast(item, cutoff=cutoff)
+
+
+@register
+@dataclass(frozen=True)
+class Identity(Operator):
+    """Leave the image as it is: one of RandAugment's and TrivialAugment's choices, recorded
+    so that a variant's lineage says so rather than listing nothing."""
+
+    name = "identity"
+    modality = "image"
+
+    def sample(self, rng: np.random.Generator, item: Image.Image) -> dict[str, Any]:
+        return {}
+
+    def apply(self, item: Image.Image, **params: Any) -> Image.Image:
+        return item.copy()
+
+
+@register
+@dataclass(frozen=True)
+class Erasing(Operator):
+    """Random erasing / coarse dropout (Zhong et al. 2020; DeVries & Taylor 2017): fill
+    ``holes`` rectangles, each with sides a ``size`` fraction of the image's, with grey
+    ``fill``. The rectangles are recorded as ``boxes`` [left, top, right, bottom] in pixels
+    (right and bottom exclusive), so the lineage says exactly what was hidden; alpha untouched."""
+
+    name = "erasing"
+    modality = "image"
+    holes: tuple[float, float] = (1, 1)
+    size: tuple[float, float] = (0.1, 0.3)
+    fill: int = 0
+
+    def validate(self) -> None:
+        _set_range(self, "holes", 1, 64)
+        _set_range(self, "size", 0.0, 1.0)
+        if isinstance(self.fill, bool) or not isinstance(self.fill, int) or not 0 <= self.fill <= 255:
+            raise OperatorConfigError(f"{self.name}.fill must be an int grey value in [0, 255], got {self.fill!r}")
+
+    def sample(self, rng: np.random.Generator, item: Image.Image) -> dict[str, Any]:
+        width, height = item.size
+        boxes = []
+        for _ in range(_int_between(rng, self.holes)):
+            w = max(1, round(width * rng.uniform(*self.size)))
+            h = max(1, round(height * rng.uniform(*self.size)))
+            left, top = int(rng.integers(0, width - w + 1)), int(rng.integers(0, height - h + 1))
+            boxes.append([left, top, left + w, top + h])
+        return {"boxes": boxes, "fill": self.fill}
+
+    @_native_mode
+    @_colour_only
+    def apply(self, item: Image.Image, *, boxes: list[list[int]], fill: int) -> Image.Image:
+        pixels = np.array(item)
+        for left, top, right, bottom in boxes:
+            pixels[top:bottom, left:right] = fill
+        return Image.fromarray(pixels)

@@ -60,7 +60,7 @@ def non_word_tokens(text: str) -> list[str]:
 
 def test_every_registered_text_operator_is_tested():
     assert set(TEXT_OPS) == {"synonym_replacement", "random_insertion", "random_swap", "random_deletion",
-                             "sentence_shuffle", "contractions"}
+                             "sentence_shuffle", "contractions", "keyboard_typo", "ocr_noise"}
 
 
 @pytest.mark.parametrize("sample", sorted(SAMPLES))
@@ -91,7 +91,8 @@ def test_operators_change_a_text_that_offers_them_something(name):
 # would diverge from the recorded params on replay.
 NON_DEFAULT = {"synonym_replacement": {"alpha": (0.5, 0.6)}, "random_insertion": {"alpha": (0.4, 0.5)},
                "random_swap": {"alpha": (0.5, 0.5)}, "random_deletion": {"alpha": (0.4, 0.5)},
-               "contractions": {"alpha": (1.0, 1.0)}}
+               "contractions": {"alpha": (1.0, 1.0)}, "keyboard_typo": {"alpha": (0.5, 0.6)},
+               "ocr_noise": {"alpha": (0.7, 0.8)}}
 
 
 @pytest.mark.parametrize("name", sorted(TEXT_OPS))
@@ -258,7 +259,11 @@ def test_one_word_and_wordless_texts(name):
     for text in ("Happy", "word", "😀", "!!!"):
         out, _ = sample_and_apply(name, text, 0, **({} if name in ("sentence_shuffle", "contractions") else
                                                   {"alpha": (1.0, 1.0)}))
-        assert out.strip() and (name in ("synonym_replacement", "random_insertion") or out == text)
+        if name in ("keyboard_typo", "ocr_noise"):  # characters, not words: letters change, nothing else
+            eligible = any(TEXT_OPS[name]().choices(char) for char in text if char.isascii())
+            assert len(out) == len(text) and (out != text) == eligible
+        else:
+            assert out.strip() and (name in ("synonym_replacement", "random_insertion") or out == text)
 
 
 @settings(max_examples=60, deadline=None)
@@ -344,3 +349,26 @@ def test_yaml_lists_become_hashable_pairs():
     (op,) = policy.build_policy([{"name": "random_swap", "alpha": [0.1, 0.2], "p": 0.5}], "text")
     assert op.alpha == (0.1, 0.2)
     hash(op)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_character_noise_changes_only_eligible_characters_to_their_table(seed):
+    from tasks.ops.text_noise import KEYBOARD, OCR_CONFUSIONS
+
+    text = SAMPLES["unicode"] + " " + SAMPLES["plain"] + " 0O1lI5S8B"
+    for name, table in (("keyboard_typo", KEYBOARD), ("ocr_noise", OCR_CONFUSIONS)):
+        out, params = sample_and_apply(name, text, seed, alpha=(0.2, 0.2))
+        changed = [i for i, (a, b) in enumerate(zip(text, out, strict=True)) if a != b]
+        assert changed and changed == sorted({position for position, _ in params["edits"]})
+        for i in changed:
+            expected = table[text[i].lower()].upper() if name == "keyboard_typo" and text[i].isupper() else \
+                table.get(text[i].lower() if name == "keyboard_typo" else text[i], "")
+            assert text[i].isascii() and out[i] in expected, (name, text[i], out[i])
+        eligible = sum(1 for c in text if c.isascii() and (table.get(c.lower()) if name == "keyboard_typo" else table.get(c)))
+        assert len(changed) == max(1, int(0.2 * eligible))
+
+
+def test_keyboard_neighbours_are_adjacent_keys():
+    from tasks.ops.text_noise import KEYBOARD
+
+    assert KEYBOARD["s"] == "adewxz" and KEYBOARD["p"] == "0lo" and KEYBOARD["m"] == "jkn" and KEYBOARD["q"] == "12aw"

@@ -162,8 +162,10 @@ def verdict(interval: stats.PairedDifference, metric: str, tolerance: float, bas
     if word != "no measurable difference":
         why = ""
     elif too_small:
+        rule = (f"under {stats.MIN_TEST_PER_CLASS}" if size["fewest_per_class"] < stats.MIN_TEST_PER_CLASS else
+                f"and the test sample alone leaves ±{interval.test_halfwidth:.4f}, more than the difference")
         why = (f"; the test split is too small to tell ({size['rows']} test samples, {size['fewest_per_class']} in "
-               f"the smallest class; a larger held-out test split would tell)")
+               f"the smallest class {rule}; telling needs a larger held-out test split)")
     else:
         why = "; the difference is within the uncertainty of the test sample and the training runs"
     at_chance = max(baseline["mean"], augmented["mean"]) <= max(chance["majority_class"], chance["uniform_guessing"])
@@ -221,8 +223,8 @@ def evaluate(final: pd.DataFrame, params: Params) -> dict:
         log.warning("evaluate: logistic regression did not converge in evaluate.max_iter=%d iterations for some "
                     "repeats; the scores may be a little low (raise evaluate.max_iter)", settings.max_iter)
     result = {name: {m: spread([r[m] for r in rows]) for m in METRICS} for name, rows in runs.items()}
-    intervals = {m: stats.paired_bootstrap(y_test, np.array(predictions["baseline"]), np.array(predictions["augmented"]),
-                                           labels, m, settings.confidence, params.seed) for m in METRICS}
+    intervals = stats.paired_bootstraps(y_test, np.array(predictions["baseline"]), np.array(predictions["augmented"]),
+                                        labels, METRICS, settings.confidence, params.seed)
     differences = {m: compare([r[m] for r in runs["baseline"]], [r[m] for r in runs["augmented"]])
                    | {key: value for key, value in intervals[m].as_dict().items()
                       if key in ("low", "high", "verdict", "test_halfwidth", "training_halfwidth")}

@@ -114,7 +114,14 @@ def paired_bootstrap(truth, baseline, candidate, labels: list[str], metric: str,
 
     ``truth``: the N test labels. ``baseline``, ``candidate``: predicted labels, shape (N,) for
     one training run or (R, N) for R paired repeats (repeat r of both models shares its training
-    draw). ``labels``: every label a score is averaged over (as scikit-learn's ``labels=``)."""
+    draw). ``labels``: every label a score is averaged over (as scikit-learn's ``labels=``).
+    A policy search: the candidate wins only when ``.verdict == "better"``."""
+    return paired_bootstraps(truth, baseline, candidate, labels, (metric,), level, seed, resamples)[metric]
+
+
+def paired_bootstraps(truth, baseline, candidate, labels: list[str], metrics=METRICS, level: float = 0.95,
+                      seed: int = 0, resamples: int = RESAMPLES) -> dict[str, PairedDifference]:
+    """``paired_bootstrap`` for several metrics at once, on the same resamples (one pass over the rows)."""
     if not 0 < level < 1:
         raise ValueError(f"stats: level must be between 0 and 1, got {level}")
     base_codes = np.atleast_2d(_encode(baseline, labels, "the baseline's predictions"))
@@ -129,33 +136,40 @@ def paired_bootstrap(truth, baseline, candidate, labels: list[str], metric: str,
     arms = [(_one_hot(c, classes), _one_hot(c, classes) * truth_hot)
             for codes in (base_codes, cand_codes) for c in codes]  # per arm and repeat: predicted, correct
 
-    def differences(weights: np.ndarray) -> np.ndarray:
-        """(repeats, resamples): candidate - baseline per repeat on each weighting of the test rows."""
+    def differences(weights: np.ndarray) -> dict[str, np.ndarray]:
+        """metric -> (repeats, resamples): candidate - baseline per repeat on each weighting of the test rows."""
         support = weights @ truth_hot
-        per_arm = [scores_from_counts(metric, weights @ correct, weights @ predicted, support)
-                   for predicted, correct in arms]
-        return np.array(per_arm[repeats:]) - np.array(per_arm[:repeats])
+        counts = [(weights @ correct, weights @ predicted) for predicted, correct in arms]
+        result = {}
+        for metric in metrics:
+            per_arm = np.array([scores_from_counts(metric, tp, predicted, support) for tp, predicted in counts])
+            result[metric] = per_arm[repeats:] - per_arm[:repeats]
+        return result
 
-    point = differences(np.ones((1, rows)))[:, 0]
+    point = {metric: values[:, 0] for metric, values in differences(np.ones((1, rows))).items()}
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0xB0075]))
     repeat_draws = rng.multinomial(repeats, np.full(repeats, 1 / repeats), size=resamples)  # (resamples, repeats)
-    both, test_only = np.empty(resamples), np.empty(resamples)
+    both = {metric: np.empty(resamples) for metric in metrics}
+    test_only = {metric: np.empty(resamples) for metric in metrics}
     chunk = max(1, _CELLS_PER_CHUNK // rows)
     for start in range(0, resamples, chunk):
         size = min(chunk, resamples - start)
         drawn = rng.integers(0, rows, size=(size, rows))
         weights = np.bincount((np.arange(size)[:, None] * rows + drawn).ravel(),
                               minlength=size * rows).reshape(size, rows).astype(np.float64)
-        per_repeat = differences(weights)
-        both[start:start + size] = (repeat_draws[start:start + size] * per_repeat.T).sum(axis=1) / repeats
-        test_only[start:start + size] = per_repeat.mean(axis=0)
-    training_only = repeat_draws @ point / repeats
-    low, high = _percentile_interval(both, level)
-    halfwidth = [(b - a) / 2 for a, b in (_percentile_interval(test_only, level),
-                                          _percentile_interval(training_only, level))]
-    return PairedDifference(metric=metric, difference=float(point.mean()), low=low, high=high, level=level,
-                            verdict=verdict_of(low, high), test_halfwidth=halfwidth[0],
-                            training_halfwidth=halfwidth[1], test_rows=rows, repeats=repeats, resamples=resamples)
+        for metric, per_repeat in differences(weights).items():
+            both[metric][start:start + size] = (repeat_draws[start:start + size] * per_repeat.T).sum(axis=1) / repeats
+            test_only[metric][start:start + size] = per_repeat.mean(axis=0)
+    results = {}
+    for metric in metrics:
+        low, high = _percentile_interval(both[metric], level)
+        halfwidth = [(b - a) / 2 for a, b in (_percentile_interval(test_only[metric], level),
+                                              _percentile_interval(repeat_draws @ point[metric] / repeats, level))]
+        results[metric] = PairedDifference(
+            metric=metric, difference=float(point[metric].mean()), low=low, high=high, level=level,
+            verdict=verdict_of(low, high), test_halfwidth=halfwidth[0], training_halfwidth=halfwidth[1],
+            test_rows=rows, repeats=repeats, resamples=resamples)
+    return results
 
 
 def too_small_to_tell(result: PairedDifference, fewest_per_class: int) -> bool:

@@ -185,8 +185,9 @@ def test_three_verdicts_in_three_wordings(low, high, fewest, words, regression):
     assert f"[{low:+.4f}, {high:+.4f}]" in result["statement"] and "0.2000 (uniform guessing)" in result["statement"]
     # A wide interval from the test sample alone (or a small class) is named, with the split's size.
     small = evaluate.verdict(_interval(low, high, test_halfwidth=0.5), "macro_f1", 0.0, side, side, size, chance)
-    assert ("the test split is too small to tell (400 test samples" in small["statement"]) == (
-        words.startswith("No measurable"))
+    named = ("the test split is too small to tell (400 test samples, 40 in the smallest class "
+             "and the test sample alone leaves ±0.5000")
+    assert (named in small["statement"]) == words.startswith("No measurable")
     # The tolerance moves only the regression: an interval wholly below -tolerance.
     assert not evaluate.verdict(_interval(low, high), "macro_f1", 0.05, side, side, size, chance)["regression"]
 
@@ -198,7 +199,7 @@ def test_both_models_at_chance_are_named():
                               {"mean": 0.02, "std": 0.0}, size, chance)
     assert result["verdict"] == "no measurable difference" and result["both_at_chance"]
     assert "both models score at or below chance" in result["statement"]
-    assert "too small to tell (10 test samples, 1 in the smallest class" in result["statement"]
+    assert "too small to tell (10 test samples, 1 in the smallest class under 30;" in result["statement"]
 
 
 def _frame(rows: list[tuple[str, str, str, str, str]]) -> pd.DataFrame:

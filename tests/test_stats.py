@@ -105,6 +105,8 @@ def test_deterministic_in_the_seed_and_no_global_random_state():
     assert stats.paired_bootstrap(truth, baseline, candidate, labels, "macro_f1", seed=9) == first
     other = stats.paired_bootstrap(truth, baseline, candidate, labels, "macro_f1", seed=10)
     assert (other.low, other.high) != (first.low, first.high) and other.difference == first.difference
+    # Several metrics in one pass draw the same resamples as one metric alone.
+    assert stats.paired_bootstraps(truth, baseline, candidate, labels, seed=9)["macro_f1"] == first
 
 
 def test_scores_are_scikit_learns():

@@ -14,29 +14,33 @@ One number is not enough to tell a gain from luck, so training repeats
 ``evaluate.seeds`` times, each on its own seeded, stratified subsample
 (``evaluate.subsample``) of the original train sources: the baseline gets those
 originals, the augmented model the same originals plus their variants (a paired
-comparison). Means, sample standard deviations and the per-seed values go to
-reports/evaluate.json (a DVC metric); per-class recall to a DVC plot. When
-augmentation makes the model worse, the log and the report say so, and the stage
-fails if ``evaluate.fail_on_regression`` is set. The report page is written last.
+comparison). The test split is a sample too, so the verdict's interval comes from a
+paired bootstrap over the test rows and the repeats together (tasks/stats.py):
+"better" or "worse" only when the interval excludes 0, else "no measurable
+difference", naming a test split too small to tell. Means, spreads, the interval,
+the test size per class and the chance levels go to reports/evaluate.json (a DVC
+metric); per-class recall to a DVC plot. When the interval lies below
+-``evaluate.tolerance`` the stage fails if ``evaluate.fail_on_regression`` is set.
+Without a test split, or with one class to learn, it says "skipped" and the run goes
+on. The report page is written last.
 """
 
 from __future__ import annotations
 
 import io
 import logging
-import math
 import warnings
 
 import numpy as np
 import pandas as pd
 
-from tasks import paths
+from tasks import paths, stats
 from tasks.io import read_parquet, write_bytes_atomic, write_csv, write_json
 from tasks.modalities import get_modality
 from tasks.params import Params
 from tasks.report_plots import _sorted_labels, plt
 
-METRICS = ("accuracy", "macro_f1", "balanced_accuracy")
+METRICS = stats.METRICS
 log = logging.getLogger("augmill.evaluate")
 
 
@@ -100,8 +104,8 @@ def make_model(kind: str, params: Params):
     return make_pipeline(first, classifier)
 
 
-def fit_and_score(model, x_train, y_train, x_test, y_test, labels: list[str]) -> tuple[dict, bool]:
-    """Scores on the test rows, and whether the solver converged."""
+def fit_and_score(model, x_train, y_train, x_test, y_test, labels: list[str]) -> tuple[dict, bool, np.ndarray]:
+    """Scores on the test rows, whether the solver converged, and the predictions (for the interval)."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, recall_score
 
@@ -115,7 +119,7 @@ def fit_and_score(model, x_train, y_train, x_test, y_test, labels: list[str]) ->
         "balanced_accuracy": balanced_accuracy_score(y_test, predicted),
         "recall": recall_score(y_test, predicted, labels=labels, average=None, zero_division=0).tolist(),
     }
-    return scores, not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    return scores, not any(issubclass(w.category, ConvergenceWarning) for w in caught), np.asarray(predicted, dtype=str)
 
 
 # ---- statistics ------------------------------------------------------------
@@ -132,37 +136,54 @@ def spread(values: list[float]) -> dict:
 
 
 def compare(baseline: list[float], augmented: list[float]) -> dict:
-    """The paired difference (augmented - baseline) and how it compares with the run-to-run spread."""
-    base, aug = spread(baseline), spread(augmented)
+    """The paired per-repeat difference (augmented - baseline): its mean, spread and sign counts."""
     difference = np.asarray(augmented, dtype=float) - np.asarray(baseline, dtype=float)
-    mean = float(difference.mean())
-    pooled = math.sqrt((base["std"] ** 2 + aug["std"] ** 2) / 2)
-    ratio = abs(mean) / pooled if pooled > 0 else None
-    if abs(mean) < 5e-5:
-        noise = "no difference"
-    elif ratio is None:
-        noise = "no spread to compare with (one seed, or evaluate.subsample is 1)"
-    elif ratio >= 2:
-        noise = "beyond the run-to-run spread: likely a real effect"
-    elif ratio >= 1:
-        noise = "about the size of the run-to-run spread: weak evidence"
-    else:
-        noise = "within the run-to-run spread: indistinguishable from noise"
-    return {"mean": _round(mean), "std": spread(difference.tolist())["std"], "pooled_std": _round(pooled),
-            "signal_to_noise": None if ratio is None else round(ratio, 2), "noise": noise,
+    return {"mean": _round(difference.mean()), "std": spread(difference.tolist())["std"],
             # Paired: both models of a repeat saw the same originals, so this count is meaningful.
             "repeats_better": int((difference > 5e-5).sum()), "repeats_worse": int((difference < -5e-5).sum())}
 
 
-def verdict(difference: dict, metric: str, tolerance: float, baseline: dict, augmented: dict, seeds: int) -> dict:
-    change = difference["mean"]
-    worse = change < -tolerance
-    word = "worse" if worse else "better" if change > 0 else "no better"
-    statement = (f"Augmentation made the model {word}: {metric} {baseline['mean']:.4f} ± {baseline['std']:.4f} "
-                 f"(original train split) -> {augmented['mean']:.4f} ± {augmented['std']:.4f} (merged train split), "
-                 f"difference {change:+.4f} (better in {difference['repeats_better']} of {seeds} repeats, "
-                 f"worse in {difference['repeats_worse']}); {difference['noise']}.")
-    return {"verdict": word, "worse": worse, "statement": statement}
+def held_out_size(y_test: np.ndarray, labels: list[str]) -> dict:
+    """The test split's size, per class as a list (so `dvc metrics show` keeps to the headline numbers)."""
+    per_class = [{"label": label, "rows": int((y_test == label).sum())} for label in labels]
+    present = [row["rows"] for row in per_class if row["rows"]]
+    return {"rows": len(y_test), "fewest_per_class": min(present), "per_class": per_class}
+
+
+WORDING = {"better": "Augmentation made the model better", "worse": "Augmentation made the model worse",
+           "no measurable difference": "No measurable difference between the models"}
+
+
+def verdict(interval: stats.PairedDifference, metric: str, tolerance: float, baseline: dict, augmented: dict,
+            size: dict, chance: dict) -> dict:
+    """The verdict in one of three wordings, with the interval that decides it and the chance level."""
+    word = interval.verdict
+    too_small = stats.too_small_to_tell(interval, size["fewest_per_class"])
+    if word != "no measurable difference":
+        why = ""
+    elif too_small:
+        rule = (f"under {stats.MIN_TEST_PER_CLASS}" if size["fewest_per_class"] < stats.MIN_TEST_PER_CLASS else
+                f"and the test sample alone leaves ±{interval.test_halfwidth:.4f}, more than the difference")
+        why = (f"; the test split is too small to tell ({size['rows']} test samples, {size['fewest_per_class']} in "
+               f"the smallest class {rule}; telling needs a larger held-out test split)")
+    else:
+        why = "; the difference is within the uncertainty of the test sample and the training runs"
+    at_chance = max(baseline["mean"], augmented["mean"]) <= max(chance["majority_class"], chance["uniform_guessing"])
+    statement = (f"{WORDING[word]}: {metric} {baseline['mean']:.4f} ± {baseline['std']:.4f} (original train split) "
+                 f"-> {augmented['mean']:.4f} ± {augmented['std']:.4f} (merged train split), difference "
+                 f"{interval.difference:+.4f}, {interval.level:.0%} interval [{interval.low:+.4f}, {interval.high:+.4f}] "
+                 f"(paired bootstrap over {interval.test_rows} test samples and {interval.repeats} training repeats){why}. "
+                 f"Chance level: {chance['uniform_guessing']:.4f} (uniform guessing), {chance['majority_class']:.4f} "
+                 f"(majority class){'; both models score at or below chance' if at_chance else ''}.")
+    # A regression (what evaluate.fail_on_regression refuses): the whole interval below -tolerance.
+    return {"verdict": word, "worse": word == "worse", "regression": interval.high < -tolerance,
+            "too_small_to_tell": too_small, "both_at_chance": at_chance, "statement": statement}
+
+
+def skipped(reason: str) -> dict:
+    """The report when nothing can be measured on a valid dataset: the run goes on and says why."""
+    return {"verdict": "skipped", "worse": False, "regression": False, "skipped": reason,
+            "statement": f"skipped: {reason}. The dataset version is made; nothing was measured."}
 
 
 # ---- the stage -------------------------------------------------------------
@@ -174,17 +195,18 @@ def evaluate(final: pd.DataFrame, params: Params) -> dict:
     train = final[final["split"] == "train"].sort_values("sample_id").reset_index(drop=True)
     test = final[final["split"] == "test"].sort_values("sample_id").reset_index(drop=True)
     if test.empty:
-        raise ValueError(f"evaluate: {paths.FINAL_MANIFEST} has no test rows; the test split is what both models "
-                         "are scored on (give the input a test split or set data.split.test above 0)")
+        return skipped(f"no test split ({paths.FINAL_MANIFEST} has no test rows, and the test split is what both "
+                       "models are scored on; give the input a test split or set data.split.test above 0)")
     originals = train[train["origin"] == "original"]
     if originals["label"].nunique() < 2:
-        raise ValueError(f"evaluate: the original train split has {originals['label'].nunique()} class(es); "
-                         "a classifier needs at least 2")
+        return skipped(f"the original train split has {originals['label'].nunique()} class(es), and a classifier "
+                       "needs at least 2")
     values, kind = features_for(pd.concat([train, test], ignore_index=True), params)
     x_train, x_test = values[: len(train)], values[len(train):]
     y_train, y_test = train["label"].astype(str).to_numpy(), test["label"].astype(str).to_numpy()
     labels = _sorted_labels(set(y_train) | set(y_test))
     runs: dict[str, list[dict]] = {"baseline": [], "augmented": []}
+    predictions: dict[str, list[np.ndarray]] = {"baseline": [], "augmented": []}
     converged = True
     # One BLAS thread: as fast for a model this small, and no contention with other work on the machine.
     with threadpool_limits(limits=1):
@@ -192,22 +214,38 @@ def evaluate(final: pd.DataFrame, params: Params) -> dict:
             masks = dict(zip(("baseline", "augmented"), repeat_rows(train, settings.subsample, params.seed, repeat),
                              strict=True))
             for name, mask in masks.items():
-                scores, ok = fit_and_score(make_model(kind, params), x_train[mask], y_train[mask], x_test, y_test, labels)
+                scores, ok, predicted = fit_and_score(make_model(kind, params), x_train[mask], y_train[mask], x_test,
+                                                      y_test, labels)
                 runs[name].append(scores)
+                predictions[name].append(predicted)
                 converged &= ok
     if not converged:
         log.warning("evaluate: logistic regression did not converge in evaluate.max_iter=%d iterations for some "
                     "repeats; the scores may be a little low (raise evaluate.max_iter)", settings.max_iter)
     result = {name: {m: spread([r[m] for r in rows]) for m in METRICS} for name, rows in runs.items()}
-    differences = {m: compare([r[m] for r in runs["baseline"]], [r[m] for r in runs["augmented"]]) for m in METRICS}
+    intervals = stats.paired_bootstraps(y_test, np.array(predictions["baseline"]), np.array(predictions["augmented"]),
+                                        labels, METRICS, settings.confidence, params.seed)
+    differences = {m: compare([r[m] for r in runs["baseline"]], [r[m] for r in runs["augmented"]])
+                   | {key: value for key, value in intervals[m].as_dict().items()
+                      if key in ("low", "high", "verdict", "test_halfwidth", "training_halfwidth")}
+                   for m in METRICS}
     metric = settings.metric
-    report = verdict(differences[metric], metric, settings.tolerance, result["baseline"][metric],
-                     result["augmented"][metric], settings.seeds)
+    size = held_out_size(y_test, labels)
+    chance = stats.chance_levels(y_test, originals["label"].astype(str).to_numpy(), labels)
+    report = verdict(intervals[metric], metric, settings.tolerance, result["baseline"][metric],
+                     result["augmented"][metric], size, chance[metric])
     report |= {
         "primary_metric": metric,
         "baseline": result["baseline"],
         "augmented": result["augmented"],
         "difference": differences,
+        "confidence": {"method": stats.METHOD, "level": settings.confidence, "resamples": stats.RESAMPLES,
+                       "references": stats.REFERENCES,
+                       "too_small_rule": f"no measurable difference, and fewer than {stats.MIN_TEST_PER_CLASS} test "
+                                         "samples in some class or a test-sample-only interval wider than the "
+                                         "observed difference"},
+        "test_size": size,
+        "chance": chance,
         # A list, so `dvc metrics show` keeps to the headline numbers; the plot and the report show these.
         "per_class_recall": [
             {"label": label,
@@ -227,11 +265,14 @@ def evaluate(final: pd.DataFrame, params: Params) -> dict:
     return report
 
 
+RECALL_COLUMNS = ["label", "baseline", "augmented", "baseline_std", "augmented_std", "difference"]
+
+
 def recall_table(report: dict) -> pd.DataFrame:
     return pd.DataFrame([{"label": row["label"], "baseline": row["baseline"]["mean"],
                           "augmented": row["augmented"]["mean"], "baseline_std": row["baseline"]["std"],
                           "augmented_std": row["augmented"]["std"], "difference": row["difference"]}
-                         for row in report["per_class_recall"]])
+                         for row in report.get("per_class_recall", [])], columns=RECALL_COLUMNS)
 
 
 def recall_chart(table: pd.DataFrame, title: str) -> bytes:
@@ -260,7 +301,8 @@ def run(params: Params) -> dict:
     write_json(paths.EVALUATE_REPORT, report)
     table = recall_table(report)
     write_csv(table, paths.PER_CLASS_RECALL)
-    write_bytes_atomic(paths.PER_CLASS_RECALL_PNG, recall_chart(table, "Test recall per class"))
+    title = "Test recall per class" if len(table) else "Test recall per class: evaluate skipped, nothing measured"
+    write_bytes_atomic(paths.PER_CLASS_RECALL_PNG, recall_chart(table, title))
     if report["worse"]:
         log.warning("evaluate: WARNING: %s", report["statement"])
     else:
@@ -268,7 +310,7 @@ def run(params: Params) -> dict:
     from tasks.report import build_report
 
     build_report(params)
-    if report["worse"] and params.evaluate.fail_on_regression:
+    if report["regression"] and params.evaluate.fail_on_regression:
         raise AugmentationRegressed(
             f"evaluate: {report['statement']} evaluate.fail_on_regression is true, so this dataset version is refused. "
             f"Look at {paths.REPORT_PAGE} (gallery, per-class recall), soften augment.policy or reject the operators "

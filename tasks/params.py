@@ -154,10 +154,14 @@ class EvaluateParams(Section):
     # Inverse regularisation strength and iteration cap of the logistic regression.
     C: float = Field(1.0, gt=0)
     max_iter: int = Field(2000, ge=10)
-    # The metric that decides "worse": augmented mean below baseline mean by more than tolerance.
+    # The metric that decides the verdict: "better" / "worse" only when its confidence interval of
+    # (augmented - baseline) lies wholly above / below 0 (tasks/stats.py), else "no measurable difference".
     metric: Literal["accuracy", "macro_f1", "balanced_accuracy"] = "macro_f1"
+    # Level of that interval (a paired bootstrap over the test samples and the repeats).
+    confidence: float = Field(0.95, ge=0.5, lt=1)
+    # A drop up to this much is not a regression: one needs the whole interval below -tolerance.
     tolerance: float = Field(0.0, ge=0, le=1)
-    # Fail the evaluate stage (dvc repro and augmill run stop with an error) when augmentation makes the model worse.
+    # Fail the evaluate stage (dvc repro and augmill run stop with an error) on a regression.
     fail_on_regression: bool = False
 
 

@@ -162,8 +162,11 @@ def evaluate_section() -> dict | None:
     report = _json(paths.EVALUATE_REPORT)
     if report is None:
         return None
+    if "skipped" in report:
+        return {"report": report, "metrics": [], "plot": None}
     metrics = [{"name": name, "baseline": report["baseline"][name], "augmented": report["augmented"][name],
-                "difference": report["difference"][name]} for name in report["baseline"]]
+                "difference": report["difference"][name], "chance": report["chance"][name]}
+               for name in report["baseline"]]
     return {"report": report, "metrics": metrics, "plot": _file_uri(paths.PER_CLASS_RECALL_PNG)}
 
 

@@ -15,11 +15,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from sklearn.metrics import f1_score
 
 from flows.stages import run_stage
 from tasks import evaluate, paths
 from tasks.evaluate import AugmentationRegressed, repeat_rows
 from tasks.params import load_params
+from tasks.stats import PairedDifference, verdict_of
 from tests.project import REPO, SMALL_DEMO, merge_dicts
 
 PIPELINE = ("prepare", "explore", "bias", "augment", "validate", "merge", "evaluate")
@@ -85,12 +87,28 @@ def test_report_structure_and_consistency(demo):
         paired = np.array(report["augmented"][metric]["per_seed"]) - np.array(report["baseline"][metric]["per_seed"])
         assert difference["mean"] == pytest.approx(paired.mean(), abs=2e-4)
         assert difference["repeats_better"] == int((paired > 5e-5).sum())
-        pooled = np.sqrt((report["baseline"][metric]["std"] ** 2 + report["augmented"][metric]["std"] ** 2) / 2)
-        assert difference["pooled_std"] == pytest.approx(pooled, abs=1e-4)
-    primary = report["difference"][report["primary_metric"]]["mean"]
-    assert report["worse"] == (primary < 0) and report["verdict"] == ("worse" if primary < 0 else "better" if primary > 0
-                                                                      else "no better")
-    assert f"{primary:+.4f}" in report["statement"]
+        assert difference["low"] <= difference["mean"] <= difference["high"]
+        assert difference["verdict"] == ("better" if difference["low"] > 0 else "worse" if difference["high"] < 0
+                                         else "no measurable difference")
+    primary = report["difference"][report["primary_metric"]]
+    assert report["verdict"] == primary["verdict"] and report["worse"] == (primary["verdict"] == "worse")
+    assert f"{primary['mean']:+.4f}" in report["statement"]
+    assert f"[{primary['low']:+.4f}, {primary['high']:+.4f}]" in report["statement"]
+    assert report["confidence"]["level"] == 0.95 and "paired bootstrap" in report["confidence"]["method"]
+    # The test size per class is the final manifest's; the small demo is too small to tell a difference.
+    test_labels = final.loc[final["split"] == "test", "label"].astype(str)
+    assert {row["label"]: row["rows"] for row in report["test_size"]["per_class"]} == test_labels.value_counts().to_dict()
+    assert report["test_size"]["rows"] == test_rows and report["test_size"]["fewest_per_class"] < 30
+    if report["verdict"] == "no measurable difference":
+        assert report["too_small_to_tell"] and "the test split is too small to tell" in report["statement"]
+    # Chance level: the most frequent original train class, always predicted, scored by scikit-learn.
+    originals = train.loc[train["origin"] == "original", "label"].astype(str)
+    labels = [row["label"] for row in report["per_class_recall"]]
+    majority = max(labels, key=lambda label: ((originals == label).sum(), -labels.index(label)))
+    assert report["chance"]["majority_label"] == majority
+    assert report["chance"]["macro_f1"]["majority_class"] == pytest.approx(
+        f1_score(test_labels, [majority] * test_rows, labels=labels, average="macro", zero_division=0), abs=1e-4)
+    assert report["chance"]["accuracy"]["uniform_guessing"] == pytest.approx(1 / len(labels), abs=1e-4)
 
 
 def test_per_class_recall_plot_and_report_page(demo):
@@ -104,6 +122,9 @@ def test_per_class_recall_plot_and_report_page(demo):
     assert (demo / paths.PER_CLASS_RECALL_PNG).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     page = (demo / paths.REPORT_PAGE).read_text()
     assert report["statement"].split(":")[0] in page and "Does augmentation help?" in page
+    primary = report["difference"][report["primary_metric"]]
+    assert f"[{primary['low']:+.4f}, {primary['high']:+.4f}]" in page and "paired bootstrap" in page
+    assert f"{report['chance']['macro_f1']['uniform_guessing']:.4f}" in page
 
 
 def test_evaluate_is_deterministic(demo):
@@ -123,9 +144,9 @@ def test_destroyed_variants_are_reported_as_worse_and_can_fail_the_stage(demo, t
     with caplog.at_level(logging.WARNING, logger="augmill.evaluate"):
         run_pipeline(root, DESTROY, stages=("evaluate",))
     report = json.loads((root / paths.EVALUATE_REPORT).read_text())
-    assert report["worse"] and report["verdict"] == "worse"
-    assert report["difference"]["macro_f1"]["mean"] < -0.05, report["difference"]
-    assert "Augmentation made the model worse" in caplog.text
+    assert report["worse"] and report["verdict"] == "worse" and report["regression"]
+    assert report["difference"]["macro_f1"]["high"] < 0, report["difference"]
+    assert "Augmentation made the model worse" in caplog.text and "better" not in report["statement"]
     assert "Augmentation made the model worse" in (root / paths.REPORT_PAGE).read_text()
 
     failing = merge_dicts(DESTROY, {"evaluate": {"fail_on_regression": True}})
@@ -133,8 +154,52 @@ def test_destroyed_variants_are_reported_as_worse_and_can_fail_the_stage(demo, t
         run_pipeline(root, failing, stages=("evaluate",))
     # Still written, so the user can see why.
     assert json.loads((root / paths.EVALUATE_REPORT).read_text())["worse"]
-    # A tolerance wider than the drop lets it through.
-    run_pipeline(root, merge_dicts(failing, {"evaluate": {"tolerance": 1.0}}), stages=("evaluate",))
+    # A tolerance the interval does not lie wholly below lets it through, still called worse.
+    tolerance = -report["difference"]["macro_f1"]["high"] + 0.01
+    run_pipeline(root, merge_dicts(failing, {"evaluate": {"tolerance": tolerance}}), stages=("evaluate",))
+    tolerated = json.loads((root / paths.EVALUATE_REPORT).read_text())
+    assert tolerated["verdict"] == "worse" and not tolerated["regression"]
+
+
+def _interval(low: float, high: float, test_halfwidth: float = 0.01) -> PairedDifference:
+    return PairedDifference(metric="macro_f1", difference=(low + high) / 2, low=low, high=high, level=0.95,
+                            verdict=verdict_of(low, high), test_halfwidth=test_halfwidth, training_halfwidth=0.001,
+                            test_rows=400, repeats=5, resamples=2000)
+
+
+@pytest.mark.parametrize(("low", "high", "fewest", "words", "regression"), [
+    (0.01, 0.05, 40, "Augmentation made the model better", False),
+    (-0.05, -0.01, 40, "Augmentation made the model worse", True),
+    (-0.01, 0.05, 40, "No measurable difference between the models", False),
+    (-0.012, 0.008, 40, "No measurable difference between the models", False),
+])
+def test_three_verdicts_in_three_wordings(low, high, fewest, words, regression):
+    side = {"mean": 0.5, "std": 0.01}
+    chance = {"majority_class": 0.1, "uniform_guessing": 0.2}
+    size = {"rows": 400, "fewest_per_class": fewest}
+    result = evaluate.verdict(_interval(low, high), "macro_f1", 0.0, side, side, size, chance)
+    assert result["statement"].startswith(words + ":")
+    others = set(evaluate.WORDING.values()) - {words}
+    assert not any(other in result["statement"] for other in others)
+    assert result["regression"] is regression and result["worse"] is regression
+    assert f"[{low:+.4f}, {high:+.4f}]" in result["statement"] and "0.2000 (uniform guessing)" in result["statement"]
+    # A wide interval from the test sample alone (or a small class) is named, with the split's size.
+    small = evaluate.verdict(_interval(low, high, test_halfwidth=0.5), "macro_f1", 0.0, side, side, size, chance)
+    named = ("the test split is too small to tell (400 test samples, 40 in the smallest class "
+             "and the test sample alone leaves ±0.5000")
+    assert (named in small["statement"]) == words.startswith("No measurable")
+    # The tolerance moves only the regression: an interval wholly below -tolerance.
+    assert not evaluate.verdict(_interval(low, high), "macro_f1", 0.05, side, side, size, chance)["regression"]
+
+
+def test_both_models_at_chance_are_named():
+    chance = {"majority_class": 0.1, "uniform_guessing": 0.2}
+    size = {"rows": 10, "fewest_per_class": 1}
+    result = evaluate.verdict(_interval(-0.2, 0.1), "macro_f1", 0.0, {"mean": 0.08, "std": 0.02},
+                              {"mean": 0.02, "std": 0.0}, size, chance)
+    assert result["verdict"] == "no measurable difference" and result["both_at_chance"]
+    assert "both models score at or below chance" in result["statement"]
+    assert "too small to tell (10 test samples, 1 in the smallest class under 30;" in result["statement"]
 
 
 def _frame(rows: list[tuple[str, str, str, str, str]]) -> pd.DataFrame:
@@ -174,3 +239,43 @@ def test_tfidf_baseline_and_missing_hook(monkeypatch):
     monkeypatch.setattr(evaluate, "get_modality", lambda name: SimpleNamespace())
     with pytest.raises(ValueError, match="modality has no baseline_features hook"):
         evaluate.evaluate(final, params)
+
+
+def test_nothing_to_measure_is_skipped_not_failed():
+    params = load_params(REPO / "params.yaml")
+    rows = [(f"s{i}", f"s{i}", "train", str(i % 2), "original") for i in range(8)]
+    report = evaluate.evaluate(_frame(rows + [("v0", "v0", "val", "0", "original")]), params)
+    assert report["verdict"] == "skipped" and report["statement"].startswith("skipped: no test split")
+    assert not report["worse"] and not report["regression"]
+    one_class = _frame([(f"s{i}", f"s{i}", "train" if i < 6 else "test", "0", "original") for i in range(9)])
+    report = evaluate.evaluate(one_class, params)
+    assert report["verdict"] == "skipped" and "1 class(es)" in report["skipped"]
+
+
+@pytest.mark.e2e
+def test_a_train_only_folder_runs_to_a_recorded_version(tmp_path):
+    """The issue-18 case: train/<label>/<file>, no val or test. Every stage runs, evaluate says it
+    skipped, `augmill run` exits 0 and records the version in dvc.lock."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    from tests.project import new_project, run, stages_run
+
+    root = new_project(tmp_path / "train_only", {"prepare": {"dataset": "none"}, "data": {"raw_dir": "data/user"}})
+    digits = load_digits()
+    for label in (0, 1, 2):
+        folder = root / "data" / "user" / "train" / str(label)
+        folder.mkdir(parents=True)
+        for index in np.flatnonzero(digits.target == label)[:20]:
+            Image.fromarray((digits.images[index] * 15).astype("uint8"), "L").resize((24, 24)).save(folder / f"{index}.png")
+    result = run(["augmill", "run"], root)
+    output = result.stdout + result.stderr
+    assert "evaluate: skipped: no test split" in output
+    report = json.loads((root / paths.EVALUATE_REPORT).read_text())
+    assert report["verdict"] == "skipped" and report["skipped"].startswith("no test split")
+    assert "Evaluate skipped: no test split" in (root / paths.REPORT_PAGE).read_text()
+    final = pd.read_parquet(root / paths.FINAL_MANIFEST)
+    assert set(final["split"]) == {"train"} and (final["origin"] != "original").any()  # the dataset was made
+    # Recorded: dvc.lock has every stage, and DVC finds nothing left to do.
+    assert "evaluate" in yaml.safe_load((root / "dvc.lock").read_text())["stages"]
+    assert stages_run(run(["dvc", "repro"], root).stdout) == set()

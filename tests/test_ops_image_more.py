@@ -140,3 +140,13 @@ def test_bad_presets_are_refused_naming_the_key(entry, message):
 def test_an_image_preset_is_refused_for_another_modality():
     with pytest.raises(OperatorConfigError, match="randaugment is an image preset; text takes a list"):
         policy.build_policy({"preset": "randaugment"}, "text")
+
+
+def test_sharpness_raises_edge_contrast_and_softens_below_one():
+    from tasks.ops.image_photometric import sharpen
+
+    step = np.zeros((8, 8), dtype=np.uint8)
+    step[:, 4:] = 200
+    sharp, soft = sharpen(step, 2.0), sharpen(step, 0.0)
+    assert sharp[0, 3] == 0 and sharp[0, 4] > 200  # overshoot on the bright side, clipped at 0 on the dark
+    assert 0 < soft[0, 3] < soft[0, 4] < 200 and (soft[:, 0] == 0).all()  # a 3-pixel ramp; flat parts stay

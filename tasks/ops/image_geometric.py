@@ -155,10 +155,11 @@ class Perspective(Operator):
         frame = [(0.0, 0.0), (width - 1.0, 0.0), (width - 1.0, height - 1.0), (0.0, height - 1.0)]
         moved = [(x + dx, y + dy) for (x, y), (dx, dy) in zip(frame, corners, strict=True)]
         inverse = homography(moved, frame)  # backward: from each output pixel to the source point it shows
-        ys, xs = np.mgrid[0:height, 0:width].astype(np.float64)
-        w = inverse[2][0] * xs + inverse[2][1] * ys + inverse[2][2]
-        source_x = (inverse[0][0] * xs + inverse[0][1] * ys + inverse[0][2]) / w
-        source_y = (inverse[1][0] * xs + inverse[1][1] * ys + inverse[1][2]) / w
+        # A row of x and a column of y: each full-size array is one broadcast add, then one divide.
+        xs, ys = np.arange(width, dtype=np.float64)[None, :], np.arange(height, dtype=np.float64)[:, None]
+        w = inverse[2][0] * xs + (inverse[2][1] * ys + inverse[2][2])
+        source_x = (inverse[0][0] * xs + (inverse[0][1] * ys + inverse[0][2])) / w
+        source_y = (inverse[1][0] * xs + (inverse[1][1] * ys + inverse[1][2])) / w
         return _remap(item, source_x, source_y, fill)
 
 

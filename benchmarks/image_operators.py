@@ -81,7 +81,7 @@ def main() -> None:
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
     print(f"# {cpu}, {platform.python_version()}, albumentations {A.__version__}, OpenCV {cv2.__version__}; "
           f"{args.images} 256x256 RGB images, median of {args.rounds} alternating rounds, one thread\n")
-    print(f"| operator | augmill ms/img | albumentations ms/img | augmill speed vs albumentations |")
+    print("| operator | augmill ms/img | albumentations ms/img | augmill speed vs albumentations |")
     print("|---|---|---|---|")
     for name, (entry, make) in PAIRS.items():
         ops = policy.build_policy([dict(entry, p=1.0)], "image")

@@ -89,8 +89,8 @@ def main() -> None:
         rng = np.random.default_rng(1)
         ours, theirs = [], []
         for _ in range(args.rounds):
-            per_image_ms(lambda image: policy.run_policy(ops, rng, image), pils, ours)
-            per_image_ms(lambda array: transform(image=array), arrays, theirs)
+            per_image_ms(lambda image, ops=ops, rng=rng: policy.run_policy(ops, rng, image), pils, ours)
+            per_image_ms(lambda array, transform=transform: transform(image=array), arrays, theirs)
         print(f"| {name} | {median(ours):.3f} | {median(theirs):.3f} | {median(theirs) / median(ours):.2f}x |")
 
     preset = policy.build_policy({"preset": "randaugment", "n": 2, "m": 9}, "image")

@@ -67,7 +67,9 @@ def apply_op(name: str, clip: Clip, **params) -> Clip:
 
 def test_every_registered_audio_operator_is_tested():
     assert set(AUDIO_OPS) == {"add_noise", "time_shift", "cut_segment", "fast_forward", "speed", "pitch_shift",
-                              "time_stretch", "gain", "peak_limit"}
+                              "time_stretch", "gain", "peak_limit",
+                              # tasks/ops/audio_effects.py (behaviour: tests/test_ops_audio_effects.py)
+                              "background_noise", "reverb", "time_mask", "frequency_mask"}
 
 
 CHANGES_LENGTH = {"cut_segment", "fast_forward", "speed", "time_stretch"}
@@ -84,7 +86,7 @@ def test_contract_deterministic_replayable_format_preserving(name, channels):
     again = op.sample(np.random.default_rng(42), source)
     assert params == again
     assert json.loads(json.dumps(params)) == params
-    assert all(type(v) in (int, float, bool, str) for v in params.values())
+    assert all(type(v) in (int, float, bool, str) or isinstance(v, list) for v in params.values())
     assert all(round(v, 4) == v for v in params.values() if isinstance(v, float))
 
     out = op.apply(source, **params)
@@ -111,6 +113,10 @@ NON_DEFAULT = {
     "time_stretch": {"rate": (0.6, 0.7)},
     "gain": {"gain_db": (-20.0, -19.0)},
     "peak_limit": {"peak_dbfs": -30.0},
+    "background_noise": {"snr_db": (3.0, 4.0), "colours": ["brown"]},
+    "reverb": {"rt60": (1.5, 1.6), "wet": (0.8, 0.9)},
+    "time_mask": {"masks": (3, 4), "width": (0.2, 0.3)},
+    "frequency_mask": {"low_hz": (2000.0, 2100.0), "width": (1.0, 1.5)},
 }
 
 

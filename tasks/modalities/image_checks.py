@@ -1,0 +1,160 @@
+"""How an augmented image compares with its source, measured like with like.
+
+A rotated or cropped photo no longer lines up with its source pixel for pixel, so
+comparing the two directly (as a plain SSIM does) punishes exactly the geometric
+transforms users choose. The ops are recorded, so the geometry is known:
+
+- geometric damage: replay the variant's geometric ops on a map of the source's
+  coordinates, which says which parts of the source are still in frame
+  (``content_kept``, weighted by detail) and how much of the frame is padding
+  (``fill_fraction``);
+- photometric damage: replay the geometric ops alone on the source (the *aligned
+  source*) and correlate it with the variant over the pixels that are not fill
+  (``photometric_similarity``);
+- near copies: how much the variant differs from its source at all, relative to the
+  source's own contrast (``difference``).
+
+Why a correlation and not SSIM for the photometric check: SSIM's luminance and
+contrast terms count a deliberate brightness or contrast change as damage, and its
+7x7 windows fall apart on flat or dark regions under mild noise (a noisy black digit
+background scores ~0.3). A correlation of the aligned images at <= 128 px is blind
+to gain and offset, averages mild noise away, and still drops to ~0 for a black
+image, pure noise or erased content. Colour is checked on two opponent channels
+(red-green, blue-yellow) as well as luminance, so a swapped channel is seen.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from tasks.ops.image import OPERATOR_KINDS
+from tasks.ops.policy import replay
+
+WORKING_SIDE = 128  # the photometric comparison's scale: sees structure, averages pixel noise away
+_BLOCKS = 64  # the coordinate map's resolution per side: content_kept to ~1/64 of a side
+_MIN_CHROMA_STD = 4.0  # opponent channels flatter than this (grey images) carry no colour to compare
+
+
+@dataclass(frozen=True)
+class Comparison:
+    content_kept: float  # share of the source's detail still in frame, 0..1
+    fill_fraction: float  # share of the variant that is padding, 0..1
+    photometric_similarity: float  # correlation with the aligned source over the valid region, -1..1
+    difference: float  # RMS difference from the unaligned source / the source's own std
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: round(float(v), 4) for k, v in self.__dict__.items()}
+
+
+def geometric_ops(ops: list[dict] | str) -> list[dict]:
+    """The recorded ops that move pixels (see OPERATOR_KINDS), in their order."""
+    records = json.loads(ops) if isinstance(ops, str) else ops
+    return [op for op in records if OPERATOR_KINDS[op["name"]] == "geometric"]
+
+
+def aligned_source(source: Image.Image, ops: list[dict] | str) -> Image.Image:
+    """The source with the variant's geometric ops alone: what the variant would be
+    without its photometric ops, to compare like with like."""
+    return replay(source, geometric_ops(ops), "image")
+
+
+def _coordinate_map(size: tuple[int, int]) -> tuple[Image.Image, int, int]:
+    """RGB: red and green number the block column and row of each source pixel, blue is
+    255 (the valid mark; geometric ops pad with 0 here). Bilinear resampling blends
+    only neighbouring block numbers, so every code read back is a real block."""
+    width, height = size
+    columns, rows = min(_BLOCKS, width), min(_BLOCKS, height)
+    x = (np.arange(width) * columns // width).astype(np.uint8)
+    y = (np.arange(height) * rows // height).astype(np.uint8)
+    pixels = np.empty((height, width, 3), np.uint8)
+    pixels[..., 0], pixels[..., 1], pixels[..., 2] = x[None, :], y[:, None], 255
+    return Image.fromarray(pixels, "RGB"), columns, rows
+
+
+def _without_fill_colour(ops: list[dict]) -> list[dict]:
+    return [{"name": op["name"], "params": op["params"] | {"fill": 0}} if "fill" in op["params"] else op
+            for op in ops]
+
+
+def _detail_weights(source: Image.Image, columns: int, rows: int) -> np.ndarray:
+    """Per block, the mean gradient magnitude of the grey source, plus a floor of a tenth
+    of its mean so that flat regions count a little: cropping away a digit's empty border
+    costs almost nothing, cutting into the digit costs a lot."""
+    grey = np.asarray(source.convert("L"), dtype=np.float32)
+    gy, gx = np.gradient(grey) if min(grey.shape) > 1 else (np.zeros_like(grey), np.zeros_like(grey))
+    magnitude = Image.fromarray(np.hypot(gx, gy).astype(np.float32), "F")
+    blocks = np.asarray(magnitude.resize((columns, rows), Image.Resampling.BOX), dtype=np.float64)
+    floor = 0.1 * blocks.mean() if blocks.mean() > 0 else 1.0
+    return blocks + floor
+
+
+def geometry(source: Image.Image, ops: list[dict] | str) -> tuple[float, float, np.ndarray]:
+    """(content_kept, fill_fraction, valid) for the variant's geometric ops; valid marks
+    the variant's pixels (full size) that come wholly from the source, not from fill."""
+    steps = _without_fill_colour(geometric_ops(ops))
+    codes, columns, rows = _coordinate_map(source.size)
+    moved = np.asarray(replay(codes, steps, "image")) if steps else np.asarray(codes)
+    valid = moved[..., 2] == 255
+    seen = np.zeros((rows, columns), bool)
+    seen[np.minimum(moved[..., 1][valid], rows - 1), np.minimum(moved[..., 0][valid], columns - 1)] = True
+    weights = _detail_weights(source, columns, rows)
+    content_kept = float(weights[seen].sum() / weights.sum())
+    fill_fraction = float(1.0 - moved[..., 2].mean() / 255.0)
+    return content_kept, fill_fraction, valid
+
+
+def _channels(image: Image.Image, size: tuple[int, int]) -> list[np.ndarray]:
+    """Luminance, then (colour images only) the red-green and blue-yellow opponent channels."""
+    pixels = np.asarray(image.convert("RGB" if image.mode in ("RGB", "RGBA") else "L").resize(size, Image.Resampling.BOX),
+                        dtype=np.float64)
+    if pixels.ndim == 2:
+        return [pixels]
+    r, g, b = pixels[..., 0], pixels[..., 1], pixels[..., 2]
+    return [0.299 * r + 0.587 * g + 0.114 * b, r - g, b - (r + g) / 2]
+
+
+def _correlation(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a - a.mean(), b - b.mean()
+    norm = np.sqrt((a * a).sum() * (b * b).sum())
+    return float((a * b).sum() / norm) if norm > 1e-9 else 0.0  # a flat image correlates with nothing
+
+
+def photometric_similarity(aligned: Image.Image, variant: Image.Image, valid: np.ndarray) -> float:
+    """Correlation of the aligned source and the variant over the valid region, at most
+    WORKING_SIDE px a side: the lowest of luminance and the opponent channels that carry
+    colour in both (a desaturated variant is not punished; a channel swap is)."""
+    scale = min(1.0, WORKING_SIDE / max(variant.size))
+    size = (max(1, round(variant.width * scale)), max(1, round(variant.height * scale)))
+    # A working pixel counts only if every full-size pixel under it is valid.
+    inside = np.asarray(Image.fromarray(valid.astype(np.uint8) * 255).resize(size, Image.Resampling.BOX)) == 255
+    if inside.sum() < 2:
+        return 0.0
+    pairs = list(zip(_channels(aligned, size), _channels(variant, size), strict=True))
+    scores = [_correlation(a[inside], b[inside]) for a, b in pairs[:1]]
+    scores += [_correlation(a[inside], b[inside]) for a, b in pairs[1:]
+               if min(a[inside].std(), b[inside].std()) >= _MIN_CHROMA_STD]
+    return min(scores)
+
+
+def difference(source: Image.Image, variant: Image.Image) -> float:
+    """RMS difference of the variant from its (unaligned) source over every channel, in
+    units of the source's own pixel std: scale-free, so one near-copy bound fits dark
+    digits and bright photos alike."""
+    if source.size != variant.size or source.mode != variant.mode:
+        variant = variant.convert(source.mode).resize(source.size, Image.Resampling.BILINEAR)
+    a, b = np.asarray(source, dtype=np.float64), np.asarray(variant, dtype=np.float64)
+    return float(np.sqrt(np.mean((a - b) ** 2)) / max(a.std(), 1.0))
+
+
+def compare(source: Image.Image, variant: Image.Image, ops: list[dict] | str) -> Comparison:
+    """Every measure of one variant against its source; see the module docstring."""
+    content_kept, fill_fraction, valid = geometry(source, ops)
+    aligned = aligned_source(source, ops)
+    if aligned.size != variant.size:  # not made by these ops (a stray file): nothing lines up
+        valid = np.zeros((variant.height, variant.width), bool)
+    return Comparison(content_kept, fill_fraction, photometric_similarity(aligned, variant, valid),
+                      difference(source, variant))

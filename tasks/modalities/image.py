@@ -24,9 +24,9 @@ from tasks.imaging import (
     perceptual_hash,
     pixel_stats,
 )
-from tasks.modalities.image_checks import Comparison, compare
 from tasks.ingest import copy_into_final, read_file_dataset
 from tasks.io import safe_name, sha256_bytes, write_bytes_atomic
+from tasks.modalities.image_checks import Comparison, compare
 from tasks.ops.policy import build_policy, run_policy, sample_seed
 from tasks.params import Params
 from tasks.progress import progress_bar

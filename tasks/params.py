@@ -115,10 +115,10 @@ class ExecutionParams(Section):
 
 class ValidateParams(Section):
     # Image variants against their source aligned by the recorded geometric ops (README: validate).
-    min_content_kept: float = Field(0.5, ge=0, le=1)
+    min_content_kept: float = Field(0.4, ge=0, le=1)
     max_fill_fraction: float = Field(0.3, ge=0, le=1)
     min_photometric_similarity: float = Field(0.5, ge=-1, le=1)
-    min_difference: float = Field(0.02, ge=0)
+    min_difference: float = Field(1.0, ge=0)
     min_std: float = Field(2.0, ge=0)
     max_saturated_fraction: float = Field(0.98, ge=0, le=1)
     min_size: int = Field(1, ge=1)

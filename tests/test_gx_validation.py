@@ -18,10 +18,10 @@ PARAMS = {
     "max_size": 4096,
     "min_std": 2.0,
     "max_saturated_fraction": 0.2,
-    "min_content_kept": 0.5,
+    "min_content_kept": 0.4,
     "max_fill_fraction": 0.3,
     "min_photometric_similarity": 0.5,
-    "min_difference": 0.02,
+    "min_difference": 1.0,
 }
 
 
@@ -52,7 +52,7 @@ def clean_table(n: int = 8) -> pd.DataFrame:
             "content_kept": [0.9] * n,
             "fill_fraction": [0.05] * n,
             "photometric_similarity": [0.95] * n,
-            "difference": [0.7] * n,
+            "difference": [7.0] * n,
         }
     )
 
@@ -112,9 +112,9 @@ def test_bad_rows_fail_exactly_with_reasons():
     for row_id, (column, _) in BAD_ROWS.items():
         (reason,) = outcome.failures[row_id]
         assert reason.startswith(f"{column} not ")
-    assert outcome.failures["s0004"] == ["difference not at least 0.02 (got 0.001)"]
+    assert outcome.failures["s0004"] == ["difference not at least 1 (got 0.001)"]
     assert outcome.failures["s0005"] == ["photometric_similarity not at least 0.5 (got 0.01)"]
-    assert outcome.failures["s0007"] == ["content_kept not at least 0.5 (got 0.3)"]
+    assert outcome.failures["s0007"] == ["content_kept not at least 0.4 (got 0.3)"]
     assert outcome.failures["s0008"] == ["fill_fraction not at most 0.3 (got 0.45)"]
     assert outcome.failures["s0001"] == ["label not in ['cat', 'dog'] (got 'cow')"]
     failed = {(e.column, e.unexpected_count) for e in outcome.expectations if not e.success}

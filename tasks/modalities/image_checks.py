@@ -11,8 +11,10 @@ transforms users choose. The ops are recorded, so the geometry is known:
 - photometric damage: replay the geometric ops alone on the source (the *aligned
   source*) and correlate it with the variant over the pixels that are not fill
   (``photometric_similarity``);
-- near copies: how much the variant differs from its source at all, relative to the
-  source's own contrast (``difference``).
+- near copies: how much the variant differs from its source at all, in units of what
+  re-saving that same source as a JPEG (quality 90) changes (``difference``): each image's
+  own yardstick of an invisible change, so one bound fits smooth MRI slices (a re-save
+  moves them ~0.02 std) and busy photo tiles (~0.06 std) alike.
 
 Why a correlation and not SSIM for the photometric check: SSIM's luminance and
 contrast terms count a deliberate brightness or contrast change as damage, and its
@@ -25,6 +27,7 @@ image, pure noise or erased content. Colour is checked on two opponent channels
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass
 
@@ -36,6 +39,8 @@ from tasks.ops.policy import replay
 
 WORKING_SIDE = 128  # the photometric comparison's scale: sees structure, averages pixel noise away
 _BLOCKS = 64  # the coordinate map's resolution per side: content_kept to ~1/64 of a side
+_BLOCK_PIXELS = 4  # at least this many pixels per block, so a zoom-out to 1/4 still reads every block back
+_MIN_SIDE = 8  # coarser than this, a correlation of pure noise can come out high by chance
 _MIN_CHROMA_STD = 4.0  # opponent channels flatter than this (grey images) carry no colour to compare
 
 
@@ -44,7 +49,7 @@ class Comparison:
     content_kept: float  # share of the source's detail still in frame, 0..1
     fill_fraction: float  # share of the variant that is padding, 0..1
     photometric_similarity: float  # correlation with the aligned source over the valid region, -1..1
-    difference: float  # RMS difference from the unaligned source / the source's own std
+    difference: float  # RMS difference from the unaligned source / that of a JPEG re-save of the source
 
     def as_dict(self) -> dict[str, float]:
         return {k: round(float(v), 4) for k, v in self.__dict__.items()}
@@ -67,7 +72,7 @@ def _coordinate_map(size: tuple[int, int]) -> tuple[Image.Image, int, int]:
     255 (the valid mark; geometric ops pad with 0 here). Bilinear resampling blends
     only neighbouring block numbers, so every code read back is a real block."""
     width, height = size
-    columns, rows = min(_BLOCKS, width), min(_BLOCKS, height)
+    columns, rows = max(1, min(_BLOCKS, width // _BLOCK_PIXELS)), max(1, min(_BLOCKS, height // _BLOCK_PIXELS))
     x = (np.arange(width) * columns // width).astype(np.uint8)
     y = (np.arange(height) * rows // height).astype(np.uint8)
     pixels = np.empty((height, width, 3), np.uint8)
@@ -123,31 +128,55 @@ def _correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float((a * b).sum() / norm) if norm > 1e-9 else 0.0  # a flat image correlates with nothing
 
 
-def photometric_similarity(aligned: Image.Image, variant: Image.Image, valid: np.ndarray) -> float:
-    """Correlation of the aligned source and the variant over the valid region, at most
-    WORKING_SIDE px a side: the lowest of luminance and the opponent channels that carry
-    colour in both (a desaturated variant is not punished; a channel swap is)."""
-    scale = min(1.0, WORKING_SIDE / max(variant.size))
+def _correlations(aligned: Image.Image, variant: Image.Image, valid: np.ndarray, side: int) -> list[float]:
+    """Per channel, the correlation over the valid region with the images at most `side` px
+    a side; None for an opponent channel that is flat (no colour) in either image."""
+    scale = min(1.0, side / max(variant.size))
     size = (max(1, round(variant.width * scale)), max(1, round(variant.height * scale)))
     # A working pixel counts only if every full-size pixel under it is valid.
     inside = np.asarray(Image.fromarray(valid.astype(np.uint8) * 255).resize(size, Image.Resampling.BOX)) == 255
     if inside.sum() < 2:
-        return 0.0
+        return [0.0]
     pairs = list(zip(_channels(aligned, size), _channels(variant, size), strict=True))
-    scores = [_correlation(a[inside], b[inside]) for a, b in pairs[:1]]
-    scores += [_correlation(a[inside], b[inside]) for a, b in pairs[1:]
-               if min(a[inside].std(), b[inside].std()) >= _MIN_CHROMA_STD]
-    return min(scores)
+    return [_correlation(a[inside], b[inside]) if i == 0 or min(a[inside].std(), b[inside].std()) >= _MIN_CHROMA_STD
+            else None for i, (a, b) in enumerate(pairs)]
+
+
+def photometric_similarity(aligned: Image.Image, variant: Image.Image, valid: np.ndarray) -> float:
+    """How well the variant still matches its aligned source over the valid region: per
+    channel (luminance, and the opponent channels that carry colour in both, so that a
+    desaturated variant is not punished and a channel swap is), the best correlation over
+    the scales WORKING_SIDE, /2, /4, /8 px a side; then the worst channel. Content that a
+    photometric op destroyed is gone at every scale; pixel noise only at the finest, and a
+    low-contrast region (sky, tissue background) under mild noise still matches coarser."""
+    sides = [side for side in (WORKING_SIDE, WORKING_SIDE // 2, WORKING_SIDE // 4, WORKING_SIDE // 8)
+             if side >= _MIN_SIDE and (side < max(variant.size) or side == WORKING_SIDE)]
+    by_scale = [_correlations(aligned, variant, valid, side) for side in sides]
+    per_channel = [max((scores[c] for scores in by_scale if c < len(scores) and scores[c] is not None), default=None)
+                   for c in range(max(len(scores) for scores in by_scale))]
+    return min(score for score in per_channel if score is not None)
+
+
+def _rms(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((a.astype(np.float64) - b) ** 2)))
+
+
+def resave_difference(source: Image.Image) -> float:
+    """RMS change (0..255) that re-saving the source as a JPEG at quality 90 makes."""
+    colour = source.convert("RGB" if source.mode in ("RGB", "RGBA") else "L")
+    buffer = io.BytesIO()
+    colour.save(buffer, "JPEG", quality=90)
+    with Image.open(buffer) as resaved:
+        return _rms(np.asarray(colour), np.asarray(resaved.convert(colour.mode)))
 
 
 def difference(source: Image.Image, variant: Image.Image) -> float:
     """RMS difference of the variant from its (unaligned) source over every channel, in
-    units of the source's own pixel std: scale-free, so one near-copy bound fits dark
-    digits and bright photos alike."""
+    units of a JPEG re-save's (floored at 0.5 grey levels: a flat source re-saves exactly).
+    Below 1 the variant changed less than saving the source again would: a near copy."""
     if source.size != variant.size or source.mode != variant.mode:
         variant = variant.convert(source.mode).resize(source.size, Image.Resampling.BILINEAR)
-    a, b = np.asarray(source, dtype=np.float64), np.asarray(variant, dtype=np.float64)
-    return float(np.sqrt(np.mean((a - b) ** 2)) / max(a.std(), 1.0))
+    return _rms(np.asarray(source), np.asarray(variant)) / max(resave_difference(source), 0.5)
 
 
 def compare(source: Image.Image, variant: Image.Image, ops: list[dict] | str) -> Comparison:

@@ -117,12 +117,12 @@ def run(params: Params) -> dict:
     synthetic = check_synthetic(params)  # the synthesize stage's samples through the quality gates (None when off)
     if synthetic is not None:
         summary["synthetic"] = synthetic
-    write_parquet(validated.merge(features[["sample_id", *modality.FEATURE_COLUMNS]], on="sample_id", how="left"),
-                  paths.VALIDATED_MANIFEST)
+    measured = validated.merge(features[["sample_id", *modality.FEATURE_COLUMNS]], on="sample_id", how="left")
+    write_parquet(measured, paths.VALIDATED_MANIFEST)
     write_json(paths.VALIDATION_SUMMARY, summary)
     docs_link = Path(os.path.relpath(outcome.docs_index, paths.VALIDATION_PAGE.parent)).as_posix() if outcome.docs_index else None
     render_validation_page(summary, validated, docs_link, paths.VALIDATION_PAGE)
-    modality.render_gallery(validated, raw, params, paths.GALLERY_PAGE)
+    modality.render_gallery(measured, raw, params, paths.GALLERY_PAGE)  # with the measures: a card says why
     if rate > params.validate_.max_rejection_rate:
         raise TooManyRejected(
             f"validate: {rejected} of {len(validated)} augmented samples ({rate:.1%}) failed, more than "

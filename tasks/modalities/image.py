@@ -189,6 +189,14 @@ REASON_CODES = {
 }
 
 
+def comparison_bounds(params: Params) -> dict[str, tuple[str, float]]:
+    """Each comparison column's bound (">=" minimum or "<=" maximum), as the suite applies it."""
+    checks = params.validate_
+    return {"content_kept": (">=", checks.min_content_kept), "fill_fraction": ("<=", checks.max_fill_fraction),
+            "photometric_similarity": (">=", checks.min_photometric_similarity),
+            "difference": (">=", checks.min_difference)}
+
+
 def suite_parameters(labels: list[str], params: Params) -> dict:
     checks = params.validate_
     return {"labels": labels, "min_size": checks.min_size, "max_size": checks.max_size, "min_std": checks.min_std,

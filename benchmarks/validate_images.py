@@ -62,7 +62,11 @@ def _skimage_file(name: str) -> Path:
 
 def _skimage(name: str) -> Image.Image:
     image = Image.open(_skimage_file(name))
-    return image.convert("RGB" if image.mode in ("RGBA", "P", "RGB") else "L")
+    image = image.convert("RGB" if image.mode in ("RGBA", "P", "RGB") else "L")
+    pixels = np.asarray(image)
+    if image.mode == "RGB" and (pixels == pixels[..., :1]).all():  # grey stored as RGB (phantom): no colour to swap
+        return image.convert("L")
+    return image
 
 
 def _mri() -> Image.Image:

@@ -41,7 +41,7 @@ WORKING_SIDE = 128  # the photometric comparison's scale: sees structure, averag
 _BLOCKS = 64  # the coordinate map's resolution per side: content_kept to ~1/64 of a side
 _BLOCK_PIXELS = 4  # at least this many pixels per block, so a zoom-out to 1/4 still reads every block back
 _MIN_SIDE = 8  # coarser than this, a correlation of pure noise can come out high by chance
-_MIN_CHROMA_STD = 4.0  # opponent channels flatter than this (grey images) carry no colour to compare
+_MIN_CHROMA_STD = 2.0  # opponent channels flatter than this (grey images) carry no colour to compare
 
 
 @dataclass(frozen=True)
@@ -128,33 +128,38 @@ def _correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float((a * b).sum() / norm) if norm > 1e-9 else 0.0  # a flat image correlates with nothing
 
 
-def _correlations(aligned: Image.Image, variant: Image.Image, valid: np.ndarray, side: int) -> list[float]:
-    """Per channel, the correlation over the valid region with the images at most `side` px
-    a side; None for an opponent channel that is flat (no colour) in either image."""
+def _working(aligned: Image.Image, variant: Image.Image, valid: np.ndarray, side: int):
+    """The channels of both images and the valid mask at most `side` px a side."""
     scale = min(1.0, side / max(variant.size))
     size = (max(1, round(variant.width * scale)), max(1, round(variant.height * scale)))
     # A working pixel counts only if every full-size pixel under it is valid.
     inside = np.asarray(Image.fromarray(valid.astype(np.uint8) * 255).resize(size, Image.Resampling.BOX)) == 255
-    if inside.sum() < 2:
-        return [0.0]
-    pairs = list(zip(_channels(aligned, size), _channels(variant, size), strict=True))
-    return [_correlation(a[inside], b[inside]) if i == 0 or min(a[inside].std(), b[inside].std()) >= _MIN_CHROMA_STD
-            else None for i, (a, b) in enumerate(pairs)]
+    return _channels(aligned, size), _channels(variant, size), inside
 
 
 def photometric_similarity(aligned: Image.Image, variant: Image.Image, valid: np.ndarray) -> float:
     """How well the variant still matches its aligned source over the valid region: per
-    channel (luminance, and the opponent channels that carry colour in both, so that a
-    desaturated variant is not punished and a channel swap is), the best correlation over
-    the scales WORKING_SIDE, /2, /4, /8 px a side; then the worst channel. Content that a
-    photometric op destroyed is gone at every scale; pixel noise only at the finest, and a
-    low-contrast region (sky, tissue background) under mild noise still matches coarser."""
+    channel (luminance, and the opponent channels that carry colour in both at the finest
+    scale, so that a desaturated variant is not punished and a channel swap is), the best
+    correlation over the scales WORKING_SIDE, /2, /4, /8 px a side; then the worst channel.
+    Content that a photometric op destroyed is gone at every scale; pixel noise only at the
+    finest, and a low-contrast region (sky, tissue background) under mild noise still
+    matches at a coarser one."""
     sides = [side for side in (WORKING_SIDE, WORKING_SIDE // 2, WORKING_SIDE // 4, WORKING_SIDE // 8)
              if side >= _MIN_SIDE and (side < max(variant.size) or side == WORKING_SIDE)]
-    by_scale = [_correlations(aligned, variant, valid, side) for side in sides]
-    per_channel = [max((scores[c] for scores in by_scale if c < len(scores) and scores[c] is not None), default=None)
-                   for c in range(max(len(scores) for scores in by_scale))]
-    return min(score for score in per_channel if score is not None)
+    source_channels, variant_channels, inside = _working(aligned, variant, valid, sides[0])
+    if inside.sum() < 2:
+        return 0.0
+    counted = [0] + [c for c in range(1, len(source_channels))
+                     if min(source_channels[c][inside].std(), variant_channels[c][inside].std()) >= _MIN_CHROMA_STD]
+    best = dict.fromkeys(counted, -1.0)
+    for side in sides:
+        a, b, inside = _working(aligned, variant, valid, side)
+        if inside.sum() < 2:
+            continue
+        for c in counted:
+            best[c] = max(best[c], _correlation(a[c][inside], b[c][inside]))
+    return min(best.values())
 
 
 def _rms(a: np.ndarray, b: np.ndarray) -> float:

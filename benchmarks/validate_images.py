@@ -137,6 +137,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variants", type=int, default=3, help="standard variants per source")
     parser.add_argument("--p", type=float, default=1.0, help="probability of each op but hflip (0.5)")
+    parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
     bounds, policy = ValidateParams(), standard_policy(args.p)
     results = {}
@@ -173,9 +174,8 @@ def main() -> None:
             "measure_p01_p05_median": quantiles,
         }
         print(json.dumps({name: results[name]}, indent=1), flush=True)
-    out = Path("reports/benchmark_validate_images.json")
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results, indent=1) + "\n")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
 
 
 if __name__ == "__main__":

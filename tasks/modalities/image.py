@@ -26,7 +26,7 @@ from tasks.imaging import (
 )
 from tasks.ingest import copy_into_final, read_file_dataset
 from tasks.io import safe_name, sha256_bytes, write_bytes_atomic
-from tasks.modalities.image_checks import Comparison, compare
+from tasks.modalities.image_checks import Comparison, compare, source_facts
 from tasks.ops.policy import build_policy, run_policy, sample_seed
 from tasks.params import Params
 from tasks.progress import progress_bar
@@ -166,10 +166,11 @@ def features(augmented: pd.DataFrame, sources: pd.DataFrame, params: Params) -> 
             try:
                 image = load_image(paths.AUGMENTED_DIR / row.path, max_pixels).image
                 if cached_source[0] != row.source_id and measured["source_exists"]:
-                    cached_source = (row.source_id, load_image(raw_dir / source_paths[row.source_id], max_pixels).image)
+                    source = load_image(raw_dir / source_paths[row.source_id], max_pixels).image
+                    cached_source = (row.source_id, (source, source_facts(source)))
                 measured.update(width=image.width, height=image.height, **pixel_stats(image))
                 if measured["source_exists"]:
-                    measured.update(compare(cached_source[1], image, row.ops).as_dict())
+                    measured.update(compare(cached_source[1][0], image, row.ops, cached_source[1][1]).as_dict())
             except (UnreadableImage, OSError) as error:
                 measured["unreadable"] = str(error)
             rows.append(measured)

@@ -124,8 +124,11 @@ class ExecutionParams(Section):
 
 
 class ValidateParams(Section):
-    min_similarity: float = Field(0.3, ge=-1, le=1)
-    max_similarity: float = Field(0.995, ge=-1, le=1)
+    # Image variants against their source aligned by the recorded geometric ops (README: validate).
+    min_content_kept: float = Field(0.4, ge=0, le=1)
+    max_fill_fraction: float = Field(0.3, ge=0, le=1)
+    min_photometric_similarity: float = Field(0.5, ge=-1, le=1)
+    min_difference: float = Field(1.0, ge=0)
     min_std: float = Field(2.0, ge=0)
     max_saturated_fraction: float = Field(0.98, ge=0, le=1)
     min_size: int = Field(1, ge=1)
@@ -136,8 +139,6 @@ class ValidateParams(Section):
 
     @model_validator(mode="after")
     def _ordered(self) -> ValidateParams:
-        if self.min_similarity > self.max_similarity:
-            raise ValueError("min_similarity must not exceed max_similarity")
         if self.min_size > self.max_size:
             raise ValueError("min_size must not exceed max_size")
         return self

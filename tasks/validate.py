@@ -54,12 +54,15 @@ def measure(modality, augmented: pd.DataFrame, sources: pd.DataFrame, params: Pa
     return pd.DataFrame(records, columns=None if records else ["sample_id", "source_id", "label", "unreadable"])
 
 
-def decide(augmented: pd.DataFrame, features: pd.DataFrame, failures: dict[str, list[str]]) -> pd.DataFrame:
-    """accepted / quarantined, with a machine-readable code and the human reasons."""
+def decide(augmented: pd.DataFrame, features: pd.DataFrame, failures: dict[str, list[str]],
+           reason_codes: dict[str, tuple[str, str]] | None = None) -> pd.DataFrame:
+    """accepted / quarantined, with a machine-readable code and the human reasons.
+    reason_codes (a modality's REASON_CODES) names a failed bound on a column by its own
+    code and meaning: "near_copy: the variant barely differs ... (difference not at least ...)"."""
     unreadable = dict(zip(features["sample_id"], features["unreadable"], strict=False))
     status, codes, reasons = [], [], []
     for sample_id in augmented["sample_id"]:
-        problems = list(failures.get(sample_id, []))
+        problems = [_named(reason, reason_codes or {}) for reason in failures.get(sample_id, [])]
         if unreadable.get(sample_id):
             problems.insert(0, f"unreadable output: {unreadable[sample_id]}")
         status.append("quarantined" if problems else "accepted")
@@ -68,8 +71,18 @@ def decide(augmented: pd.DataFrame, features: pd.DataFrame, failures: dict[str, 
     return augmented.assign(status=status, reason_code=codes, reason=reasons)
 
 
+def _named(reason: str, reason_codes: dict[str, tuple[str, str]]) -> str:
+    column, _, rest = reason.partition(" ")
+    if column in reason_codes and rest.startswith("not "):  # a failed bound, not a null
+        code, meaning = reason_codes[column]
+        return f"{code}: {meaning} ({reason})"
+    return reason
+
+
 def _reason_code(reason: str) -> str:
     first = reason.split(" ", 1)[0]
+    if first.endswith(":"):  # already named by the modality's REASON_CODES
+        return first[:-1]
     return "unreadable_output" if first == "unreadable" else f"check_{first}"
 
 
@@ -86,7 +99,7 @@ def run(params: Params) -> dict:
     shutil.rmtree(paths.GX_DOCS, ignore_errors=True)  # GX adds to an existing site; keep only this run's
     outcome = run_suite(measurable, modality.SUITE_FILE, id_column="sample_id",
                         parameters=modality.suite_parameters(labels, params), docs_dir=paths.GX_DOCS)
-    validated = decide(augmented, features, outcome.failures)
+    validated = decide(augmented, features, outcome.failures, getattr(modality, "REASON_CODES", None))
     rejected = int((validated["status"] == "quarantined").sum())
     rate = round(rejected / len(validated), 4) if len(validated) else 0.0
     summary = {
@@ -104,12 +117,12 @@ def run(params: Params) -> dict:
     synthetic = check_synthetic(params)  # the synthesize stage's samples through the quality gates (None when off)
     if synthetic is not None:
         summary["synthetic"] = synthetic
-    write_parquet(validated.merge(features[["sample_id", *modality.FEATURE_COLUMNS]], on="sample_id", how="left"),
-                  paths.VALIDATED_MANIFEST)
+    measured = validated.merge(features[["sample_id", *modality.FEATURE_COLUMNS]], on="sample_id", how="left")
+    write_parquet(measured, paths.VALIDATED_MANIFEST)
     write_json(paths.VALIDATION_SUMMARY, summary)
     docs_link = Path(os.path.relpath(outcome.docs_index, paths.VALIDATION_PAGE.parent)).as_posix() if outcome.docs_index else None
     render_validation_page(summary, validated, docs_link, paths.VALIDATION_PAGE)
-    modality.render_gallery(validated, raw, params, paths.GALLERY_PAGE)
+    modality.render_gallery(measured, raw, params, paths.GALLERY_PAGE)  # with the measures: a card says why
     if rate > params.validate_.max_rejection_rate:
         raise TooManyRejected(
             f"validate: {rejected} of {len(validated)} augmented samples ({rate:.1%}) failed, more than "

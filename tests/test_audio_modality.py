@@ -218,6 +218,36 @@ def test_spectral_similarity_separates_variants_from_destroyed_signals():
     assert spectral_similarity(source, silence, 80, 7600) == 0.0
 
 
+def test_every_audio_operator_is_classed_geometric_or_signal():
+    from tasks.ops.audio import OPERATOR_KINDS
+    from tasks.ops.policy import operators_for
+
+    assert set(OPERATOR_KINDS) == set(operators_for("audio"))
+    assert set(OPERATOR_KINDS.values()) == {"geometric", "signal"}
+
+
+@pytest.mark.parametrize("policy", [
+    [{"name": "speed", "rate": [1.5, 1.5]}],
+    [{"name": "fast_forward", "length": [0.5, 0.5], "rate": [3.0, 3.0]}],
+    [{"name": "time_stretch", "rate": [0.6, 0.6]}, {"name": "time_shift", "shift": [0.4, 0.4]}],
+], ids=["speed", "fast_forward", "stretch+shift"])
+def test_recorded_time_ops_are_not_counted_as_spectral_damage(policy):
+    """Compared with the source aligned by the recorded time ops, a variant made by them alone
+    matches exactly; compared with the raw source (as before), speed and fast-forward do not."""
+    source = speech_like(seconds=1.0)
+    variant, records = run_policy(build_policy(policy, "audio"), np.random.default_rng(0), source)
+    assert spectral_similarity(audio.aligned_source(source, records), variant, 80, 7600) > 0.999
+    if policy[0]["name"] != "time_stretch":
+        assert spectral_similarity(source, variant, 80, 7600) < 0.9
+
+
+def test_noise_after_a_time_op_is_still_seen_as_damage():
+    source = speech_like(seconds=1.0)
+    policy = build_policy([{"name": "speed", "rate": [1.3, 1.3]}, {"name": "add_noise", "snr_db": [-5, -5]}], "audio")
+    variant, records = run_policy(policy, np.random.default_rng(0), source)
+    assert spectral_similarity(audio.aligned_source(source, records), variant, 80, 7600) < 0.5
+
+
 def test_features_of_augmented_files(tmp_path, monkeypatch):
     """features() on real files: format as configured, SNR measured, a silent and a corrupt
     variant caught, a missing source noticed."""

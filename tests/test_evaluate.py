@@ -30,7 +30,8 @@ PIPELINE = ("prepare", "explore", "bias", "augment", "validate", "merge", "evalu
 DESTROY = {
     "augment": {"policy": [{"name": "rotate", "p": 1.0, "angle": [170, 190]},
                            {"name": "gaussian_noise", "p": 1.0, "sigma": [90, 110]}]},
-    "validate": {"min_similarity": -1.0, "max_similarity": 1.0, "min_std": 0.0, "max_saturated_fraction": 1.0,
+    "validate": {"min_content_kept": 0.0, "max_fill_fraction": 1.0, "min_photometric_similarity": -1.0,
+                 "min_difference": 0.0, "min_std": 0.0, "max_saturated_fraction": 1.0,
                  "max_rejection_rate": 1.0},
 }
 

@@ -18,8 +18,10 @@ PARAMS = {
     "max_size": 4096,
     "min_std": 2.0,
     "max_saturated_fraction": 0.2,
-    "min_similarity": 0.3,
-    "max_similarity": 0.995,
+    "min_content_kept": 0.4,
+    "max_fill_fraction": 0.3,
+    "min_photometric_similarity": 0.5,
+    "min_difference": 1.0,
 }
 
 
@@ -47,7 +49,10 @@ def clean_table(n: int = 8) -> pd.DataFrame:
             "height": [192] * n,
             "std": [41.5] * n,
             "saturated_fraction": [0.01] * n,
-            "similarity": [0.8] * n,
+            "content_kept": [0.9] * n,
+            "fill_fraction": [0.05] * n,
+            "photometric_similarity": [0.95] * n,
+            "difference": [7.0] * n,
         }
     )
 
@@ -56,8 +61,10 @@ BAD_ROWS = {  # row id -> (column, bad value)
     "s0001": ("label", "cow"),
     "s0002": ("source_exists", False),
     "s0003": ("std", 0.0),
-    "s0004": ("similarity", 0.9999),
-    "s0005": ("similarity", 0.01),
+    "s0004": ("difference", 0.001),
+    "s0005": ("photometric_similarity", 0.01),
+    "s0007": ("content_kept", 0.3),
+    "s0008": ("fill_fraction", 0.45),
     "s0006": ("width", 5000),
 }
 
@@ -91,7 +98,8 @@ def test_clean_table_passes_quietly(capsys):
     assert all(e.success and e.unexpected_count == 0 for e in outcome.expectations)
     assert len(outcome.expectations) == len(load_suite(SUITE)["expectations"])
     descriptions = {e.description for e in outcome.expectations}
-    assert "similarity between 0.3 and 0.995" in descriptions
+    assert "photometric_similarity at least 0.5" in descriptions
+    assert "fill_fraction at most 0.3" in descriptions
     assert "row count at least 1" in descriptions
     captured = capsys.readouterr()
     assert (captured.out, captured.err) == ("", "")  # no progress bars or prints
@@ -104,11 +112,14 @@ def test_bad_rows_fail_exactly_with_reasons():
     for row_id, (column, _) in BAD_ROWS.items():
         (reason,) = outcome.failures[row_id]
         assert reason.startswith(f"{column} not ")
-    assert outcome.failures["s0004"] == ["similarity not between 0.3 and 0.995 (got 0.9999)"]
-    assert outcome.failures["s0005"] == ["similarity not between 0.3 and 0.995 (got 0.01)"]
+    assert outcome.failures["s0004"] == ["difference not at least 1 (got 0.001)"]
+    assert outcome.failures["s0005"] == ["photometric_similarity not at least 0.5 (got 0.01)"]
+    assert outcome.failures["s0007"] == ["content_kept not at least 0.4 (got 0.3)"]
+    assert outcome.failures["s0008"] == ["fill_fraction not at most 0.3 (got 0.45)"]
     assert outcome.failures["s0001"] == ["label not in ['cat', 'dog'] (got 'cow')"]
     failed = {(e.column, e.unexpected_count) for e in outcome.expectations if not e.success}
-    assert failed == {("label", 1), ("source_exists", 1), ("std", 1), ("similarity", 2), ("width", 1)}
+    assert failed == {("label", 1), ("source_exists", 1), ("std", 1), ("width", 1), ("difference", 1),
+                      ("photometric_similarity", 1), ("content_kept", 1), ("fill_fraction", 1)}
 
 
 def test_null_and_duplicate_ids_are_reported():
@@ -132,8 +143,8 @@ def test_table_level_failure_has_no_row_failures():
 
 
 def test_missing_column_names_column_and_suite():
-    with pytest.raises(ValueError, match=r"similarity.*image_augmented\.json"):
-        run(clean_table().drop(columns=["similarity"]))
+    with pytest.raises(ValueError, match=r"content_kept.*image_augmented\.json"):
+        run(clean_table().drop(columns=["content_kept"]))
     with pytest.raises(ValueError, match="row_key"):
         run_suite(clean_table(), SUITE, id_column="row_key", parameters=PARAMS)
 
@@ -146,9 +157,9 @@ def test_wrong_column_type_is_a_clear_error():
 
 
 def test_missing_parameter_and_bad_suite_file(tmp_path):
-    with pytest.raises(ValueError, match="max_similarity"):
+    with pytest.raises(ValueError, match="max_fill_fraction"):
         run_suite(
-            clean_table(), SUITE, id_column="sample_id", parameters={k: v for k, v in PARAMS.items() if k != "max_similarity"}
+            clean_table(), SUITE, id_column="sample_id", parameters={k: v for k, v in PARAMS.items() if k != "max_fill_fraction"}
         )
     with pytest.raises(ValueError, match="nope.json"):
         load_suite(tmp_path / "nope.json")

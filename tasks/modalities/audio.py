@@ -27,6 +27,7 @@ from tasks.modalities.audio_signal import (
     silence_fraction,
     spectral_similarity,
 )
+from tasks.ops.audio import OPERATOR_KINDS
 from tasks.ops.policy import build_policy, replay, run_policy, sample_seed
 from tasks.params import Params
 from tasks.progress import progress_bar
@@ -193,6 +194,13 @@ def measured_snr(source: Clip, ops: list[dict], variant: Clip) -> float | None:
     return round(float(10 * np.log10(signal / noise)), 3) if noise > 0 else 200.0
 
 
+def aligned_source(source: Clip, ops: list[dict]) -> Clip:
+    """The source with the variant's recorded time and frequency ops alone (shift, cut,
+    speed, stretch, pitch; see OPERATOR_KINDS): compared with the variant, only what the
+    signal ops (noise, gain, limiting) did to the sound remains."""
+    return replay(source, [op for op in ops if OPERATOR_KINDS[op["name"]] == "geometric"], "audio")
+
+
 def features(augmented: pd.DataFrame, sources: pd.DataFrame, params: Params) -> pd.DataFrame:
     """One row of measurements per augmented recording, compared with its source."""
     audio, raw_dir = params.audio, Path(params.data.raw_dir)
@@ -222,8 +230,8 @@ def features(augmented: pd.DataFrame, sources: pd.DataFrame, params: Params) -> 
                     ops = json.loads(row.ops)
                     measured["duration_ratio"] = round(clip.frames / source.frames, 4)
                     if clip.rate == source.rate:
-                        measured["spectral_similarity"] = spectral_similarity(source, clip, audio.similarity_min_hz,
-                                                                              audio.similarity_max_hz)
+                        measured["spectral_similarity"] = spectral_similarity(aligned_source(source, ops), clip,
+                                                                              audio.similarity_min_hz, audio.similarity_max_hz)
                     if any(op["name"] == NOISE_OP for op in ops):
                         measured["snr_db"] = measured_snr(source, ops, clip)
             except (UnusableSample, OSError, ValueError) as error:  # quarantined with the reason, never dropped

@@ -23,10 +23,10 @@ from tasks.imaging import (
     output_format,
     perceptual_hash,
     pixel_stats,
-    similarity,
 )
 from tasks.ingest import copy_into_final, read_file_dataset
 from tasks.io import safe_name, sha256_bytes, write_bytes_atomic
+from tasks.modalities.image_checks import Comparison, compare, source_facts
 from tasks.ops.policy import build_policy, run_policy, sample_seed
 from tasks.params import Params
 from tasks.progress import progress_bar
@@ -152,7 +152,8 @@ def augment_shard(shard, params: Params, output_dir: Path = paths.AUGMENTED_DIR)
 # ---- validate --------------------------------------------------------------
 
 def features(augmented: pd.DataFrame, sources: pd.DataFrame, params: Params) -> pd.DataFrame:
-    """One row of measurements per augmented image, compared with its source."""
+    """One row of measurements per augmented image, compared with its source like with
+    like: aligned by the variant's recorded geometric ops (see image_checks)."""
     raw_dir, max_pixels = Path(params.data.raw_dir), params.data.max_image_pixels
     source_paths = dict(zip(sources["sample_id"], sources["path"], strict=False))
     rows, cached_source = [], (None, None)
@@ -160,14 +161,16 @@ def features(augmented: pd.DataFrame, sources: pd.DataFrame, params: Params) -> 
         for row in augmented.itertuples(index=False):
             measured = {"sample_id": row.sample_id, "source_id": row.source_id, "label": row.label,
                         "source_exists": row.source_id in source_paths, "width": None, "height": None,
-                        "std": None, "saturated_fraction": None, "similarity": None, "unreadable": ""}
+                        "std": None, "saturated_fraction": None, **dict.fromkeys(COMPARISON_COLUMNS),
+                        "unreadable": ""}
             try:
                 image = load_image(paths.AUGMENTED_DIR / row.path, max_pixels).image
                 if cached_source[0] != row.source_id and measured["source_exists"]:
-                    cached_source = (row.source_id, load_image(raw_dir / source_paths[row.source_id], max_pixels).image)
+                    source = load_image(raw_dir / source_paths[row.source_id], max_pixels).image
+                    cached_source = (row.source_id, (source, source_facts(source)))
                 measured.update(width=image.width, height=image.height, **pixel_stats(image))
                 if measured["source_exists"]:
-                    measured["similarity"] = similarity(cached_source[1], image)
+                    measured.update(compare(cached_source[1][0], image, row.ops, cached_source[1][1]).as_dict())
             except (UnreadableImage, OSError) as error:
                 measured["unreadable"] = str(error)
             rows.append(measured)
@@ -175,14 +178,32 @@ def features(augmented: pd.DataFrame, sources: pd.DataFrame, params: Params) -> 
     return pd.DataFrame(rows)
 
 
-FEATURE_COLUMNS = ["std", "saturated_fraction", "similarity"]
+COMPARISON_COLUMNS = list(Comparison.__dataclass_fields__)
+FEATURE_COLUMNS = ["std", "saturated_fraction", *COMPARISON_COLUMNS]
+
+# A failed comparison's own reason code and what it means, for the quarantine and the gallery.
+REASON_CODES = {
+    "content_kept": ("content_cropped_out", "too little of the source's content is still in frame"),
+    "fill_fraction": ("too_much_fill", "too much of the frame is padding"),
+    "photometric_similarity": ("photometric_destroyed", "the variant no longer matches its aligned source"),
+    "difference": ("near_copy", "the variant barely differs from its source"),
+}
+
+
+def comparison_bounds(params: Params) -> dict[str, tuple[str, float]]:
+    """Each comparison column's bound (">=" minimum or "<=" maximum), as the suite applies it."""
+    checks = params.validate_
+    return {"content_kept": (">=", checks.min_content_kept), "fill_fraction": ("<=", checks.max_fill_fraction),
+            "photometric_similarity": (">=", checks.min_photometric_similarity),
+            "difference": (">=", checks.min_difference)}
 
 
 def suite_parameters(labels: list[str], params: Params) -> dict:
     checks = params.validate_
     return {"labels": labels, "min_size": checks.min_size, "max_size": checks.max_size, "min_std": checks.min_std,
-            "max_saturated_fraction": checks.max_saturated_fraction,
-            "min_similarity": checks.min_similarity, "max_similarity": checks.max_similarity}
+            "max_saturated_fraction": checks.max_saturated_fraction, "min_content_kept": checks.min_content_kept,
+            "max_fill_fraction": checks.max_fill_fraction,
+            "min_photometric_similarity": checks.min_photometric_similarity, "min_difference": checks.min_difference}
 
 
 def render_gallery(validated: pd.DataFrame, raw: pd.DataFrame, params: Params, path: Path) -> None:

@@ -269,3 +269,14 @@ class PeakLimit(Operator):
 
     def apply(self, item: Clip, *, gain_db: float) -> Clip:
         return item.with_samples(_gain(item.samples, gain_db))
+
+
+# Geometric operators move or reshape the content in time or frequency (validate replays
+# them on the source before comparing spectra, so a recorded shift, stretch or pitch change
+# is not counted as damage); signal ones change levels or add noise. Every registered audio
+# operator must be listed: validate looks each recorded op up here, and a test checks it.
+OPERATOR_KINDS: dict[str, str] = {
+    "time_shift": "geometric", "cut_segment": "geometric", "fast_forward": "geometric", "speed": "geometric",
+    "time_stretch": "geometric", "pitch_shift": "geometric",
+    "add_noise": "signal", "gain": "signal", "peak_limit": "signal",
+}

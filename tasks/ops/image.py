@@ -376,3 +376,14 @@ class GaussianNoise(Operator):
         if sigma == 0:
             return item.copy()
         return Image.fromarray(gaussian_noise(np.asarray(item), sigma, np.random.default_rng(noise_seed)))
+
+
+# Geometric operators move pixels (validate replays them on the source to align it with
+# the variant); photometric ones change pixel values in place. Every registered image
+# operator must be listed: validate looks each recorded op up here, and a test checks it.
+OPERATOR_KINDS: dict[str, str] = {
+    "hflip": "geometric", "vflip": "geometric", "rotate": "geometric",
+    "random_resized_crop": "geometric", "scale": "geometric",
+    "brightness": "photometric", "contrast": "photometric", "saturation": "photometric",
+    "hue": "photometric", "gaussian_noise": "photometric",
+}

@@ -279,4 +279,6 @@ OPERATOR_KINDS: dict[str, str] = {
     "time_shift": "geometric", "cut_segment": "geometric", "fast_forward": "geometric", "speed": "geometric",
     "time_stretch": "geometric", "pitch_shift": "geometric",
     "add_noise": "signal", "gain": "signal", "peak_limit": "signal",
+    # tasks/ops/audio_effects.py: none moves time
+    "background_noise": "signal", "reverb": "signal", "time_mask": "signal", "frequency_mask": "signal",
 }

@@ -386,4 +386,9 @@ OPERATOR_KINDS: dict[str, str] = {
     "random_resized_crop": "geometric", "scale": "geometric",
     "brightness": "photometric", "contrast": "photometric", "saturation": "photometric",
     "hue": "photometric", "gaussian_noise": "photometric",
+    # tasks/ops/image_geometric.py and image_photometric.py
+    "affine": "geometric", "perspective": "geometric", "elastic": "geometric",
+    "gaussian_blur": "photometric", "motion_blur": "photometric", "sharpness": "photometric", "jpeg": "photometric",
+    "grayscale": "photometric", "posterize": "photometric", "solarize": "photometric", "equalize": "photometric",
+    "autocontrast": "photometric", "erasing": "photometric", "identity": "photometric",
 }

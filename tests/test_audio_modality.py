@@ -305,6 +305,8 @@ def test_gallery_page_has_players_and_spectrograms(tmp_path, monkeypatch):
     ({"peak_limit_dbfs": 1.0}, "audio.peak_limit_dbfs"),
     ({"min_duration_ratio": 2.0, "max_duration_ratio": 1.0}, "min_duration_ratio"),
     ({"sample_rte": 16000}, "audio.sample_rte"),
+    ({"conform_final": "yes"}, "audio.conform_final"),
+    ({"rate_bias_share": 0}, "audio.rate_bias_share"),
 ])
 def test_bad_audio_params_are_refused_naming_the_key(section, key):
     with pytest.raises(ParamsError) as error:

@@ -65,7 +65,8 @@ def stop_if_nothing_usable(frame: pd.DataFrame) -> None:
     write_csv(frame.assign(stage="explore")[QUARANTINE_COLUMNS], paths.QUARANTINE)
     reasons = frame["reason_code"].value_counts().sort_index().sort_values(ascending=False, kind="stable")
     top = ", ".join(f"{count} {code}" for code, count in reasons.head(TOP_REASONS).items())
-    more = f", {len(reasons) - TOP_REASONS} other reason(s)" if len(reasons) > TOP_REASONS else ""
+    others = len(reasons) - TOP_REASONS
+    more = f" and {others} more reason{'s' if others > 1 else ''}" if others > 0 else ""
     raise NothingUsable(f"explore: no usable sample left: all {len(frame)} samples were quarantined ({top}{more}); "
                         f"each with its reason in {paths.QUARANTINE}")
 

@@ -89,6 +89,14 @@ def _ogg_damage(data: bytes) -> str | None:
     return None
 
 
+def sniff_container(path: Path) -> str:
+    """The container by its magic bytes (for a file libsndfile refused to open), or ""."""
+    with open(path, "rb") as handle:
+        head = handle.read(12)
+    magic = {b"RIFF": "wav", b"FORM": "aiff", b"caff": "caf", b"OggS": "ogg"}
+    return magic.get(head[:4], "")
+
+
 def damage(path: Path, container: str) -> str | None:
     """What is structurally wrong with the file at path (container as audio_io names it), or None."""
     if container == "ogg":

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from tasks.modalities.audio_containers import damage, mp3_frame_samples
+from tasks.modalities.audio_containers import damage, mp3_frame_samples, sniff_container
 from tasks.modalities.audio_signal import Clip, peak_dbfs, rms_dbfs, silence_fraction
 from tasks.samples import UnusableSample
 
@@ -60,11 +60,18 @@ def _check_estimated_mp3_length(path: Path, decoded: int) -> None:
                                                    "samples its frames hold; re-encode it (FLAC, or MP3 with the header)")
 
 
+def _damaged(path: Path, problem: str) -> UnusableSample:
+    return UnusableSample("corrupt_audio" if problem.startswith("corrupt") else "truncated_audio", f"{path}: {problem}")
+
+
 def _info(path: Path) -> soundfile._SoundFileInfo:
     try:
         return soundfile.info(str(path))
     except soundfile.LibsndfileError as error:
         if error.code == _MALFORMED:
+            problem = damage(path, sniff_container(path))  # the structure may say what is wrong, precisely
+            if problem:
+                raise _damaged(path, problem) from None
             raise UnusableSample("corrupt_audio", f"{path}: a known audio format but malformed "
                                                   f"({error.error_string}); truncated or damaged") from None
         if error.code == _UNSUPPORTED_ENCODING:
@@ -86,8 +93,7 @@ def decode(path: Path, allow_non_finite: bool = False) -> tuple[Clip, soundfile.
     container = READABLE_FORMATS[info.format]
     problem = damage(path, container)
     if problem:
-        code = "corrupt_audio" if problem.startswith("corrupt") else "truncated_audio"
-        raise UnusableSample(code, f"{path}: {problem}")
+        raise _damaged(path, problem)
     try:
         with soundfile.SoundFile(str(path)) as handle:
             samples = handle.read(dtype="float32", always_2d=True)

@@ -139,15 +139,28 @@ def _mpeg_frame(header: bytes) -> tuple[int, int] | None:
     return samples // 8 * bitrate // rate + padding, samples
 
 
+def _audio_start(data: bytes) -> int:
+    """Where an MP3's first frame starts: after its ID3v2 tag, if any (size in 4 syncsafe bytes)."""
+    if data[:3] != b"ID3" or len(data) < 10:
+        return 0
+    footer = 10 if data[5] & 0x10 else 0
+    return 10 + footer + sum((byte & 0x7F) << (7 * (3 - i)) for i, byte in enumerate(data[6:10]))
+
+
+def mp3_has_length_header(path: Path) -> bool:
+    """An MP3's length is exact only when its first frame is a Xing/Info (LAME) or VBRI header
+    frame; otherwise mpg123 estimates it from the first frame's bit rate."""
+    data = path.read_bytes()
+    first_frame = data[_audio_start(data):][:200]
+    return any(tag in first_frame for tag in (b"Xing", b"Info", b"VBRI"))
+
+
 def mp3_frame_samples(path: Path) -> int:
     """Samples per channel in the chain of MPEG frames from the start of the audio (after any
     ID3v2 tag) to the first thing that is not a frame (an ID3v1 tag, damage, the end). Encoder
     delay and padding are included: an upper bound of the decoded length, within ~2 frames."""
     data = path.read_bytes()
-    position = 0
-    if data[:3] == b"ID3" and len(data) >= 10:  # ID3v2: its size is 4 syncsafe bytes
-        position = 10 + sum((byte & 0x7F) << (7 * (3 - i)) for i, byte in enumerate(data[6:10]))
-    total = 0
+    position, total = _audio_start(data), 0
     while (frame := _mpeg_frame(data[position:position + 4])) is not None and position + frame[0] <= len(data):
         position, total = position + frame[0], total + frame[1]
     return total

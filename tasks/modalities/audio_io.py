@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from tasks.modalities.audio_containers import damage, mp3_frame_samples, sniff_container
+from tasks.modalities.audio_containers import damage, mp3_frame_samples, mp3_has_length_header, sniff_container
 from tasks.modalities.audio_signal import Clip, peak_dbfs, rms_dbfs, silence_fraction
 from tasks.samples import UnusableSample
 
@@ -36,27 +36,14 @@ MP3_LENGTH_SLACK = 4 * 1152  # samples: an MP3 frame chain's encoder delay and p
 _MALFORMED, _UNSUPPORTED_ENCODING = 3, 4  # libsndfile's SF_ERR_MALFORMED_FILE, SF_ERR_UNSUPPORTED_ENCODING
 
 
-def _mp3_length_is_exact(path: Path) -> bool:
-    """An MP3's frame count is exact only when its first frame holds a Xing/Info (LAME) or VBRI
-    header; otherwise mpg123 estimates it from the file size and bit rate."""
-    with open(path, "rb") as handle:
-        head = handle.read(10)
-        start = 0
-        if head[:3] == b"ID3" and len(head) == 10:  # ID3v2 tag: its size is 4 syncsafe bytes
-            start = 10 + sum((byte & 0x7F) << (7 * (3 - i)) for i, byte in enumerate(head[6:10]))
-        handle.seek(start)
-        first_frame = handle.read(200)
-    return any(tag in first_frame for tag in (b"Xing", b"Info", b"VBRI"))
-
-
 def _check_estimated_mp3_length(path: Path, decoded: int) -> None:
     """Without a length header mpg123 estimates an MP3's length from its first frame's bit rate,
     and libsndfile reads no further: right for constant bit rate, far too short for a variable
     one. Count the frames in the file instead; encoder delay and padding are under 4 frames."""
     in_frames = mp3_frame_samples(path)
     if in_frames - decoded > MP3_LENGTH_SLACK:
-        raise UnusableSample("unsupported_format", f"{path}: a variable-bit-rate MP3 without a Xing/Info/VBRI length "
-                                                   f"header: libsndfile reads only {decoded} of the ~{in_frames} "
+        raise UnusableSample("unsupported_format", f"{path}: an MP3 without a Xing/Info/VBRI length header (variable "
+                                                   f"bit rate?): libsndfile reads only {decoded} of the ~{in_frames} "
                                                    "samples its frames hold; re-encode it (FLAC, or MP3 with the header)")
 
 
@@ -99,7 +86,7 @@ def decode(path: Path, allow_non_finite: bool = False) -> tuple[Clip, soundfile.
             samples = handle.read(dtype="float32", always_2d=True)
     except soundfile.LibsndfileError as error:
         raise UnusableSample("corrupt_audio", f"{path}: decoding failed ({error.error_string}); truncated or damaged") from None
-    exact_length = container != "mp3" or _mp3_length_is_exact(path)
+    exact_length = container != "mp3" or mp3_has_length_header(path)
     if samples.shape[0] < info.frames and exact_length:
         raise UnusableSample("truncated_audio", f"{path}: truncated or damaged: {samples.shape[0]} of {info.frames} "
                                                 "frames decoded")

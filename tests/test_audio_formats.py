@@ -141,3 +141,14 @@ def test_formats_still_refused_keep_their_code(tmp_path):
     with pytest.raises(UnusableSample, match="is not read; convert it to WAV, FLAC, MP3") as error:
         read(tmp_path / "x.au")
     assert error.value.code == "unsupported_format"
+
+
+def test_mp3_behind_an_id3v2_tag_keeps_its_exact_length_check(tmp_path):
+    data = encoded("MP3", "MPEG_LAYER_III", 16000, 1, seconds=1.0)
+    tag = b"ID3\x04\x00\x00" + bytes([0, 0, 1, 0]) + bytes(128)  # ID3v2.4, 128 bytes of padding (syncsafe 0x80)
+    (tmp_path / "tagged.mp3").write_bytes(tag + data)
+    assert read(tmp_path / "tagged.mp3")["duration_s"] == pytest.approx(1.0, abs=0.002)
+    (tmp_path / "tagged_cut.mp3").write_bytes((tag + data)[: len(tag) + len(data) * 3 // 4])
+    with pytest.raises(UnusableSample, match="frames decoded") as error:
+        read(tmp_path / "tagged_cut.mp3")
+    assert error.value.code == "truncated_audio"

@@ -140,7 +140,8 @@ def bias_extra(ok: pd.DataFrame, params: Params) -> dict:
                       "so the model cannot tell classes by channels")
     if recording["sample_rate"]["flagged_splits"] or recording["channels"]["flagged_splits"]:
         advice.append("a held-out split was recorded unlike train (rate or channels): its scores measure that "
-                      "mismatch too; set audio.conform_final: true for one rate and layout in data/final")
+                      "mismatch too; audio.conform_final: true gives data/final one rate and layout, and "
+                      "audio.sample_rate at or below the lowest rate gives every split the same band")
     return {"split": "train", "compared_with": "the median of the class means",
             "median_rms_dbfs": round(typical_rms, 2), "median_duration_s": round(typical_duration, 3),
             "per_class": per_class, "loudness": {"threshold_db": audio.loudness_bias_db, "flagged": loud},

@@ -11,10 +11,13 @@ from __future__ import annotations
 import pandas as pd
 
 from tasks import paths
-from tasks.io import write_json, write_parquet
+from tasks.io import write_csv, write_json, write_parquet
 from tasks.modalities import get_modality
 from tasks.params import Params
 from tasks.report_plots import bar_chart
+from tasks.samples import QUARANTINE_COLUMNS, NothingUsable
+
+TOP_REASONS = 3
 
 
 def count_table(frame: pd.DataFrame, by: str) -> dict[str, int]:
@@ -54,8 +57,23 @@ def profile(frame: pd.DataFrame, context: dict, params: Params) -> dict:
     }
 
 
+def stop_if_nothing_usable(frame: pd.DataFrame) -> None:
+    """With no usable sample there is nothing to profile, balance or augment: write the
+    quarantine list (as merge would) and stop with one line a user can act on."""
+    if (frame["status"] == "ok").any():
+        return
+    write_csv(frame.assign(stage="explore")[QUARANTINE_COLUMNS], paths.QUARANTINE)
+    reasons = frame["reason_code"].value_counts().sort_index().sort_values(ascending=False, kind="stable")
+    top = ", ".join(f"{count} {code}" for code, count in reasons.head(TOP_REASONS).items())
+    others = len(reasons) - TOP_REASONS
+    more = f" and {others} more reason{'s' if others > 1 else ''}" if others > 0 else ""
+    raise NothingUsable(f"explore: no usable sample left: all {len(frame)} samples were quarantined ({top}{more}); "
+                        f"each with its reason in {paths.QUARANTINE}")
+
+
 def run(params: Params) -> dict:
     frame, context = get_modality(params.data.modality).read_raw(params)
+    stop_if_nothing_usable(frame)
     report = profile(frame, context, params)
     write_parquet(frame, paths.RAW_MANIFEST)
     write_json(paths.EXPLORE_REPORT, report)

@@ -21,9 +21,9 @@ from tasks.modalities import get_modality
 from tasks.params import Params
 from tasks.report_plots import bar_chart
 from tasks.review import check_targets, read_decisions, rejected_variants, rejection_reason
+from tasks.samples import QUARANTINE_COLUMNS
 
 LINEAGE_COLUMNS = ["sample_id", "source_id", "split", "label", "origin", "ops", "seed", "sha256"]
-QUARANTINE_COLUMNS = ["sample_id", "path", "stage", "reason_code", "reason"]
 
 
 def _augmented_paths(frame: pd.DataFrame) -> pd.Series | str:

@@ -84,21 +84,21 @@ def test_bad_files_are_refused_with_a_code_and_a_message_naming_the_file(tmp_pat
     nan[100, 0] = np.nan
     cases = {
         "truncated.wav": (good[: len(good) // 2], "truncated_audio", "declares"),
-        "header_only.wav": (good[:30], "unreadable_audio", "not a readable WAV or FLAC"),
+        "header_only.wav": (good[:30], "unreadable_audio", "not a readable WAV, FLAC, MP3"),
         "empty.wav": (b"", "empty_file", "zero-length"),
-        "text.wav": (b"this is not audio\n" * 20, "unreadable_audio", "not a readable WAV or FLAC"),
+        "text.wav": (b"this is not audio\n" * 20, "unreadable_audio", "not a readable WAV, FLAC, MP3"),
         "no_frames.wav": (_pcm_wav_bytes(Clip(np.zeros((0, 1), np.float32), 16000)), "no_audio", "no audio frames"),
         "tiny.wav": (_pcm_wav_bytes(Clip(np.zeros((80, 1), np.float32), 16000)), "duration_out_of_range", "min_duration_s"),
     }
     for name, (data, _, _) in cases.items():
         (tmp_path / name).write_bytes(data)
     write_audio(tmp_path / "nan.wav", Clip(nan, 16000), subtype="FLOAT")
-    write_audio(tmp_path / "song.aiff", speech_like(), "AIFF")
+    write_audio(tmp_path / "song.au", speech_like(), "AU")  # libsndfile reads it; no whole-file check here
     flac = io.BytesIO()
     soundfile.write(flac, speech_like().samples, 16000, format="FLAC")
     (tmp_path / "cut.flac").write_bytes(flac.getvalue()[: len(flac.getvalue()) // 2])
     cases |= {"nan.wav": (None, "non_finite_samples", "1 samples are NaN or infinite"),
-              "song.aiff": (None, "unsupported_format", "convert it to WAV or FLAC"),
+              "song.au": (None, "unsupported_format", "convert it to WAV, FLAC, MP3"),
               "cut.flac": (None, "corrupt_audio", "truncated or damaged")}
     params = make_params().audio
     for name, (_, code, words) in cases.items():
@@ -165,7 +165,7 @@ def test_encoder_refuses_to_clip_silently():
 
 def raw_frame(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame([{"sample_id": f"s{i}", "split": "train", "status": "ok", "format": "wav", "subtype": "PCM_16",
-                          "bit_depth": 16, "channels": 1, "sample_rate": 16000, "peak_dbfs": -3.0,
+                          "bit_depth": 16, "lossy": False, "channels": 1, "sample_rate": 16000, "peak_dbfs": -3.0,
                           "silence_fraction": 0.1, "clipped_fraction": 0.0, **row} for i, row in enumerate(rows)])
 
 
@@ -335,6 +335,8 @@ def test_gallery_page_has_players_and_spectrograms(tmp_path, monkeypatch):
     ({"peak_limit_dbfs": 1.0}, "audio.peak_limit_dbfs"),
     ({"min_duration_ratio": 2.0, "max_duration_ratio": 1.0}, "min_duration_ratio"),
     ({"sample_rte": 16000}, "audio.sample_rte"),
+    ({"conform_final": "yes"}, "audio.conform_final"),
+    ({"rate_bias_share": 0}, "audio.rate_bias_share"),
 ])
 def test_bad_audio_params_are_refused_naming_the_key(section, key):
     with pytest.raises(ParamsError) as error:

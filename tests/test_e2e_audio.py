@@ -5,6 +5,7 @@ against the invariants of shared/DESIGN.md; then bad recordings through the same
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import shutil
 from pathlib import Path
@@ -127,9 +128,12 @@ def write_bad_recordings(folder: Path) -> dict[str, str]:
     nan = 0.3 * np.sin(np.arange(8000) / 4.0)
     nan[10:20] = np.nan
     soundfile.write(str(folder / "nan.wav"), nan, 16000, subtype="FLOAT")
-    soundfile.write(str(folder / "song.aiff"), 0.3 * np.sin(np.arange(8000) / 4.0), 16000, format="AIFF")
+    soundfile.write(str(folder / "song.au"), 0.3 * np.sin(np.arange(8000) / 4.0), 16000, format="AU")
+    ogg = io.BytesIO()
+    soundfile.write(ogg, 0.3 * np.sin(np.arange(16000) / 4.0), 16000, format="OGG")
+    (folder / "cut.ogg").write_bytes(ogg.getvalue()[: len(ogg.getvalue()) * 9 // 10])
     return {"truncated.wav": "truncated_audio", "empty.wav": "empty_file", "nan.wav": "non_finite_samples",
-            "song.aiff": "unsupported_format"}
+            "song.au": "unsupported_format", "cut.ogg": "truncated_audio"}
 
 
 def test_bad_recordings_are_quarantined_with_reasons_and_nothing_is_lost(demo, tmp_path, monkeypatch):
@@ -160,4 +164,62 @@ def test_bad_recordings_are_quarantined_with_reasons_and_nothing_is_lost(demo, t
     originals = set(final.loc[final["origin"] == "original", "sample_id"])
     assert set(raw["sample_id"]) == originals | set(raw.loc[raw["status"] != "ok", "sample_id"])
     assert len(raw) == len(list(recordings.rglob("*.*")))
+    assert json.loads(Path("reports/merge.json").read_text())["accounting"]["balanced"]
+
+
+def reencode(source: Path, target: Path, file_format: str, rate: int) -> None:
+    """A demo recording as a user might have it: another container, another rate."""
+    clip = load_source(source, parse_params({"seed": 1, "data": {"modality": "audio"}, "prepare": {"dataset": "none"},
+                                             "augment": {"policy": [{"name": "gain"}]},
+                                             "audio": {"sample_rate": rate, "channels": "keep"}}).audio)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    soundfile.write(str(target), clip.samples * 0.9, rate, format=file_format)
+
+
+def test_mp3_ogg_aiff_at_mixed_rates_conformed_into_one_final_set(demo, tmp_path, monkeypatch):
+    """The issue's case: MP3 train clips, OGG test clips at another rate, AIFF val; with
+    audio.conform_final every final recording is at one rate, layout and format, and each
+    original's lineage leads back to its raw bytes."""
+    from flows.stages import run_stage
+    from tasks.modalities.audio_final import replay_original
+    from tasks.modalities.audio_io import decode
+
+    recordings = tmp_path / "recordings"
+    kinds = {"train": ("MP3", ".mp3", 22050), "val": ("AIFF", ".aiff", 44100), "test": ("OGG", ".ogg", 8000)}
+    for path in sorted((demo / "data/raw").rglob("*.*"))[::3]:
+        relative = path.relative_to(demo / "data/raw")
+        file_format, suffix, rate = kinds[relative.parts[0]]
+        reencode(path, (recordings / relative).with_suffix(suffix), file_format, rate)
+    shutil.copytree(REPO / "expectations", tmp_path / "expectations")
+    monkeypatch.chdir(tmp_path)
+    params = parse_params(merge_dicts(yaml.safe_load((demo / "params.yaml").read_text()),
+                                      {"data": {"raw_dir": "recordings"}, "prepare": {"dataset": "none"},
+                                       "audio": {"conform_final": True, "format": "flac"},
+                                       "execution": {"workers": 1}}))
+    for stage in ("explore", "bias", "augment", "validate", "merge"):
+        run_stage(stage, params)
+
+    explore = json.loads(Path("reports/explore.json").read_text())
+    raw = pd.read_parquet("data/interim/raw_manifest.parquet").set_index("sample_id")
+    assert explore["dataset"]["quarantined"] == 0
+    assert explore["audio"]["mixes"]["sample_rate"]["by_split"] == {
+        split: {str(kinds[split][2]): int((raw["split"] == split).sum())} for split in kinds}
+    assert explore["audio"]["lossy"]["samples"] == int((raw["split"] != "val").sum())  # MP3 and OGG
+    bias = json.loads(Path("reports/bias.json").read_text())["audio"]["recording"]
+    assert {f["split"] for f in bias["sample_rate"]["flagged_splits"]} == {"val", "test"}
+
+    final = pd.read_parquet("data/final/manifest.parquet")
+    assert set(final["split"]) == set(kinds) and (final["sample_rate"] == 16000).all() and (final["channels"] == 1).all()
+    for row in final.itertuples():
+        info = soundfile.info(str(Path("data/final") / row.path))
+        assert (info.format, info.samplerate, info.channels) == ("FLAC", 16000, 1), row.path
+        data = (Path("data/final") / row.path).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == row.sha256
+        if row.origin == "original":
+            ops = json.loads(row.ops)
+            assert ops[0]["name"] == "conform" and ops[0]["params"]["source_sha256"] == raw.loc[row.source_id, "sha256"]
+            clip = replay_original(decode(Path("recordings") / raw.loc[row.source_id, "path"])[0], ops)
+            assert encode(clip, "flac", "PCM_16") == data, row.sample_id
+    held_out = final[final["split"] != "train"]
+    assert (held_out["origin"] == "original").all() and len(held_out) == int((raw["split"] != "train").sum())
     assert json.loads(Path("reports/merge.json").read_text())["accounting"]["balanced"]

@@ -16,7 +16,8 @@ from tasks.cache import code_version, key_of
 from tasks.feature_memo import memoized_file_rows
 from tasks.ingest import copy_into_final, read_file_dataset
 from tasks.io import safe_name, sha256_bytes, write_bytes_atomic
-from tasks.modalities.audio_io import decode, encode, extension, read_measured
+from tasks.modalities.audio_io import SUFFIXES, decode, encode, extension, read_measured
+from tasks.modalities.audio_mix import mix_bias, mixes
 from tasks.modalities.audio_signal import (
     Clip,
     conform,
@@ -71,13 +72,19 @@ def profile(ok: pd.DataFrame, params: Params) -> dict:
     duration = pd.to_numeric(ok["duration_s"])
     silent = ok[pd.to_numeric(ok["silence_fraction"]) > audio.max_silence_fraction]
     clipped = ok[pd.to_numeric(ok["clipped_fraction"]) > 0].sort_values("clipped_fraction", ascending=False)
+    lossy = ok["lossy"].fillna(False).astype(bool)
     return {
         "total_duration_s": round(float(duration.sum()), 2),
         "duration_s": _stats(duration),
         "duration_s_by_class": {str(k): _stats(g["duration_s"]) for k, g in ok.groupby("label")},
         "sample_rates": _counts(ok["sample_rate"]),
         "channels": _counts(ok["channels"]),
+        # Per split and per class: a split or class recorded differently is a mismatch or a shortcut (bias).
+        "mixes": mixes(ok),
         "formats": _counts(ok["format"]),
+        # Decoded from a lossy codec (MP3, Vorbis, Opus, ADPCM, u/A-law): its artefacts are in the data.
+        "lossy": {"samples": int(lossy.sum()), "by_format": _counts(ok.loc[lossy, "format"] + "/" + ok.loc[lossy, "subtype"]),
+                  "examples": sorted(ok.loc[lossy, "sample_id"])[:limit]},
         "subtypes": _counts(ok["subtype"]),
         "bit_depths": _counts(ok["bit_depth"].astype("Int64")),
         "rms_dbfs": _stats(ok["rms_dbfs"]),
@@ -124,10 +131,23 @@ def bias_extra(ok: pd.DataFrame, params: Params) -> dict:
     if long:
         advice.append("classes differ in duration: trim silence or add time_stretch/speed, so the model "
                       "cannot tell classes by length")
+    recording = mix_bias(ok, audio.rate_bias_share)
+    if recording["sample_rate"]["flagged_classes"]:
+        advice.append("classes were recorded at their own sample rates: resampling adds no bandwidth, so set "
+                      "audio.sample_rate at or below the lowest rate (every recording then has the same band), "
+                      "or record those classes at the others' rate, so the model cannot tell classes by bandwidth")
+    if recording["channels"]["flagged_classes"]:
+        advice.append("classes were recorded with their own channel layout: keep audio.channels at mono, "
+                      "so the model cannot tell classes by channels")
+    if recording["sample_rate"]["flagged_splits"] or recording["channels"]["flagged_splits"]:
+        advice.append("a held-out split was recorded unlike train (rate or channels): its scores measure that "
+                      "mismatch too; audio.conform_final: true gives data/final one rate and layout, and "
+                      "audio.sample_rate at or below the lowest rate gives every split the same band")
     return {"split": "train", "compared_with": "the median of the class means",
             "median_rms_dbfs": round(typical_rms, 2), "median_duration_s": round(typical_duration, 3),
             "per_class": per_class, "loudness": {"threshold_db": audio.loudness_bias_db, "flagged": loud},
-            "duration": {"threshold_ratio": audio.duration_bias_ratio, "flagged": long}, "advice": advice}
+            "duration": {"threshold_ratio": audio.duration_bias_ratio, "flagged": long},
+            "recording": recording, "advice": advice}
 
 
 # ---- augment -----------------------------------------------------------------
@@ -270,12 +290,19 @@ def render_gallery(validated: pd.DataFrame, raw: pd.DataFrame, params: Params, p
 # ---- merge -------------------------------------------------------------------
 
 def finalize(originals: pd.DataFrame, accepted: pd.DataFrame, params: Params) -> pd.DataFrame:
-    """Copy originals (byte for byte, at their own rate and format) and accepted variants
-    into data/final/split/label/, each named by its sample_id."""
+    """Originals and accepted variants into data/final/split/label/, each named by its sample_id.
+    Originals are byte copies (at their own rate and format) unless audio.conform_final, which
+    writes them at the variants' rate, layout and format, with a conform op in their lineage."""
     def suffix(path: str) -> str:
-        return Path(path).suffix.lower() if Path(path).suffix.lower() in (".wav", ".flac") else ""
+        return Path(path).suffix.lower() if Path(path).suffix.lower() in SUFFIXES else ""
 
-    frame = copy_into_final(originals, accepted, Path(params.data.raw_dir), suffix)
+    if params.audio.conform_final:
+        from tasks.modalities.audio_final import conform_into_final
+
+        copied = copy_into_final(originals.iloc[:0], accepted, Path(params.data.raw_dir), suffix)
+        frame = pd.concat([conform_into_final(originals, params), copied], ignore_index=True)
+    else:
+        frame = copy_into_final(originals, accepted, Path(params.data.raw_dir), suffix)
     frame["duration_s"] = pd.to_numeric(frame["duration_s"]).astype(float)
     frame[["sample_rate", "channels"]] = frame[["sample_rate", "channels"]].apply(pd.to_numeric).astype("Int64")
     return frame

@@ -1,6 +1,6 @@
-"""Audio files in and out: decode WAV/FLAC of any common rate, bit depth and
-channel count (soundfile, which bundles libsndfile), refuse what cannot be a
-training sample with a reason, measure a recording, and encode a clip into
+"""Audio files in and out: decode WAV, FLAC, MP3, OGG (Vorbis, Opus), AIFF and CAF of any
+common rate, bit depth and channel count (soundfile, which bundles libsndfile), refuse what
+cannot be a training sample with a reason, measure a recording, and encode a clip into
 byte-deterministic WAV or FLAC."""
 
 from __future__ import annotations
@@ -13,61 +13,85 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
+from tasks.modalities.audio_containers import damage, mp3_frame_samples, mp3_has_length_header, sniff_container
 from tasks.modalities.audio_signal import Clip, peak_dbfs, rms_dbfs, silence_fraction
 from tasks.samples import UnusableSample
 
-# What the pipeline reads. libsndfile opens more (AIFF, OGG, ...); the issue's scope and
-# the output formats are WAV and FLAC, so anything else is refused with a clear reason.
-READABLE_FORMATS = {"WAV": "wav", "WAVEX": "wav", "RF64": "wav", "FLAC": "flac"}
+# What the pipeline reads: libsndfile's major formats -> the container's name in the manifest.
+# libsndfile opens more (AU, W64, VOC, ...): those have no whole-file check here, so they are
+# refused with a reason rather than read unchecked.
+READABLE_FORMATS = {"WAV": "wav", "WAVEX": "wav", "RF64": "wav", "FLAC": "flac", "MP3": "mp3", "OGG": "ogg",
+                    "AIFF": "aiff", "CAF": "caf"}
+READABLE_NAMES = "WAV, FLAC, MP3, OGG (Vorbis, Opus), AIFF or CAF"
+# Suffixes a final original keeps (anything else is named by its sample_id alone).
+SUFFIXES = (".wav", ".wave", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".aif", ".aiff", ".aifc", ".caf")
 BIT_DEPTHS = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32, "FLOAT": 32, "DOUBLE": 64,
-              "ULAW": 8, "ALAW": 8}
-_UNKNOWN_LENGTH = {0xFFFFFFFF, 0x7FFFFFFF, 0x7FFFF000}  # streaming writers' placeholder sizes; libsndfile reads to EOF
+              "ULAW": 8, "ALAW": 8, "ALAC_16": 16, "ALAC_20": 20, "ALAC_24": 24, "ALAC_32": 32}
+# Encodings whose samples are not the recorded PCM: perceptual codecs, ADPCM, and the 8-bit
+# telephone companding laws. Recorded per file (`lossy`): their artefacts are part of the data.
+LOSSY_SUBTYPES = {"MPEG_LAYER_I", "MPEG_LAYER_II", "MPEG_LAYER_III", "VORBIS", "OPUS", "GSM610", "IMA_ADPCM",
+                  "MS_ADPCM", "VOX_ADPCM", "G721_32", "G723_24", "G723_40", "NMS_ADPCM_16", "NMS_ADPCM_24",
+                  "NMS_ADPCM_32", "ULAW", "ALAW"}
+MP3_LENGTH_SLACK = 4 * 1152  # samples: an MP3 frame chain's encoder delay and padding stay below this
+_MALFORMED, _UNSUPPORTED_ENCODING = 3, 4  # libsndfile's SF_ERR_MALFORMED_FILE, SF_ERR_UNSUPPORTED_ENCODING
 
 
-def _wav_truncation(path: Path) -> str | None:
-    """libsndfile silently reads what is there of a WAV whose data chunk was cut off;
-    compare the declared chunk sizes with the file's length instead."""
-    size = path.stat().st_size
-    with open(path, "rb") as handle:
-        header = handle.read(12)
-        if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
-            return None  # RF64 / RIFX / not a WAV: leave it to libsndfile
-        position = 12
-        while position + 8 <= size:
-            handle.seek(position)
-            chunk_id, chunk_size = struct.unpack("<4sI", handle.read(8))
-            available = size - position - 8
-            if chunk_size > available and chunk_size not in _UNKNOWN_LENGTH:
-                name = chunk_id.decode("latin-1").strip()
-                return f"truncated: its {name!r} chunk declares {chunk_size} bytes but only {available} are in the file"
-            if chunk_id == b"data":
-                return None
-            position += 8 + chunk_size + (chunk_size & 1)
-    return None
+def _check_estimated_mp3_length(path: Path, decoded: int) -> None:
+    """Without a length header mpg123 estimates an MP3's length from its first frame's bit rate,
+    and libsndfile reads no further: right for constant bit rate, far too short for a variable
+    one. Count the frames in the file instead; encoder delay and padding are under 4 frames."""
+    in_frames = mp3_frame_samples(path)
+    if in_frames - decoded > MP3_LENGTH_SLACK:
+        raise UnusableSample("unsupported_format", f"{path}: an MP3 without a Xing/Info/VBRI length header (variable "
+                                                   f"bit rate?): libsndfile reads only {decoded} of the ~{in_frames} "
+                                                   "samples its frames hold; re-encode it (FLAC, or MP3 with the header)")
+
+
+def _damaged(path: Path, problem: str) -> UnusableSample:
+    return UnusableSample("corrupt_audio" if problem.startswith("corrupt") else "truncated_audio", f"{path}: {problem}")
+
+
+def _info(path: Path) -> soundfile._SoundFileInfo:
+    try:
+        return soundfile.info(str(path))
+    except soundfile.LibsndfileError as error:
+        if error.code == _MALFORMED:
+            problem = damage(path, sniff_container(path))  # the structure may say what is wrong, precisely
+            if problem:
+                raise _damaged(path, problem) from None
+            raise UnusableSample("corrupt_audio", f"{path}: a known audio format but malformed "
+                                                  f"({error.error_string}); truncated or damaged") from None
+        if error.code == _UNSUPPORTED_ENCODING:
+            raise UnusableSample("unsupported_format", f"{path}: an encoding libsndfile cannot decode "
+                                                       f"({error.error_string}); convert it to WAV or FLAC") from None
+        raise UnusableSample("unreadable_audio", f"{path}: not a readable {READABLE_NAMES} file "
+                                                 f"({error.error_string})") from None
 
 
 def decode(path: Path, allow_non_finite: bool = False) -> tuple[Clip, soundfile._SoundFileInfo]:
-    """Read a whole WAV/FLAC file as float32 (frames, channels); UnusableSample if it cannot be a
+    """Read a whole recording as float32 (frames, channels); UnusableSample if it cannot be a
     sample. NaN/Inf samples are refused unless allow_non_finite (validate measures them instead)."""
     if path.stat().st_size == 0:
         raise UnusableSample("empty_file", f"{path}: zero-length file")
-    try:
-        info = soundfile.info(str(path))
-    except soundfile.LibsndfileError as error:
-        raise UnusableSample("unreadable_audio", f"{path}: not a readable WAV or FLAC file ({error.error_string})") from None
+    info = _info(path)
     if info.format not in READABLE_FORMATS:
-        raise UnusableSample("unsupported_format", f"{path}: {info.format_info} ({info.format}) is not supported; "
-                                                   f"convert it to WAV or FLAC")
-    truncated = _wav_truncation(path) if READABLE_FORMATS[info.format] == "wav" else None
-    if truncated:
-        raise UnusableSample("truncated_audio", f"{path}: {truncated}")
+        raise UnusableSample("unsupported_format", f"{path}: {info.format_info} ({info.format}) is not read; "
+                                                   f"convert it to {READABLE_NAMES}")
+    container = READABLE_FORMATS[info.format]
+    problem = damage(path, container)
+    if problem:
+        raise _damaged(path, problem)
     try:
         with soundfile.SoundFile(str(path)) as handle:
             samples = handle.read(dtype="float32", always_2d=True)
     except soundfile.LibsndfileError as error:
         raise UnusableSample("corrupt_audio", f"{path}: decoding failed ({error.error_string}); truncated or damaged") from None
-    if samples.shape[0] < info.frames:
-        raise UnusableSample("truncated_audio", f"{path}: truncated: {samples.shape[0]} of {info.frames} frames decoded")
+    exact_length = container != "mp3" or mp3_has_length_header(path)
+    if samples.shape[0] < info.frames and exact_length:
+        raise UnusableSample("truncated_audio", f"{path}: truncated or damaged: {samples.shape[0]} of {info.frames} "
+                                                "frames decoded")
+    if not exact_length:
+        _check_estimated_mp3_length(path, samples.shape[0])
     if samples.shape[0] == 0:
         raise UnusableSample("no_audio", f"{path}: the file holds no audio frames")
     if not allow_non_finite and not np.isfinite(samples).all():
@@ -85,9 +109,10 @@ def clipped_fraction(samples: np.ndarray, bit_depth: int | None, subtype: str) -
 
 def measure(clip: Clip, info, silence_threshold_dbfs: float) -> dict:
     """The raw-manifest columns of one recording."""
-    bit_depth = BIT_DEPTHS.get(info.subtype)
+    bit_depth = BIT_DEPTHS.get(info.subtype)  # None for the perceptual codecs: they have no bit depth
     return {"duration_s": round(clip.duration_s, 4), "sample_rate": clip.rate, "channels": clip.channels,
             "format": READABLE_FORMATS[info.format], "subtype": info.subtype, "bit_depth": bit_depth,
+            "lossy": info.subtype in LOSSY_SUBTYPES,
             "rms_dbfs": round(rms_dbfs(clip.samples), 2), "peak_dbfs": round(peak_dbfs(clip.samples), 2),
             "silence_fraction": silence_fraction(clip.samples, clip.rate, silence_threshold_dbfs),
             "clipped_fraction": clipped_fraction(clip.samples, bit_depth, info.subtype)}

@@ -19,6 +19,10 @@ class AudioParams(Section):
     # A variant whose peak passes this level is scaled down to it (recorded as a peak_limit
     # op in its lineage): nothing is ever clipped silently.
     peak_limit_dbfs: float = Field(-1.0, ge=-20, le=0)
+    # merge: false keeps originals byte for byte (at their own rate, layout and format); true
+    # writes every final recording at sample_rate, channels, format and subtype, and records
+    # that as a `conform` op in its lineage (docs/audio.md: the trade-off).
+    conform_final: bool = False
 
     # explore: recordings outside these bounds are quarantined with a reason.
     min_duration_s: float = Field(0.05, gt=0)
@@ -30,6 +34,9 @@ class AudioParams(Section):
     # or whose mean duration is this many times longer or shorter, is flagged.
     loudness_bias_db: float = Field(6.0, gt=0)
     duration_bias_ratio: float = Field(1.5, gt=1)
+    # A train class (or a held-out split, against train) with at least this share of its
+    # recordings at a sample rate or channel count that the others have under 5 % of the time.
+    rate_bias_share: float = Field(0.5, gt=0, le=1)
 
     # validate: per-variant bounds (the GX suite expectations/audio_augmented.json).
     min_duration_ratio: float = Field(0.5, gt=0)   # variant duration / source duration

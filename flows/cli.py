@@ -7,6 +7,7 @@
   augmill review reject|accept|list   the human review: decisions in reviews/decisions.csv, applied by merge
   augmill preview [--n 16]            what the current augment.policy does to N train samples, in seconds
   augmill serve [--cron "0 3 * * *"]  serve the scheduled pipeline (a Prefect deployment) from this process
+  augmill verify [REV]                recompute the version REV (default HEAD) from scratch: byte-identical or not
 """
 
 from __future__ import annotations
@@ -91,6 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--cron", default=None, metavar="CRON",
                        help="when to run, e.g. \"0 3 * * *\" (03:00 daily; default: schedule.cron in params.yaml), "
                             "read in schedule.timezone")
+    verify = commands.add_parser("verify", help="recompute a committed dataset version from scratch and compare",
+                                 description="Check out REV in a temporary git worktree, run the whole pipeline there "
+                                             "with no memo and no DVC cache, and compare the output hashes with REV's "
+                                             "dvc.lock: print 'byte-identical' (exit 0) or each output that differs and "
+                                             "what differs between REV's recorded environment and this one (exit 1).")
+    verify.add_argument("rev", nargs="?", default="HEAD", metavar="REV", help="a git commit, tag or branch (default HEAD)")
     return parser
 
 
@@ -109,6 +116,10 @@ def main(argv: list[str] | None = None) -> int:
             api.stop()
         raise
     try:
+        if args.command == "verify":  # REV's params, not this workspace's, are the ones recomputed
+            from flows.verify import verify
+
+            return verify(args.rev)
         # Refuse a bad params.yaml before any work.
         params = load_params(Path(args.params), getattr(args, "overrides", []))
         if args.command == "check":

@@ -8,6 +8,7 @@
   augmill preview [--n 16]            what the current augment.policy does to N train samples, in seconds
   augmill serve [--cron "0 3 * * *"]  serve the scheduled pipeline (a Prefect deployment) from this process
   augmill verify [REV]                recompute the version REV (default HEAD) from scratch: byte-identical or not
+  augmill environment                 print this machine's environment as a version records it (JSON)
 """
 
 from __future__ import annotations
@@ -98,6 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
                                              "dvc.lock: print 'byte-identical' (exit 0) or each output that differs and "
                                              "what differs between REV's recorded environment and this one (exit 1).")
     verify.add_argument("rev", nargs="?", default="HEAD", metavar="REV", help="a git commit, tag or branch (default HEAD)")
+    commands.add_parser("environment", help="print this machine's environment as a dataset version records it",
+                        description="Print Python, the libraries that touch the bytes, their codecs and the CPU features "
+                                    "as JSON: what `augmill run` writes to reports/environment.json when it records a new "
+                                    "version (after `dvc repro`: augmill environment > reports/environment.json).")
     return parser
 
 
@@ -120,6 +125,13 @@ def main(argv: list[str] | None = None) -> int:
             from flows.verify import verify
 
             return verify(args.rev)
+        if args.command == "environment":
+            import json
+
+            from tasks.environment import gather
+
+            print(json.dumps(gather(), indent=2))
+            return 0
         # Refuse a bad params.yaml before any work.
         params = load_params(Path(args.params), getattr(args, "overrides", []))
         if args.command == "check":

@@ -127,6 +127,11 @@ def test_the_gathered_environment_names_python_libraries_codecs_and_cpu(tmp_path
     json.dumps(environment)  # the record is JSON
 
 
+def test_augmill_environment_prints_what_a_version_records(tmp_path):
+    printed = run([sys.executable, "-m", "flows.cli", "environment"], tmp_path).stdout  # no project needed
+    assert differences(json.loads(printed), gather()) == []
+
+
 # ---- real runs ----------------------------------------------------------------------------------------------
 
 

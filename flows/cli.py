@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
 
             from tasks.environment import gather
 
-            print(json.dumps(gather(), indent=2))
+            print(json.dumps(gather(), indent=2, ensure_ascii=False))  # the bytes augmill run writes
             return 0
         # Refuse a bad params.yaml before any work.
         params = load_params(Path(args.params), getattr(args, "overrides", []))

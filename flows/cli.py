@@ -7,6 +7,8 @@
   augmill review reject|accept|list   the human review: decisions in reviews/decisions.csv, applied by merge
   augmill preview [--n 16]            what the current augment.policy does to N train samples, in seconds
   augmill serve [--cron "0 3 * * *"]  serve the scheduled pipeline (a Prefect deployment) from this process
+  augmill verify [REV]                recompute the version REV (default HEAD) from scratch: byte-identical or not
+  augmill environment                 print this machine's environment as a version records it (JSON)
 """
 
 from __future__ import annotations
@@ -91,6 +93,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--cron", default=None, metavar="CRON",
                        help="when to run, e.g. \"0 3 * * *\" (03:00 daily; default: schedule.cron in params.yaml), "
                             "read in schedule.timezone")
+    verify = commands.add_parser("verify", help="recompute a committed dataset version from scratch and compare",
+                                 description="Check out REV in a temporary git worktree, run the whole pipeline there "
+                                             "with no memo and no DVC cache, and compare the output hashes with REV's "
+                                             "dvc.lock: print 'byte-identical' (exit 0) or each output that differs and "
+                                             "what differs between REV's recorded environment and this one (exit 1).")
+    verify.add_argument("rev", nargs="?", default="HEAD", metavar="REV", help="a git commit, tag or branch (default HEAD)")
+    commands.add_parser("environment", help="print this machine's environment as a dataset version records it",
+                        description="Print Python, the libraries that touch the bytes, their codecs and the CPU features "
+                                    "as JSON: what `augmill run` writes to reports/environment.json when it records a new "
+                                    "version (after `dvc repro`: augmill environment > reports/environment.json).")
     return parser
 
 
@@ -109,6 +121,17 @@ def main(argv: list[str] | None = None) -> int:
             api.stop()
         raise
     try:
+        if args.command == "verify":  # REV's params, not this workspace's, are the ones recomputed
+            from flows.verify import verify
+
+            return verify(args.rev)
+        if args.command == "environment":
+            import json
+
+            from tasks.environment import gather
+
+            print(json.dumps(gather(), indent=2, ensure_ascii=False))  # the bytes augmill run writes
+            return 0
         # Refuse a bad params.yaml before any work.
         params = load_params(Path(args.params), getattr(args, "overrides", []))
         if args.command == "check":

@@ -25,6 +25,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
+from flows.versions import ENVIRONMENT_RECORD
 from flows.workspace_lock import workspace_lock
 from tasks.params import Params, ParamsError, ScheduleParams, load_params
 
@@ -64,7 +65,8 @@ def default_remote(root: Path) -> str | None:
 
 def version_paths(root: Path) -> list[str]:
     """What a version commit holds besides the code: dvc.lock, every output git tracks
-    (`cache: false` in dvc.yaml) and the .gitignore files DVC keeps beside cached outputs."""
+    (`cache: false` in dvc.yaml), the .gitignore files DVC keeps beside cached outputs, and
+    the environment record a new version writes (flows.versions)."""
     from dvc.repo import Repo
 
     repo = Repo(str(root))
@@ -72,7 +74,7 @@ def version_paths(root: Path) -> list[str]:
         outs = list(repo.index.outs)
     finally:
         repo.close()
-    paths = {LOCK_FILE}
+    paths = {LOCK_FILE, ENVIRONMENT_RECORD}
     for out in outs:
         path = Path(out.def_path)
         paths.add((path.parent / ".gitignore").as_posix() if out.use_cache else path.as_posix())

@@ -18,7 +18,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows import dvc_state
+from flows import dvc_state, versions
 from flows.stages import STAGE_NAMES, run_stage
 from tasks.params import load_params
 
@@ -71,6 +71,7 @@ def pipeline(params_file: str = "params.yaml", overrides: list[str] | None = Non
         logger.warning("params from %s with overrides %s (or no DVC repo): running every stage; dvc.lock is not "
                        "updated (it records params.yaml only)", params_file, overrides or [])
     repo = dvc_state.LazyRepo() if recorded else None
+    recorded_outputs = versions.read_output_hashes() if recorded else {}
     if repo is None or force:
         stale = list(STAGE_NAMES)
     elif stale is None:
@@ -92,9 +93,13 @@ def pipeline(params_file: str = "params.yaml", overrides: list[str] | None = Non
     except BaseException:
         if repo is not None:  # record what completed, so the next run does not redo it
             dvc_state.record(repo.get(), [name for name, state in ran.items() if state != "skipped"])
+            versions.record_environment_if_new(recorded_outputs)
         raise
     if repo is not None and ran_any(ran):
         dvc_state.record(repo.get())
+        # Only a new version's environment is written: reproducing a committed one changes no tracked file.
+        if versions.record_environment_if_new(recorded_outputs):
+            logger.info("new dataset version: its environment recorded in %s", versions.ENVIRONMENT_RECORD)
     return ran
 
 

@@ -320,7 +320,7 @@ def test_a_repeated_variant_is_refused(tmp_path):
     assert measured["repeats_another_variant"].tolist() == [False, True]
 
 
-def test_finalize_writes_split_files_exact_and_spreadsheet_safe(tmp_path, monkeypatch):
+def test_finalize_writes_split_files_with_the_exact_texts(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     params = make_params(tmp_path)
     originals = ok_frame([("=HYPERLINK(\"x\")", "a", "train"), ("Plain, with \"quotes\"\nand a line", "b", "test")])
@@ -330,7 +330,7 @@ def test_finalize_writes_split_files_exact_and_spreadsheet_safe(tmp_path, monkey
     final = text.finalize(originals, accepted, params)
     assert len(final) == 3 and set(final["text"]) == {"=HYPERLINK(\"x\")", "Plain, with \"quotes\"\nand a line", "new text"}
     train_csv = pd.read_csv(paths.FINAL / "train.csv", keep_default_na=False)
-    assert train_csv["text"].tolist() == ["'=HYPERLINK(\"x\")", "new text"]
+    assert train_csv["text"].tolist() == ["=HYPERLINK(\"x\")", "new text"]  # data, not a spreadsheet report
     jsonl = [json.loads(line) for line in (paths.FINAL / "train.jsonl").read_text().splitlines()]
     assert [r["text"] for r in jsonl] == ["=HYPERLINK(\"x\")", "new text"]
     assert pd.read_csv(paths.FINAL / "test.csv")["text"].tolist() == ["Plain, with \"quotes\"\nand a line"]

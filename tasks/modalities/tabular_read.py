@@ -23,7 +23,7 @@ from tasks.params import Params
 
 # Names the pipeline's own tables use: a feature column may not have one of them.
 RESERVED_COLUMNS = frozenset(MANIFEST_COLUMNS) | {
-    "ops", "seed", "variant", "variants", "stage", "final_path", "unreadable", "source_exists", "parents_exist",
+    "ops", "seed", "variant", "variants", "stage", "augment_error", "final_path", "unreadable", "source_exists", "parents_exist",
     "integers_whole", "distance_to_closest_real", "privacy_distance_ratio", "class_fidelity"}
 # A text column whose values are at least this share numbers is a numeric column with a few
 # bad cells (those rows are quarantined); between this and half, it is too mixed to guess.

@@ -170,7 +170,7 @@ def out_of_range_numbers(name: str, numbers: pd.Series, cells: pd.Series, proble
         return repr(cells.iloc[i]) if isinstance(cells.iloc[i], str) else str(cells.iloc[i])
 
     problems.add(infinite, "infinite_value", lambda i: f"column {name!r} holds {shown(i)}, not a finite number")
-    problems.add(huge, "huge_value", lambda i: f"column {name!r} holds {shown(i)}, beyond ±{HUGE_NUMBER:g}: "
+    problems.add(huge, "huge_value", lambda i: f"column {name!r} holds {shown(i)}, {HUGE_NUMBER:g} or more in size: "
                                                "its square overflows, so distances and spreads would be infinite")
     counts = {"infinite": int(infinite.sum()), "too large": int(huge.sum())}
     found = [f"{count} {kind} value(s)" for kind, count in counts.items() if count]

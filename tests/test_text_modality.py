@@ -118,6 +118,20 @@ def test_jsonl_bad_lines_are_quarantined(tmp_path):
     assert frame.loc["t.jsonl:8", ["label", "split"]].tolist() == ["3", "val"]
 
 
+def test_jsonl_infinity_and_nan_in_a_text_or_a_label_are_quarantined(tmp_path):
+    # Python's json module reads Infinity, -Infinity, NaN and 1e999 as floats: none is a text or a label.
+    content = (b'{"text": Infinity, "label": "a"}\n'
+               b'{"text": -Infinity, "label": "a"}\n'
+               b'{"text": NaN, "label": "a"}\n'
+               b'{"text": 1e999, "label": "a"}\n'
+               b'{"text": "fine", "label": Infinity}\n'
+               b'{"text": "fine too", "label": 1e999}\n'
+               b'{"text": "inf", "label": "inf"}\n')
+    frame = read(tmp_path, "t.jsonl", content)
+    assert frame["reason_code"].tolist() == ["not_text"] * 4 + ["invalid_label"] * 2 + [""]
+    assert frame["reason"].iloc[0].startswith("t.jsonl:1: ") and frame.loc["t.jsonl:7", "text"] == "inf"
+
+
 def test_parquet_with_invalid_utf8_nulls_and_int_labels(tmp_path):
     table = pa.table({"text": pa.array([b"ok text", b"bad \xff", None, b"fine"], pa.binary()),
                       "label": pa.array([1, 2, 3, None], pa.int64())})

@@ -12,9 +12,11 @@ from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from tasks import paths
 from tasks.augment import Shard, augment_guarded
+from tests.project import new_project, run
 from tests.test_tabular_modality import REPO, make_params, table
 
 BIN = Path(sys.executable).parent
@@ -101,3 +103,17 @@ def test_a_failure_of_the_whole_run_is_one_line_naming_the_stage(tmp_path):
                                 capture_output=True, text=True, timeout=120)
         assert result.returncode == 1 and result.stderr.startswith(expected), result.stderr
         assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+@pytest.mark.e2e
+def test_under_augmill_run_the_last_line_names_the_stage(tmp_path):
+    """Through the Prefect flow too (the exception crosses the task and flow runs): exit 1 and
+    one line naming the stage. (Prefect's own log of the failed runs is printed above it.)"""
+    root = new_project(tmp_path / "project", {
+        "data": {"modality": "tabular", "raw_dir": "data/user"}, "prepare": {"dataset": "none"},
+        "tabular": {"files": ["absent.csv"], "label_column": "y"}, "augment": {"policy": [{"name": "smote"}]}})
+    (root / "data/user").mkdir(parents=True)
+    result = run(["augmill", "run"], root, check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == ("augmill: error: stage explore: tabular.files: no file absent.csv "
+                                                      "in data.raw_dir data/user")

@@ -75,7 +75,7 @@ def accounted_for(frame: pd.DataFrame, records: int) -> None:
     assert (bad["reason_code"].str.len() > 0).all() and (bad["reason"].str.len() > 0).all()
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(rows=hostile_tables(), seed=st.integers(0, 2**32 - 1))
 def test_hostile_tables_are_read_without_loss_and_every_generator_runs_on_the_clean_rows(rows, seed):
     with tempfile.TemporaryDirectory() as folder:

@@ -164,11 +164,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"augmill: {error}", file=sys.stderr)
         return 2
     except (FileNotFoundError, ValueError, RuntimeError, KeyError) as error:
-        print(f"augmill: error: {error}", file=sys.stderr)
+        print(f"augmill: error: {_stage_prefix(error)}{error}", file=sys.stderr)
+        return 1
+    except Exception as error:
+        if not _stage_prefix(error):
+            raise  # not from a stage: a bug here, whose traceback is wanted
+        # A library's own exception type out of a stage: one line with the stage and the type.
+        print(f"augmill: error: {_stage_prefix(error)}{type(error).__name__}: {error}", file=sys.stderr)
         return 1
     finally:
         if api is not None:
             api.stop()
+
+
+def _stage_prefix(error: BaseException) -> str:
+    """ "stage augment: " when the error came out of a stage (flows.stages notes which), else ""."""
+    from flows.stages import stage_of
+
+    stage = stage_of(error)
+    return f"stage {stage}: " if stage else ""
 
 
 def _run_report(params) -> int:

@@ -44,10 +44,23 @@ def run_stage(name: str, params, mapper=None) -> object:
 
     # Leftovers of a killed run (never inside an output); the caller holds the workspace lock.
     shutil.rmtree(SCRATCH, ignore_errors=True)
-    module = importlib.import_module(f"tasks.{name}")
-    if name == "prepare":
-        # Always data/raw, never data.raw_dir: a user's own dataset is not an output of this stage.
-        return {"written": module.write_demo(params, paths.DEMO_RAW)}
-    if name == "augment":
-        return module.run(params, mapper)  # augment's shards go to the flow's task runner
-    return module.run(params)
+    try:
+        module = importlib.import_module(f"tasks.{name}")
+        if name == "prepare":
+            # Always data/raw, never data.raw_dir: a user's own dataset is not an output of this stage.
+            return {"written": module.write_demo(params, paths.DEMO_RAW)}
+        if name == "augment":
+            return module.run(params, mapper)  # augment's shards go to the flow's task runner
+        return module.run(params)
+    except Exception as error:
+        error.add_note(f"{STAGE_NOTE}{name}")  # the CLI's one-line error names the stage (stage_of)
+        raise
+
+
+STAGE_NOTE = "augmill stage: "
+
+
+def stage_of(error: BaseException) -> str | None:
+    """The stage an exception came out of (run_stage notes it), or None."""
+    notes = [n for n in getattr(error, "__notes__", []) if n.startswith(STAGE_NOTE)]
+    return notes[-1][len(STAGE_NOTE):] if notes else None

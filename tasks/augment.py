@@ -29,7 +29,10 @@ from tasks.modalities import get_modality
 from tasks.ops.policy import stable_hash
 from tasks.params import Params
 
-LINEAGE_COLUMNS = ["sample_id", "source_id", "split", "label", "origin", "ops", "seed", "variant", "sha256"]
+LINEAGE_COLUMNS = ["sample_id", "source_id", "split", "label", "origin", "ops", "seed", "variant", "sha256",
+                   "augment_error"]
+# Failures of the machine, not of a sample or class: they stop the run (the CLI names the stage).
+RUN_ERRORS = (OSError, MemoryError, ImportError)
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,35 @@ def augment_salt(params: Params) -> str:
                   modality_code(params.data.modality, "augment.py"))
 
 
+def failure_row(sources: tuple[dict, ...], error: Exception, per_source: bool) -> dict:
+    """The row that stands for the variants a source (or a class: a tabular shard) could not
+    get: validate quarantines it as augment_failed, with the library's message."""
+    first = sources[0]
+    source_id = first.get("source_id") or first["sample_id"]
+    label, planned = first["label"], sum(int(s["variants"]) for s in sources)
+    unit = (f"source {first.get('path') or source_id}" if per_source
+            else f"class {label!r} ({len(sources)} train rows)")
+    message = f"augment: {unit}: {planned} new sample(s) planned, none made: {type(error).__name__}: {error}"
+    return {"sample_id": f"{source_id}-augment-failed", "source_id": source_id, "label": label, "ops": "[]",
+            "seed": None, "variant": -1, "sha256": "", "augment_error": " ".join(message.split())}
+
+
+def augment_guarded(modality, shard: Shard, params: Params, per_source: bool) -> list[dict]:
+    """modality.augment_shard, where a library's exception belongs to the sample (or, for a
+    shard that is a whole class, the class) it came from: a shard of sources that fails is
+    tried source by source, and each failing unit becomes a failure_row; the rest go on.
+    The one place augment catches; RUN_ERRORS are not a sample's and stop the run."""
+    try:
+        return modality.augment_shard(shard, params)
+    except RUN_ERRORS:
+        raise
+    except Exception as error:  # noqa: BLE001 - any library's error: kept, with its type and message
+        if per_source and len(shard.sources) > 1:
+            return [row for source in shard.sources
+                    for row in augment_guarded(modality, Shard(shard.index, (source,)), params, per_source)]
+        return [failure_row(shard.sources, error, per_source)]
+
+
 def run_shard_in_project(shard: Shard, params: Params, root: str, salt: str | None) -> list[dict]:
     """What a worker runs: from the project root (a Dask worker starts elsewhere), each
     variant taken from the memo when an earlier run made it, else made now.
@@ -132,8 +164,9 @@ def run_shard_in_project(shard: Shard, params: Params, root: str, salt: str | No
     may honour ``variant_ids`` in a source to make only the missing ones."""
     os.chdir(root)
     modality = get_modality(params.data.modality)
+    per_source = getattr(modality, "make_shards", None) is None  # else a shard is one unit (a class)
     if salt is None:
-        return modality.augment_shard(shard, params)
+        return augment_guarded(modality, shard, params, per_source)
     memo, rows, todo, keys = Memo("augment"), {}, [], {}
     for source in shard.sources:
         sid, missing = source["source_id"], []
@@ -149,8 +182,10 @@ def run_shard_in_project(shard: Shard, params: Params, root: str, salt: str | No
         if missing:
             todo.append(source | {"variant_ids": missing})
     if todo:
-        for row in modality.augment_shard(Shard(shard.index, tuple(todo)), params):
-            if row["sample_id"] not in rows:
+        for row in augment_guarded(modality, Shard(shard.index, tuple(todo)), params, per_source):
+            if row.get("augment_error"):  # not memoised: tried again next run
+                rows[row["sample_id"]] = row
+            elif row["sample_id"] not in rows:
                 key = keys[row["source_id"], row["variant"]]
                 if row.get("path"):
                     memo.put_file(key, Path(row["path"]).name, paths.AUGMENTED_DIR / row["path"])
@@ -180,6 +215,16 @@ def lineage_order(rows: list[dict]) -> list[dict]:
     return sorted(rows, key=lambda row: (row["source_id"], row["variant"], row["sample_id"]))
 
 
+def shard_frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:
+    frame = pd.DataFrame([{"origin": "augmented", "augment_error": ""} | row | {"split": "train"}
+                          for row in lineage_order(rows)], columns=columns)
+    # A column no row of this shard has (a shard of failure rows has no values) stays untyped:
+    # the other shards' rows give it its type when the parts are joined.
+    for name in [c for c in frame.columns if frame[c].isna().all()]:
+        frame[name] = pd.Series([None] * len(frame), dtype=object)
+    return frame
+
+
 def run(params: Params, mapper: ShardMapper | None = None) -> int:
     """Make the variants; write them and their manifest (streamed, shard by shard); return how many."""
     modality = get_modality(params.data.modality)
@@ -198,6 +243,5 @@ def run(params: Params, mapper: ShardMapper | None = None) -> int:
     extra_columns = getattr(modality, "augmented_columns", None)
     columns = LINEAGE_COLUMNS + (extra_columns(sources, params) if extra_columns else modality.AUGMENTED_COLUMNS)
     # A row may name its own origin (e.g. "synthetic" for rows generated rather than transformed).
-    frames = (pd.DataFrame([{"origin": "augmented"} | row | {"split": "train"} for row in lineage_order(shard_rows)],
-                           columns=columns) for shard_rows in results)
+    frames = (shard_frame(shard_rows, columns) for shard_rows in results)
     return write_parquet_parts(frames, paths.AUGMENTED_MANIFEST, columns)

@@ -233,7 +233,23 @@ def csv_cell(value: Any) -> Any:
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """A report meant for a spreadsheet (reports/*.csv, reviews/decisions.csv): a cell
+    starting with = + - @, a tab or a CR gets a leading ' so no spreadsheet runs it.
+    Never for a dataset file: that would change its values (``write_data_csv``)."""
     safe = frame.apply(lambda column: column.map(csv_cell)) if len(frame) else frame
+    _write_csv_text(safe, path)
+
+
+def write_data_csv(frame: pd.DataFrame, path: Path) -> None:
+    """A dataset file (data/final/*.csv, a demo's data/raw table): every value exactly as in
+    the manifest, formula-like or not, so the CSV and the Parquet give a training script the
+    same labels and values (floats written as their shortest repr read back bit for bit).
+    Read back with ``pd.read_csv(path, keep_default_na=False, na_values=[""])``, so that
+    only a blank cell is missing ("NA" or "null" in a category stays text)."""
+    _write_csv_text(frame, path)
+
+
+def _write_csv_text(frame: pd.DataFrame, path: Path) -> None:
     # RFC 4180 line ends: then a cell holding a bare \r is quoted too and cannot split a row.
-    text = safe.to_csv(index=False, lineterminator="\r\n")
+    text = frame.to_csv(index=False, lineterminator="\r\n")
     write_bytes_atomic(path, text.encode("utf-8"))

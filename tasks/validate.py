@@ -60,9 +60,10 @@ def decide(augmented: pd.DataFrame, features: pd.DataFrame, failures: dict[str, 
     reason_codes (a modality's REASON_CODES) names a failed bound on a column by its own
     code and meaning: "near_copy: the variant barely differs ... (difference not at least ...)"."""
     unreadable = dict(zip(features["sample_id"], features["unreadable"], strict=False))
+    errors = augment_errors(augmented)
     status, codes, reasons = [], [], []
-    for sample_id in augmented["sample_id"]:
-        problems = [_named(reason, reason_codes or {}) for reason in failures.get(sample_id, [])]
+    for sample_id, error in zip(augmented["sample_id"], errors, strict=True):
+        problems = [error] if error else [_named(reason, reason_codes or {}) for reason in failures.get(sample_id, [])]
         if unreadable.get(sample_id):
             problems.insert(0, f"unreadable output: {unreadable[sample_id]}")
         status.append("quarantined" if problems else "accepted")
@@ -79,8 +80,22 @@ def _named(reason: str, reason_codes: dict[str, tuple[str, str]]) -> str:
     return reason
 
 
+def augment_errors(augmented: pd.DataFrame) -> list[str]:
+    """Per row, why augment could not make it ("" when it did): see tasks.augment.failure_row."""
+    if "augment_error" not in augmented:
+        return [""] * len(augmented)
+    return augmented["augment_error"].fillna("").astype(str).tolist()
+
+
+def made_rows(augmented: pd.DataFrame) -> pd.DataFrame:
+    """The rows augment made (not its failure rows): what is measured and drawn."""
+    return augmented.loc[[not error for error in augment_errors(augmented)]]
+
+
 def _reason_code(reason: str) -> str:
     first = reason.split(" ", 1)[0]
+    if first == "augment:":  # augment could not make it (tasks.augment.failure_row)
+        return "augment_failed"
     if first.endswith(":"):  # already named by the modality's REASON_CODES
         return first[:-1]
     return "unreadable_output" if first == "unreadable" else f"check_{first}"
@@ -94,7 +109,8 @@ def run(params: Params) -> dict:
     raw = read_parquet(paths.RAW_MANIFEST, "raw manifest (stage explore)")
     sources = raw[raw["status"] == "ok"]
     labels = sorted(sources["label"].unique().tolist())
-    features = measure(modality, augmented, sources, params)
+    # A row augment could not make has nothing to measure: decide() quarantines it with augment's reason.
+    features = measure(modality, made_rows(augmented), sources, params)
     measurable = features[features["unreadable"] == ""].drop(columns="unreadable")
     shutil.rmtree(paths.GX_DOCS, ignore_errors=True)  # GX adds to an existing site; keep only this run's
     outcome = run_suite(measurable, modality.SUITE_FILE, id_column="sample_id",
@@ -122,7 +138,7 @@ def run(params: Params) -> dict:
     write_json(paths.VALIDATION_SUMMARY, summary)
     docs_link = Path(os.path.relpath(outcome.docs_index, paths.VALIDATION_PAGE.parent)).as_posix() if outcome.docs_index else None
     render_validation_page(summary, validated, docs_link, paths.VALIDATION_PAGE)
-    modality.render_gallery(measured, raw, params, paths.GALLERY_PAGE)  # with the measures: a card says why
+    modality.render_gallery(made_rows(measured), raw, params, paths.GALLERY_PAGE)  # with the measures: a card says why
     if rate > params.validate_.max_rejection_rate:
         raise TooManyRejected(
             f"validate: {rejected} of {len(validated)} augmented samples ({rate:.1%}) failed, more than "

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tasks.io import safe_name, write_bytes_atomic, write_csv, write_json
+from tasks.io import safe_name, write_bytes_atomic, write_csv, write_data_csv, write_json
 
 TRICKY_LABELS = [
     "../../x", "/etc/passwd", "a/b", "a\\b", "CON", "con", "Con", "nul.txt", "CON.txt", "com1", "LPT9.log",
@@ -113,6 +113,19 @@ def test_write_csv_neutralises_formulas(tmp_path):
     assert back["text"].tolist() == ["'=1+2", "'+cmd", "'-2+3", "'@SUM(A1)", "'=cmd|' /C calc'!A0", "safe=1", "a-b"]
     for cell in back["text"]:
         assert not cell.startswith(("=", "+", "-", "@"))
+
+
+def test_write_data_csv_keeps_formula_like_cells_exactly(tmp_path):
+    cells = ["=1+1", "+x", "-x", "@x", "\tx", "\rx", "=cmd|' /C calc'!A0", "NA", "null", " x ", "'q"]
+    frame = pd.DataFrame({"label": cells, "number": [-1.5, 0.1, 1e-300, 2.0**60 + 1, -0.0, 3, 1 / 3, 7, 8, 9, 10]})
+    path = tmp_path / "data.csv"
+    write_data_csv(frame, path)
+    back = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    assert back["label"].tolist() == cells
+    assert back["number"].tolist() == frame["number"].tolist()
+    write_csv(frame, tmp_path / "report.csv")  # the spreadsheet report of the same rows is neutralised
+    assert pd.read_csv(tmp_path / "report.csv", keep_default_na=False)["label"].tolist()[:6] == [
+        "'=1+1", "'+x", "'-x", "'@x", "'\tx", "'\rx"]
 
 
 def test_write_csv_round_trips_ordinary_text(tmp_path):

@@ -167,6 +167,53 @@ def test_bad_rows_are_quarantined_with_their_line_and_nothing_is_dropped(tmp_pat
     assert frame["sample_id"].is_unique
 
 
+# Every way a reader spells +-infinity. The old test wrote np.inf into an all-number column
+# (read back as float64); the crash came from "inf" in a column that also held text,
+# parsed by pd.to_numeric on the text path, which had no infinity check.
+INFINITY_SPELLINGS = ["inf", "-inf", "+inf", "Infinity", "-Infinity", "INF", "1e999", "-1e400"]
+
+
+@pytest.mark.parametrize("with_text", [False, True], ids=["numbers-only", "with-a-text-cell"])
+def test_every_csv_spelling_of_infinity_is_quarantined_naming_file_row_and_column(tmp_path, with_text):
+    data = table(n=60).astype({"income": object})
+    for offset, cell in enumerate(INFINITY_SPELLINGS):
+        data.loc[10 + offset, "income"] = cell
+    if with_text:
+        data.loc[30, "income"] = "n.a."
+    frame, context = read(tmp_path, data)
+    rows = frame.set_index("path")
+    for offset, cell in enumerate(INFINITY_SPELLINGS):
+        row = rows.loc[f"t.csv:{12 + offset}"]
+        assert row["status"] == "quarantined" and row["reason_code"] == "infinite_value", cell
+        assert row["reason"].startswith(f"t.csv:{12 + offset}: column 'income' holds ") and "not a finite number" in row["reason"]
+    ok = frame[frame["status"] == "ok"]
+    assert np.isfinite(ok["income"].to_numpy(dtype=float)).all() and len(ok) == 60 - 8 - with_text
+    assert any("8 infinite value(s) quarantined" in note for note in context["notes"])
+
+
+def test_infinity_in_parquet_is_quarantined_as_a_float_and_as_text(tmp_path):
+    data = table()
+    data["score"] = [str(v) for v in range(40)]  # numbers stored as text: parsed on the text path
+    data.loc[4, "income"], data.loc[5, "income"] = np.inf, -np.inf
+    data.loc[6, "score"], data.loc[7, "score"] = "Infinity", "-1e400"
+    frame, _ = read(tmp_path, data, name="t.parquet", files=["t.parquet"])
+    bad = frame[frame["status"] == "quarantined"].set_index("path")
+    assert bad["reason_code"].to_dict() == {f"t.parquet:{i}": "infinite_value" for i in (5, 6, 7, 8)}
+    assert bad.loc["t.parquet:5", "reason"] == "t.parquet:5: column 'income' holds inf, not a finite number"
+    assert bad.loc["t.parquet:7", "reason"] == "t.parquet:7: column 'score' holds 'Infinity', not a finite number"
+
+
+def test_a_finite_number_too_large_to_square_is_quarantined_and_a_tiny_one_kept(tmp_path):
+    data = table()
+    data.loc[3, "income"], data.loc[4, "income"], data.loc[5, "income"] = 1e308, -1e200, 5e-324
+    frame, _ = read(tmp_path, data)
+    rows = frame.set_index("path")
+    assert rows.loc[["t.csv:5", "t.csv:6"], "reason_code"].tolist() == ["huge_value", "huge_value"]
+    assert rows.loc["t.csv:5", "reason"].startswith(
+        "t.csv:5: column 'income' holds 1e+308, 1e+150 or more in size: its square overflows")
+    assert rows.loc["t.csv:7", "status"] == "ok" and rows.loc["t.csv:7", "income"] == 5e-324
+
+
 def test_a_bom_a_nul_byte_and_a_huge_cell(tmp_path):
     data = table()
     data.loc[2, "city"] = "os\x00lo"

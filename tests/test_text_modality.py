@@ -118,6 +118,20 @@ def test_jsonl_bad_lines_are_quarantined(tmp_path):
     assert frame.loc["t.jsonl:8", ["label", "split"]].tolist() == ["3", "val"]
 
 
+def test_jsonl_infinity_and_nan_in_a_text_or_a_label_are_quarantined(tmp_path):
+    # Python's json module reads Infinity, -Infinity, NaN and 1e999 as floats: none is a text or a label.
+    content = (b'{"text": Infinity, "label": "a"}\n'
+               b'{"text": -Infinity, "label": "a"}\n'
+               b'{"text": NaN, "label": "a"}\n'
+               b'{"text": 1e999, "label": "a"}\n'
+               b'{"text": "fine", "label": Infinity}\n'
+               b'{"text": "fine too", "label": 1e999}\n'
+               b'{"text": "inf", "label": "inf"}\n')
+    frame = read(tmp_path, "t.jsonl", content)
+    assert frame["reason_code"].tolist() == ["not_text"] * 4 + ["invalid_label"] * 2 + [""]
+    assert frame["reason"].iloc[0].startswith("t.jsonl:1: ") and frame.loc["t.jsonl:7", "text"] == "inf"
+
+
 def test_parquet_with_invalid_utf8_nulls_and_int_labels(tmp_path):
     table = pa.table({"text": pa.array([b"ok text", b"bad \xff", None, b"fine"], pa.binary()),
                       "label": pa.array([1, 2, 3, None], pa.int64())})
@@ -316,7 +330,7 @@ def test_a_repeated_variant_is_refused(tmp_path):
     assert measured["repeats_another_variant"].tolist() == [False, True]
 
 
-def test_finalize_writes_split_files_exact_and_spreadsheet_safe(tmp_path, monkeypatch):
+def test_finalize_writes_split_files_with_the_exact_texts(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     params = make_params(tmp_path)
     originals = ok_frame([("=HYPERLINK(\"x\")", "a", "train"), ("Plain, with \"quotes\"\nand a line", "b", "test")])
@@ -326,7 +340,7 @@ def test_finalize_writes_split_files_exact_and_spreadsheet_safe(tmp_path, monkey
     final = text.finalize(originals, accepted, params)
     assert len(final) == 3 and set(final["text"]) == {"=HYPERLINK(\"x\")", "Plain, with \"quotes\"\nand a line", "new text"}
     train_csv = pd.read_csv(paths.FINAL / "train.csv", keep_default_na=False)
-    assert train_csv["text"].tolist() == ["'=HYPERLINK(\"x\")", "new text"]
+    assert train_csv["text"].tolist() == ["=HYPERLINK(\"x\")", "new text"]  # data, not a spreadsheet report
     jsonl = [json.loads(line) for line in (paths.FINAL / "train.jsonl").read_text().splitlines()]
     assert [r["text"] for r in jsonl] == ["=HYPERLINK(\"x\")", "new text"]
     assert pd.read_csv(paths.FINAL / "test.csv")["text"].tolist() == ["Plain, with \"quotes\"\nand a line"]

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from tasks.demos.digits import plan_demo_splits
-from tasks.io import write_csv
+from tasks.io import write_data_csv
 from tasks.params import Params
 
 NAME = "fortunes"
@@ -51,5 +51,5 @@ def write(params: Params, staging: Path) -> int:
     splits = plan_demo_splits(labels, params)
     table["split"] = [splits.get(i) for i in range(len(table))]
     table = table[table["split"].notna()]
-    write_csv(table[["text", "label", "split"]], staging / "texts.csv")
+    write_data_csv(table[["text", "label", "split"]], staging / "texts.csv")  # data: exact texts
     return len(table)

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from tasks import paths
-from tasks.io import read_json, read_parquet, sha256_bytes, write_csv, write_json
+from tasks.io import read_json, read_parquet, sha256_bytes, write_data_csv, write_json
 from tasks.modalities.tabular_read import RESERVED_COLUMNS, TableError, read_table_manifest
 from tasks.modalities.tabular_schema import NUMERIC_KINDS, TableSchema
 from tasks.params import Params
@@ -372,7 +372,7 @@ def finalize(originals: pd.DataFrame, accepted: pd.DataFrame, params: Params) ->
     for split in SPLITS:
         rows = frame[frame["split"] == split].sort_values(["label", "sample_id"])
         table = rows[["sample_id", "origin", *names]].assign(**{label_column: rows["label"]})
-        write_csv(table, paths.FINAL / f"{split}.csv")
+        write_data_csv(table, paths.FINAL / f"{split}.csv")
     return frame
 
 

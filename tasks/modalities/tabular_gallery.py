@@ -117,7 +117,10 @@ def render_tabular_gallery(validated: pd.DataFrame, raw: pd.DataFrame, params: P
     ok = raw[raw["status"] == "ok"]
     names = feature_names(raw)
     schema = schema_of(train_rows(raw), params, names)
-    validated = read_parquet(paths.VALIDATED_MANIFEST, "validated manifest (stage validate)")
+    from tasks.validate import made_rows
+
+    # Augment's failure rows have no values to draw.
+    validated = made_rows(read_parquet(paths.VALIDATED_MANIFEST, "validated manifest (stage validate)"))
     quality = read_json(paths.VALIDATION_SUMMARY)["tabular"]
     real = ok.drop_duplicates("sha256").reset_index(drop=True)
     by_id = ok.set_index("sample_id")

@@ -23,11 +23,14 @@ from tasks.params import Params
 
 # Names the pipeline's own tables use: a feature column may not have one of them.
 RESERVED_COLUMNS = frozenset(MANIFEST_COLUMNS) | {
-    "ops", "seed", "variant", "variants", "stage", "final_path", "unreadable", "source_exists", "parents_exist",
+    "ops", "seed", "variant", "variants", "stage", "augment_error", "final_path", "unreadable", "source_exists", "parents_exist",
     "integers_whole", "distance_to_closest_real", "privacy_distance_ratio", "class_fidelity"}
 # A text column whose values are at least this share numbers is a numeric column with a few
 # bad cells (those rows are quarantined); between this and half, it is too mixed to guess.
 NUMERIC_SHARE = 0.95
+# A finite number this large is quarantined too: its square (and a difference's) overflows
+# float64, so SMOTE's neighbour search, spreads and privacy distances would turn infinite.
+HUGE_NUMBER = 1e150
 
 
 class TableError(ValueError):
@@ -153,6 +156,27 @@ def _text(value) -> str | None:
     return text or None
 
 
+def out_of_range_numbers(name: str, numbers: pd.Series, cells: pd.Series, problems: RowProblems) -> str | None:
+    """Quarantine the rows whose number is infinite or too large to square; a note when any.
+
+    Called on every numeric column, however it was parsed (a float column, or text cells
+    turned into numbers), so no spelling a reader turns into infinity (inf, -Infinity,
+    1e999 in CSV; inf in Parquet) gets past it. ``cells``: the values as read, for the reason."""
+    values = numbers.to_numpy(dtype=float, na_value=np.nan)
+    infinite = np.isinf(values)
+    with np.errstate(invalid="ignore"):
+        huge = ~infinite & (np.abs(values) >= HUGE_NUMBER)
+    def shown(i: int) -> str:  # as written in a text cell ('1e999'), else the number (inf)
+        return repr(cells.iloc[i]) if isinstance(cells.iloc[i], str) else str(cells.iloc[i])
+
+    problems.add(infinite, "infinite_value", lambda i: f"column {name!r} holds {shown(i)}, not a finite number")
+    problems.add(huge, "huge_value", lambda i: f"column {name!r} holds {shown(i)}, {HUGE_NUMBER:g} or more in size: "
+                                               "its square overflows, so distances and spreads would be infinite")
+    counts = {"infinite": int(infinite.sum()), "too large": int(huge.sum())}
+    found = [f"{count} {kind} value(s)" for kind, count in counts.items() if count]
+    return f"column {name!r}: {' and '.join(found)} quarantined" if found else None
+
+
 def normalise_column(name: str, column: pd.Series, params: Params, problems: RowProblems) -> tuple[pd.Series, str | None]:
     """The column in a dtype its kind can be learned from; a note when rows were quarantined for it."""
     tab = params.tabular
@@ -166,9 +190,7 @@ def normalise_column(name: str, column: pd.Series, params: Params, problems: Row
     if isinstance(column.dtype, pd.DatetimeTZDtype):
         return column.dt.tz_convert("UTC").dt.tz_localize(None), f"column {name!r}: times converted to UTC"
     if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype):
-        infinite = np.isinf(column.to_numpy(dtype=float, na_value=np.nan))
-        problems.add(infinite, "infinite_value", lambda i: f"column {name!r} holds {column.iloc[i]}, not a finite number")
-        return column, (f"column {name!r}: {int(infinite.sum())} infinite value(s) quarantined" if infinite.any() else None)
+        return column, out_of_range_numbers(name, column, column, problems)
     if pd.api.types.is_bool_dtype(column.dtype) or pd.api.types.is_datetime64_any_dtype(column.dtype):
         return column, None
     present = column.notna()
@@ -182,11 +204,13 @@ def normalise_column(name: str, column: pd.Series, params: Params, problems: Row
         is_number, is_text = present & numbers.notna(), present & numbers.isna()
         share = is_number.sum() / max(int(present.sum()), 1)
         if is_number.any() and not is_text.any():
-            return numbers, None
+            return numbers, out_of_range_numbers(name, numbers, column, problems)
         if share >= NUMERIC_SHARE:
             problems.add(is_text, "mixed_type",
                          lambda i: f"column {name!r} holds {column.iloc[i]!r} where its other values are numbers")
-            return numbers, f"column {name!r}: numeric; {int(is_text.sum())} row(s) holding text quarantined"
+            notes = [f"column {name!r}: numeric; {int(is_text.sum())} row(s) holding text quarantined",
+                     out_of_range_numbers(name, numbers, column, problems)]
+            return numbers, "; ".join(note for note in notes if note)
         if share >= 0.5:
             first_text = int(np.flatnonzero(is_text)[0])
             first_number = int(np.flatnonzero(is_number)[0])

@@ -15,7 +15,7 @@ import pandas as pd
 
 from tasks import paths
 from tasks.ingest import MANIFEST_COLUMNS, assign_splits, resolve_inside
-from tasks.io import write_bytes_atomic, write_csv
+from tasks.io import write_bytes_atomic, write_data_csv
 from tasks.modalities.text_files import TextFileError, manifest_row, read_records, text_hash
 from tasks.modalities.text_lexicon import load_lexicon
 from tasks.modalities.text_measures import lengths, near_duplicate_pairs, similarity
@@ -241,13 +241,13 @@ EXPORT_COLUMNS = ["sample_id", "label", "text", "origin", "source_id"]
 
 def finalize(originals: pd.DataFrame, accepted: pd.DataFrame, params: Params) -> pd.DataFrame:
     """The final rows (texts stay in the manifest), plus one file per split for convenience:
-    ``train.csv`` (spreadsheet-safe: a text starting with = + - @ gets a leading ') and
-    ``train.jsonl`` (the exact texts)."""
+    ``train.csv`` and ``train.jsonl``, both holding the exact texts and labels (dataset
+    files, not spreadsheet reports: nothing is neutralised)."""
     frame = pd.concat([originals, accepted], ignore_index=True)
     frame = frame.sort_values(["split", "label", "sample_id"]).reset_index(drop=True)
     for split, group in frame.groupby("split", sort=True):
         export = group[EXPORT_COLUMNS]
-        write_csv(export, paths.FINAL / f"{split}.csv")
+        write_data_csv(export, paths.FINAL / f"{split}.csv")
         lines = [json.dumps(record, ensure_ascii=False) for record in export.to_dict("records")]
         write_bytes_atomic(paths.FINAL / f"{split}.jsonl", ("\n".join(lines) + "\n").encode("utf-8"))
     return frame

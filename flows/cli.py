@@ -99,6 +99,16 @@ def build_parser() -> argparse.ArgumentParser:
                                              "dvc.lock: print 'byte-identical' (exit 0) or each output that differs and "
                                              "what differs between REV's recorded environment and this one (exit 1).")
     verify.add_argument("rev", nargs="?", default="HEAD", metavar="REV", help="a git commit, tag or branch (default HEAD)")
+    export = commands.add_parser("export", help="write the dataset version as imagefolder, hf, csv or parquet",
+                                 description="Write data/final (or REV's) to --out, a folder outside the DVC outputs, in a "
+                                             "format its ecosystem reads (imagefolder: torchvision / HF imagefolder; hf: "
+                                             "datasets.load_from_disk; csv, parquet: pandas), with manifest.parquet.")
+    export.add_argument("--format", required=True, choices=("imagefolder", "hf", "csv", "parquet"))
+    export.add_argument("--out", required=True, help="a new folder outside data/")
+    export.add_argument("--split", action="append", choices=("train", "val", "test"), help="only this split (repeatable)")
+    export.add_argument("--origin", action="append", choices=("original", "augmented", "synthetic"),
+                        help="only this origin (repeatable)")
+    export.add_argument("--rev", default=None, help="a git revision: read that dataset version through dvc.api")
     commands.add_parser("environment", help="print this machine's environment as a dataset version records it",
                         description="Print Python, the libraries that touch the bytes, their codecs and the CPU features "
                                     "as JSON: what `augmill run` writes to reports/environment.json when it records a new "
@@ -125,6 +135,13 @@ def main(argv: list[str] | None = None) -> int:
             from flows.verify import verify
 
             return verify(args.rev)
+        if args.command == "export":  # reads a version; needs no params
+            import json
+
+            from tasks.export import export
+
+            print(json.dumps(export(".", args.out, args.format, split=args.split, origin=args.origin, rev=args.rev)))
+            return 0
         if args.command == "environment":
             import json
 

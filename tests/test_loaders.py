@@ -145,7 +145,8 @@ def test_export_refuses_data_folder_and_a_non_empty_target(version, tmp_path):
 def test_augmill_export_command(version, tmp_path):
     result = run(["augmill", "export", "--format", "parquet", "--out", str(tmp_path / "out"), "--split", "test"],
                  version["root"])
-    assert json.loads(result.stdout.strip().splitlines()[-1])["splits"] == {"test": int((version["now"]["split"] == "test").sum())}
+    tests = int((version["now"]["split"] == "test").sum())
+    assert json.loads(result.stdout.strip().splitlines()[-1])["splits"] == {"test": tests}
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["manifest.parquet", "test.parquet"]
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -121,9 +122,14 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "serve":
             cron = _checked_cron(args.cron)  # before importing Prefect (seconds)
+            # Until Prefect's runner takes SIGTERM over: leave through `finally`, which stops the server.
+            signal.signal(signal.SIGTERM, _exit_on_sigterm)
+            # Without a configured API, a local Prefect server with its scheduler (Prefect's temporary
+            # one has none: the schedule would never fire), coming up while Prefect is imported.
+            api = prefect_api.start_server_unless_configured(prefect_api.PROJECT_SERVER_HOME)
             from flows.deploy import serve
 
-            return serve(params, cron)
+            return serve(params, cron, api=api)
         from flows.workspace_lock import workspace_lock
 
         if args.command in ("report", "review"):
@@ -159,6 +165,10 @@ def _run_review(args, params) -> int:
     from tasks.review import run_command
 
     return run_command(args.action, args.target, args.note, args.reviewer, params.data.modality)
+
+
+def _exit_on_sigterm(signum, frame) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _checked_cron(cron: str | None) -> str | None:

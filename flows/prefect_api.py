@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 STARTUP_TIMEOUT_S = 120.0
+PROJECT_SERVER_HOME = Path(".augmill") / "prefect"  # `augmill serve`'s server: its database and log
 
 
 def _free_port() -> int:
@@ -35,6 +37,8 @@ def _free_port() -> int:
 
 class TemporaryAPI:
     """A Prefect API server subprocess on a free loopback port, for one run."""
+
+    description = "the temporary Prefect server"
 
     def __init__(self) -> None:
         self.log = tempfile.TemporaryFile()  # the server's errors, for the message if it fails (a pipe could fill up)
@@ -61,11 +65,12 @@ class TemporaryAPI:
         deadline, relaunched = time.monotonic() + STARTUP_TIMEOUT_S, False
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                if "address already in use" in self._errors().lower() and not relaunched:
+                if "already in use" in self._errors().lower() and not relaunched:
                     relaunched = True  # another process took the free port first: once more, on another
+                    # (uvicorn says "address already in use", `prefect server start` "Port N is already in use")
                     self._launch()
                     continue
-                raise RuntimeError(f"the temporary Prefect server exited with code {self.process.returncode}: "
+                raise RuntimeError(f"{self.description} exited with code {self.process.returncode}: "
                                    f"{self._errors()}")
             try:
                 # Not /health: the server builds its routes on the first other request (~0.5 s),
@@ -76,7 +81,7 @@ class TemporaryAPI:
             except OSError:
                 time.sleep(0.05)
         self.stop()
-        raise RuntimeError(f"the temporary Prefect server did not answer on {self.url} within {STARTUP_TIMEOUT_S:.0f}s")
+        raise RuntimeError(f"{self.description} did not answer on {self.url} within {STARTUP_TIMEOUT_S:.0f}s")
 
     def stop(self) -> None:
         if self.log.closed:
@@ -89,6 +94,55 @@ class TemporaryAPI:
                 self.process.kill()
                 self.process.wait()
         self.log.close()
+
+
+class ScheduledServer(TemporaryAPI):
+    """`prefect server start` for `augmill serve`: with its services, the scheduler among them
+    (Prefect's temporary server has none, so a schedule served on it never fires), the UI,
+    and its database in ``home``, so that the run history outlives the process."""
+
+    description = "the local Prefect server"
+
+    def __init__(self, home: Path) -> None:
+        self.home = home.resolve()
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.database = self.home / "prefect.db"
+        self.log_path = self.home / "server.log"
+        self.log = open(self.log_path, "w+b")  # noqa: SIM115 (closed in stop()): the user may read it too
+        self._launch()
+
+    def _launch(self) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}/api"
+        self.ui_url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(self.port)],
+            env={**os.environ, "PREFECT_SERVER_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{self.database}",
+                 "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "true"},
+            # Its own session: a Ctrl-C in the terminal reaches `augmill serve`, which first stops
+            # its runner (that pauses the schedule through this server), then this server.
+            stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def stop(self) -> None:
+        if self.log.closed:
+            return
+        for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 5)):  # the whole group: no orphans
+            if self.process.poll() is not None:
+                break
+            try:
+                os.killpg(self.process.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                self.process.wait(timeout=wait)
+            except subprocess.TimeoutExpired:
+                continue
+        self.log.close()
+
+
+def start_server_unless_configured(home: Path) -> ScheduledServer | None:
+    """For `augmill serve`: a local server with its scheduler, unless the environment names an API."""
+    return None if os.environ.get("PREFECT_API_URL") else ScheduledServer(home)
 
 
 def start_unless_configured() -> TemporaryAPI | None:

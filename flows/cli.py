@@ -82,13 +82,14 @@ def build_parser() -> argparse.ArgumentParser:
                          help="try a param without editing params.yaml, e.g. --set augment.policy='[{name: rotate, p: 1}]'")
     serve = commands.add_parser("serve", help="serve the scheduled pipeline (a Prefect deployment) from this process",
                                 description="Create the Prefect deployment augmill-scheduled/dataset-version with a cron "
-                                            "schedule and run its flow runs from this process, one at a time, until "
-                                            "stopped (Ctrl-C). Each run reproduces the pipeline and, when dvc.lock or a "
-                                            "tracked report changed, commits the new dataset version (optionally tagged "
-                                            "and pushed to the DVC remote: params.yaml schedule:). With PREFECT_API_URL "
-                                            "set it registers on that Prefect server, where `prefect deployment run "
-                                            "augmill-scheduled/dataset-version` triggers a run now; without, Prefect "
-                                            "starts a temporary server inside this process, which only the schedule uses.")
+                                            "schedule (or schedule.interval_seconds) and run its flow runs from this "
+                                            "process, one at a time, until stopped (Ctrl-C or SIGTERM). Each run "
+                                            "reproduces the pipeline and, when dvc.lock or a tracked report changed, "
+                                            "commits the new dataset version (optionally tagged and pushed to the DVC "
+                                            "remote: params.yaml schedule:). With PREFECT_API_URL set it registers on "
+                                            "that Prefect server, whose scheduler creates the runs; without, it starts a "
+                                            "local Prefect server with its scheduler and UI (database and log in "
+                                            ".augmill/prefect/), prints its address, and stops it on the way out.")
     serve.add_argument("--cron", default=None, metavar="CRON",
                        help="when to run, e.g. \"0 3 * * *\" (03:00 daily; default: schedule.cron in params.yaml), "
                             "read in schedule.timezone")

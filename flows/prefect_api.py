@@ -1,4 +1,5 @@
-"""Prefect's temporary API server for one `augmill run`, started early.
+"""Prefect API servers that augmill starts itself, early: a temporary one for one `augmill run`,
+and, for `augmill serve`, a local `prefect server start` with its scheduler (ScheduledServer).
 
 Without a configured API (PREFECT_API_URL), Prefect starts a temporary server
 when the flow is first called: it imports its whole server package in this

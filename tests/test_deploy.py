@@ -217,13 +217,26 @@ def run_with(env: dict, args: list[str], cwd: Path) -> subprocess.CompletedProce
 
 def test_schedule_params_are_checked_before_anything_runs():
     for override, key in [("schedule.cron='0 25 * * *'", "schedule.cron"),
-                          ("schedule.timezone=Mars/Olympus", "schedule.timezone"), ("schedule.retries=-1", "schedule.retries")]:
+                          ("schedule.timezone=Mars/Olympus", "schedule.timezone"), ("schedule.retries=-1", "schedule.retries"),
+                          ("schedule.interval_seconds=0", "schedule.interval_seconds")]:
         with pytest.raises(ParamsError, match=key.replace(".", r"\.")):
             load_params(REPO / "params.yaml", [override])
     with pytest.raises(ParamsError, match="tag_versions: true needs commit: true"):
         load_params(REPO / "params.yaml", ["schedule.tag_versions=true", "schedule.commit=false"])
     refused = run(["augmill", "serve", "--cron", "61 3 * * *"], REPO, check=False)
     assert refused.returncode == 2 and "--cron" in refused.stderr and "minute '61' must be 0-59" in refused.stderr
+
+
+def test_interval_seconds_replaces_the_cron_unless_serve_is_given_one():
+    from flows.deploy import schedule_of
+
+    settings = load_params(REPO / "params.yaml", ["schedule.interval_seconds=30"]).schedule
+    schedule, said = schedule_of(settings)
+    assert (schedule.interval, schedule.cron, said) == (datetime.timedelta(seconds=30), None, "every 30 s")
+    schedule, said = schedule_of(settings, "5 4 * * *")
+    assert (schedule.interval, schedule.cron, said) == (None, "5 4 * * *", "'5 4 * * *' (UTC)")
+    schedule, _ = schedule_of(load_params(REPO / "params.yaml").schedule)
+    assert (schedule.interval, schedule.cron) == (None, load_params(REPO / "params.yaml").schedule.cron)
 
 
 def test_prefect_yaml_declares_the_deployment_of_params_schedule():

@@ -128,9 +128,13 @@ def main(argv: list[str] | None = None) -> int:
             # Without a configured API, a local Prefect server with its scheduler (Prefect's temporary
             # one has none: the schedule would never fire), coming up while Prefect is imported.
             api = prefect_api.start_server_unless_configured(prefect_api.PROJECT_SERVER_HOME)
-            from flows.deploy import serve
+            try:
+                from flows.deploy import serve
 
-            return serve(params, cron, api=api)
+                return serve(params, cron, api=api)
+            except KeyboardInterrupt:  # Ctrl-C before Prefect's runner took over (it handles its own)
+                print("augmill: stopped", file=sys.stderr)
+                return 130
         from flows.workspace_lock import workspace_lock
 
         if args.command in ("report", "review"):

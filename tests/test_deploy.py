@@ -409,6 +409,25 @@ def wait_for_local_server(serve: subprocess.Popen, processes: Processes, until: 
     return children
 
 
+def wait_until_polled(api_url: str) -> None:
+    """Until Prefect's runner in augmill serve polls for runs (the server then marks the deployment READY)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.objects import DeploymentStatus
+    from prefect.exceptions import ObjectNotFound
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    deadline = time.monotonic() + 120
+    with temporary_settings({PREFECT_API_URL: api_url}), get_client(sync_client=True) as api:
+        while True:
+            try:
+                if api.read_deployment_by_name(f"{FLOW}/{DEPLOYMENT}").status == DeploymentStatus.READY:
+                    return
+            except ObjectNotFound:
+                pass
+            assert time.monotonic() < deadline, "the deployment was never polled by augmill serve's runner"
+            time.sleep(0.5)
+
+
 def test_a_served_schedule_fires_on_augmill_s_own_prefect_server_which_stops_with_it(tmp_path):
     project = new_project(tmp_path / "project", {**TINY, "schedule": {"interval_seconds": INTERVAL_SECONDS}})
     first_commit = git(project, "rev-parse", "HEAD")
@@ -459,22 +478,27 @@ def test_a_served_schedule_fires_on_augmill_s_own_prefect_server_which_stops_wit
     assert (project / ".augmill/prefect/prefect.db").is_file() and not git(project, "ls-files", ".augmill")
 
 
-@pytest.mark.parametrize("stop", ["ctrl-c once serving", "sigterm while the server starts"])
-def test_augmill_serve_stops_its_prefect_server_and_leaves_no_process(tmp_path, stop):
+@pytest.mark.parametrize(("stop", "exit_code"), [("ctrl-c once serving", 0), ("ctrl-c while the server starts", 130),
+                                                 ("sigterm while the server starts", 128 + signal.SIGTERM)])
+def test_augmill_serve_stops_its_prefect_server_and_leaves_no_process(tmp_path, stop, exit_code):
     project = new_project(tmp_path / "project", TINY)  # the default schedule: 03:00, nothing runs meanwhile
     processes = Processes(tmp_path)
     try:
         serve = processes.start("serve", [str(BIN / "augmill"), "serve"], project, embedded_env(tmp_path / "home"))
         if stop == "ctrl-c once serving":
             children = wait_for_local_server(serve, processes, "augmill: serving")
-            os.killpg(serve.pid, signal.SIGINT)  # what a terminal sends its foreground process group
+            wait_until_polled(re.search(r"API at (http://\S+/api)", processes.log("serve")).group(1))
         else:
             deadline = time.monotonic() + 60
             while not any("prefect server start" in command_line(p) for p in descendants(serve.pid)):
                 assert serve.poll() is None and time.monotonic() < deadline, processes.log("serve")[-3000:]
                 time.sleep(0.05)
             children = descendants(serve.pid)
+        if stop.startswith("ctrl-c"):
+            os.killpg(serve.pid, signal.SIGINT)  # what a terminal sends its foreground process group
+        else:
             serve.terminate()
         assert_leaves_no_process(serve, children, processes.log("serve"))
+        assert serve.returncode == exit_code, processes.log("serve")[-3000:]
     finally:
         processes.stop_all()

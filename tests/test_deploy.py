@@ -162,6 +162,22 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def start_prefect_server(processes: Processes, port: int, cwd: Path, env: dict, *options: str) -> None:
+    """`prefect server start` on loopback (UI off), until it answers (up to 300 s: a busy machine)."""
+    server = processes.start("server", [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1",
+                                        "--port", str(port), "--no-ui", *options], cwd, env)
+    deadline = time.monotonic() + 300
+    while True:
+        assert server.poll() is None, f"prefect server exited:\n{processes.log('server')}"
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, f"prefect server not healthy after 300 s:\n{processes.log('server')}"
+        time.sleep(0.5)
+
+
 @pytest.fixture(scope="module")
 def prefect_server(tmp_path_factory):
     home = tmp_path_factory.mktemp("prefect")
@@ -172,18 +188,7 @@ def prefect_server(tmp_path_factory):
                PREFECT_UI_ENABLED="false", PREFECT_RUNNER_POLL_FREQUENCY="2", PREFECT_WORKER_QUERY_SECONDS="2")
     processes = Processes(home)
     try:
-        server = processes.start("server", [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1",
-                                            "--port", str(port), "--no-ui"], home, env)
-        deadline = time.monotonic() + 120
-        while True:
-            assert server.poll() is None, f"prefect server exited:\n{processes.log('server')}"
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, f"prefect server not healthy after 120s:\n{processes.log('server')}"
-            time.sleep(0.5)
+        start_prefect_server(processes, port, home, env)
         # The worker of the server path (it creates the process work pool), started now so that
         # its start-up overlaps the served runs.
         processes.start("worker", [str(BIN / "prefect"), "worker", "start", "--pool", POOL, "--type", "process"], home, env)
@@ -286,6 +291,7 @@ def test_a_served_run_commits_the_new_version_and_a_second_run_changes_nothing(p
         deployment = prefect_server.deployment()
         assert [s.schedule.cron for s in deployment.schedules] == ["30 4 * * *"]
         assert deployment.parameters == {"project_dir": str(project.resolve())}
+        assert "will not fire" not in prefect_server.processes.log("serve")  # this server runs its scheduler
 
         # A manual `augmill run` holds the workspace when the run starts: a transient failure,
         # retried (schedule.retries) once the workspace is free.
@@ -500,5 +506,26 @@ def test_augmill_serve_stops_its_prefect_server_and_leaves_no_process(tmp_path, 
             serve.terminate()
         assert_leaves_no_process(serve, children, processes.log("serve"))
         assert serve.returncode == exit_code, processes.log("serve")[-3000:]
+    finally:
+        processes.stop_all()
+
+
+def test_augmill_serve_on_a_configured_server_without_scheduler_says_the_schedule_will_not_fire(tmp_path):
+    project = new_project(tmp_path / "project", TINY)
+    port = free_port()
+    env = embedded_env(tmp_path / "home")
+    env["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
+    processes = Processes(tmp_path)
+    try:
+        start_prefect_server(processes, port, tmp_path, env, "--no-scheduler")
+        serve = processes.start("serve", [str(BIN / "augmill"), "serve"], project, env)
+        deadline = time.monotonic() + 180
+        while "augmill: serving" not in (log := processes.log("serve")):
+            assert serve.poll() is None and time.monotonic() < deadline, log[-3000:]
+            time.sleep(0.2)
+        assert f"the Prefect server at {env['PREFECT_API_URL']} runs without its scheduler service" in log
+        # That server is used as it is: augmill starts none of its own.
+        assert "started a local Prefect server" not in log
+        assert not any("prefect server start" in command_line(p) for p in descendants(serve.pid))
     finally:
         processes.stop_all()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -83,13 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
                          help="try a param without editing params.yaml, e.g. --set augment.policy='[{name: rotate, p: 1}]'")
     serve = commands.add_parser("serve", help="serve the scheduled pipeline (a Prefect deployment) from this process",
                                 description="Create the Prefect deployment augmill-scheduled/dataset-version with a cron "
-                                            "schedule and run its flow runs from this process, one at a time, until "
-                                            "stopped (Ctrl-C). Each run reproduces the pipeline and, when dvc.lock or a "
-                                            "tracked report changed, commits the new dataset version (optionally tagged "
-                                            "and pushed to the DVC remote: params.yaml schedule:). With PREFECT_API_URL "
-                                            "set it registers on that Prefect server, where `prefect deployment run "
-                                            "augmill-scheduled/dataset-version` triggers a run now; without, Prefect "
-                                            "starts a temporary server inside this process, which only the schedule uses.")
+                                            "schedule (or schedule.interval_seconds) and run its flow runs from this "
+                                            "process, one at a time, until stopped (Ctrl-C or SIGTERM). Each run "
+                                            "reproduces the pipeline and, when dvc.lock or a tracked report changed, "
+                                            "commits the new dataset version (optionally tagged and pushed to the DVC "
+                                            "remote: params.yaml schedule:). With PREFECT_API_URL set it registers on "
+                                            "that Prefect server, whose scheduler creates the runs; without, it starts a "
+                                            "local Prefect server with its scheduler and UI (database and log in "
+                                            ".augmill/prefect/), prints its address, and stops it on the way out.")
     serve.add_argument("--cron", default=None, metavar="CRON",
                        help="when to run, e.g. \"0 3 * * *\" (03:00 daily; default: schedule.cron in params.yaml), "
                             "read in schedule.timezone")
@@ -161,9 +163,18 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "serve":
             cron = _checked_cron(args.cron)  # before importing Prefect (seconds)
-            from flows.deploy import serve
+            # Until Prefect's runner takes SIGTERM over: leave through `finally`, which stops the server.
+            signal.signal(signal.SIGTERM, _exit_on_sigterm)
+            # Without a configured API, a local Prefect server with its scheduler (Prefect's temporary
+            # one has none: the schedule would never fire), coming up while Prefect is imported.
+            api = prefect_api.start_server_unless_configured(prefect_api.PROJECT_SERVER_HOME)
+            try:
+                from flows.deploy import serve
 
-            return serve(params, cron)
+                return serve(params, cron, api=api)
+            except KeyboardInterrupt:  # Ctrl-C before Prefect's runner took over (it handles its own)
+                print("augmill: stopped", file=sys.stderr)
+                return 130
         from flows.workspace_lock import workspace_lock
 
         if args.command in ("report", "review"):
@@ -213,6 +224,10 @@ def _run_review(args, params) -> int:
     from tasks.review import run_command
 
     return run_command(args.action, args.target, args.note, args.reviewer, params.data.modality)
+
+
+def _exit_on_sigterm(signum, frame) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _checked_cron(cron: str | None) -> str | None:

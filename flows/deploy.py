@@ -25,6 +25,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
+from flows.prefect_api import ScheduledServer, serving
 from flows.versions import ENVIRONMENT_RECORD
 from flows.workspace_lock import workspace_lock
 from tasks.params import Params, ParamsError, ScheduleParams, load_params
@@ -230,26 +231,79 @@ def scheduled_version(project_dir: str = ".") -> dict:
     return attempt(str(root), params, flow_run.name, str(flow_run.id))
 
 
-def serve(params: Params, cron: str | None = None, root: Path = Path(".")) -> int:
-    """Create the deployment (with its cron schedule) on the Prefect API and run its flow
-    runs from this process, one at a time, until stopped."""
+def schedule_of(settings: ScheduleParams, cron: str | None = None):
+    """The deployment's schedule and how to say it: --cron, else schedule.interval_seconds, else schedule.cron."""
+    from prefect.schedules import Cron, Interval
+
+    if cron is None and settings.interval_seconds is not None:
+        return (Interval(settings.interval_seconds, timezone=settings.timezone),
+                f"every {settings.interval_seconds} s")
+    expression = cron or settings.cron
+    return Cron(expression, timezone=settings.timezone), f"'{expression}' ({settings.timezone})"
+
+
+def _scheduler_is_off() -> bool:
+    """Whether the configured server says its scheduler service is off (then no schedule fires);
+    False when it cannot say (Prefect Cloud, an older server): nothing to warn about."""
+    from prefect.client.orchestration import get_client
+
+    try:
+        with get_client(sync_client=True) as client:
+            response = client.request("GET", "/admin/settings")
+            response.raise_for_status()
+            return response.json()["server"]["services"]["scheduler"]["enabled"] is False
+    except Exception:
+        return False
+
+
+def _say_where(api: ScheduledServer | None) -> None:
+    """Where the UI and the run history are: augmill's own server, or the configured one."""
+    from prefect.settings import get_current_settings
+
+    settings = get_current_settings()
+    url = settings.api.url
+    if api is not None and url == api.url:
+        ui = f"UI at {api.ui_url}" if settings.server.ui.enabled else "UI off (PREFECT_SERVER_UI_ENABLED)"
+        print(f"augmill: started a local Prefect server with its scheduler: {ui}, API at {api.url}; "
+              f"run history in {api.database}, server log {api.log_path}. It stops with augmill serve.", flush=True)
+        return
+    ui = settings.ui_url or url
+    print(f"augmill: registering on the Prefect server at {url} (PREFECT_API_URL); runs and logs in its UI: {ui}",
+          flush=True)
+    if _scheduler_is_off():
+        print(f"augmill: warning: the Prefect server at {url} runs without its scheduler service, so the schedule "
+              "will not fire: start it with `prefect server start` (PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED=true)",
+              file=sys.stderr, flush=True)
+
+
+def serve(params: Params, cron: str | None = None, root: Path = Path("."), api: ScheduledServer | None = None) -> int:
+    """Create the deployment (with its schedule) on the Prefect API and run its flow runs from
+    this process, one at a time, until stopped. ``api``: the local server augmill started
+    because none is configured; it runs the scheduler, which creates the scheduled runs."""
     from prefect import serve as prefect_serve
-    from prefect.schedules import Cron
 
     settings = params.schedule
     try:
         check_workspace(root.resolve(), settings)
     except VersionRefused as problem:  # may be fixed before the first run: say it, serve anyway
         print(f"augmill: warning: runs will refuse to start until this is fixed: {problem}", file=sys.stderr, flush=True)
+    schedule, when = schedule_of(settings, cron)
     deployment = scheduled_version.to_deployment(
         name=DEPLOYMENT_NAME,
-        schedule=Cron(cron or settings.cron, timezone=settings.timezone),
+        schedule=schedule,
         parameters={"project_dir": str(root.resolve())},
         description="Reproduce the augmill pipeline and commit the new dataset version (dvc.lock, reports).",
         tags=["augmill"],
         concurrency_limit=1,
     )
-    print(f"augmill: serving {FLOW_NAME}/{DEPLOYMENT_NAME} for {root.resolve()} on '{cron or settings.cron}' "
-          f"({settings.timezone}); run it now with: prefect deployment run '{FLOW_NAME}/{DEPLOYMENT_NAME}'", flush=True)
-    prefect_serve(deployment, limit=1)
+    with serving(api):
+        _say_where(api)
+        from prefect.settings import get_current_settings
+
+        print(f"augmill: serving {FLOW_NAME}/{DEPLOYMENT_NAME} for {root.resolve()} on {when}; run it now with: "
+              f"PREFECT_API_URL={get_current_settings().api.url} prefect deployment run '{FLOW_NAME}/{DEPLOYMENT_NAME}'",
+              flush=True)
+        # On Ctrl-C or SIGTERM Prefect's runner cancels the run in progress and pauses the schedule
+        # (on the server, still up), then returns; serving() then stops augmill's server.
+        prefect_serve(deployment, limit=1)
     return 0

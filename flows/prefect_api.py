@@ -1,4 +1,5 @@
-"""Prefect's temporary API server for one `augmill run`, started early.
+"""Prefect API servers that augmill starts itself, early: a temporary one for one `augmill run`,
+and, for `augmill serve`, a local `prefect server start` with its scheduler (ScheduledServer).
 
 Without a configured API (PREFECT_API_URL), Prefect starts a temporary server
 when the flow is first called: it imports its whole server package in this
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -25,6 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 STARTUP_TIMEOUT_S = 120.0
+PROJECT_SERVER_HOME = Path(".augmill") / "prefect"  # `augmill serve`'s server: its database and log
 
 
 def _free_port() -> int:
@@ -35,6 +38,9 @@ def _free_port() -> int:
 
 class TemporaryAPI:
     """A Prefect API server subprocess on a free loopback port, for one run."""
+
+    description = "the temporary Prefect server"
+    startup_timeout_s = STARTUP_TIMEOUT_S
 
     def __init__(self) -> None:
         self.log = tempfile.TemporaryFile()  # the server's errors, for the message if it fails (a pipe could fill up)
@@ -58,14 +64,15 @@ class TemporaryAPI:
         return self.log.read().decode(errors="replace")[-2000:]
 
     def wait_until_healthy(self) -> None:
-        deadline, relaunched = time.monotonic() + STARTUP_TIMEOUT_S, False
+        deadline, relaunched = time.monotonic() + self.startup_timeout_s, False
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                if "address already in use" in self._errors().lower() and not relaunched:
+                if "already in use" in self._errors().lower() and not relaunched:
                     relaunched = True  # another process took the free port first: once more, on another
+                    # (uvicorn says "address already in use", `prefect server start` "Port N is already in use")
                     self._launch()
                     continue
-                raise RuntimeError(f"the temporary Prefect server exited with code {self.process.returncode}: "
+                raise RuntimeError(f"{self.description} exited with code {self.process.returncode}: "
                                    f"{self._errors()}")
             try:
                 # Not /health: the server builds its routes on the first other request (~0.5 s),
@@ -75,8 +82,10 @@ class TemporaryAPI:
                         return
             except OSError:
                 time.sleep(0.05)
+        errors = self._errors()  # before stop() closes the log
         self.stop()
-        raise RuntimeError(f"the temporary Prefect server did not answer on {self.url} within {STARTUP_TIMEOUT_S:.0f}s")
+        raise RuntimeError(f"{self.description} did not answer on {self.url} within {self.startup_timeout_s:.0f}s "
+                           f"(is the machine very busy?): {errors}")
 
     def stop(self) -> None:
         if self.log.closed:
@@ -89,6 +98,60 @@ class TemporaryAPI:
                 self.process.kill()
                 self.process.wait()
         self.log.close()
+
+
+class ScheduledServer(TemporaryAPI):
+    """`prefect server start` for `augmill serve`: with its services, the scheduler among them
+    (Prefect's temporary server has none, so a schedule served on it never fires), the UI,
+    and its database in ``home``, so that the run history outlives the process."""
+
+    description = "the local Prefect server"
+    # Slower to come up than the temporary one (all services, the UI, migrations on a first start):
+    # measured 19 s, 65 s on this 2-core machine under a load of 12.
+    startup_timeout_s = 300.0
+
+    def __init__(self, home: Path) -> None:
+        self.home = home.resolve()
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.database = self.home / "prefect.db"
+        self.log_path = self.home / "server.log"
+        self.log_path.write_bytes(b"")
+        # Appending: the server writes through the same file offset that _errors() moves.
+        self.log = open(self.log_path, "a+b")  # noqa: SIM115 (closed in stop())
+        self._launch()
+
+    def _launch(self) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}/api"
+        self.ui_url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(self.port)],
+            env={**os.environ, "PREFECT_SERVER_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{self.database}",
+                 "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "true"},
+            # Its own session: a Ctrl-C in the terminal reaches `augmill serve`, which first stops
+            # its runner (that pauses the schedule through this server), then this server.
+            stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def stop(self) -> None:
+        if self.log.closed:
+            return
+        for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 5)):  # the whole group: no orphans
+            if self.process.poll() is not None:
+                break
+            try:
+                os.killpg(self.process.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                self.process.wait(timeout=wait)
+            except subprocess.TimeoutExpired:
+                continue
+        self.log.close()
+
+
+def start_server_unless_configured(home: Path) -> ScheduledServer | None:
+    """For `augmill serve`: a local server with its scheduler, unless the environment names an API."""
+    return None if os.environ.get("PREFECT_API_URL") else ScheduledServer(home)
 
 
 def start_unless_configured() -> TemporaryAPI | None:

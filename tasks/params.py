@@ -207,6 +207,10 @@ class ScheduleParams(Section):
     No stage lists this section in dvc.yaml: it changes no output."""
 
     cron: str = "0 3 * * *"
+    # Every N seconds instead of the cron (`augmill serve` only; prefect.yaml keeps its cron):
+    # for a schedule that must fire soon, e.g. to try it out. Runs that come due while one is
+    # running wait for it (the deployment runs one at a time).
+    interval_seconds: int | None = Field(None, ge=1, le=366 * 86_400)
     timezone: str = "UTC"          # IANA name, e.g. Europe/Paris: the cron is read in this zone
     commit: bool = True            # git commit dvc.lock and the git-tracked reports when they changed
     tag_versions: bool = False     # also tag that commit augmill-<UTC date>-<flow run name>

@@ -1,12 +1,18 @@
-"""The scheduled pipeline against a real Prefect server on loopback, started by this module:
-the deployment served from one process (`augmill serve`), then declared by prefect.yaml on a
-process work pool (`prefect deploy --all` + `prefect worker start`); runs triggered through
-the API. What is checked is what the run left in git and DVC."""
+"""The scheduled pipeline, both ways it runs:
+- embedded: `augmill serve` without PREFECT_API_URL starts its own Prefect server with the
+  scheduler; a real scheduled run (no API trigger) commits a version, and the server stops with
+  `augmill serve` (SIGTERM, Ctrl-C) leaving no process behind;
+- on a real Prefect server started by this module on loopback: the deployment served from one
+  process (`augmill serve`), then declared by prefect.yaml on a process work pool (`prefect
+  deploy --all` + `prefect worker start`), runs triggered through the API.
+What is checked is what the run left in git and DVC. Each test builds its own project."""
 
 from __future__ import annotations
 
+import datetime
 import importlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -15,6 +21,7 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil  # installed with DVC
 import pytest
 import yaml
 
@@ -29,6 +36,7 @@ POOL = "augmill"
 # Retries wide enough for the test to see the first attempt fail (logs reach the server in batches).
 SCHEDULE = {"tag_versions": True, "push": True, "retries": 3, "retry_delay_seconds": 2}
 RUN_TIMEOUT = 240  # seconds; a tiny project runs in well under a minute
+TINY = {"prepare": {"max_per_class": 8}, "evaluate": {"seeds": 2}}
 
 
 class Processes:
@@ -99,6 +107,15 @@ class Server:
                 assert time.monotonic() < deadline, f"no work pool {POOL}:\n{self.processes.log('worker')[-3000:]}"
                 time.sleep(1)
 
+    def forget_deployment(self) -> None:
+        """Delete the deployment another test may have left, so that deployment() waits for this test's."""
+        from prefect.exceptions import ObjectNotFound
+
+        try:
+            self.api.delete_deployment(self.api.read_deployment_by_name(f"{FLOW}/{DEPLOYMENT}").id)
+        except ObjectNotFound:
+            pass
+
     def trigger(self, deployment_id):
         """A run created through the API, as `prefect deployment run` does."""
         return self.api.create_flow_run_from_deployment(deployment_id)
@@ -145,6 +162,22 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def start_prefect_server(processes: Processes, port: int, cwd: Path, env: dict, *options: str) -> None:
+    """`prefect server start` on loopback (UI off), until it answers (up to 300 s: a busy machine)."""
+    server = processes.start("server", [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1",
+                                        "--port", str(port), "--no-ui", *options], cwd, env)
+    deadline = time.monotonic() + 300
+    while True:
+        assert server.poll() is None, f"prefect server exited:\n{processes.log('server')}"
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, f"prefect server not healthy after 300 s:\n{processes.log('server')}"
+        time.sleep(0.5)
+
+
 @pytest.fixture(scope="module")
 def prefect_server(tmp_path_factory):
     home = tmp_path_factory.mktemp("prefect")
@@ -155,18 +188,7 @@ def prefect_server(tmp_path_factory):
                PREFECT_UI_ENABLED="false", PREFECT_RUNNER_POLL_FREQUENCY="2", PREFECT_WORKER_QUERY_SECONDS="2")
     processes = Processes(home)
     try:
-        server = processes.start("server", [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1",
-                                            "--port", str(port), "--no-ui"], home, env)
-        deadline = time.monotonic() + 120
-        while True:
-            assert server.poll() is None, f"prefect server exited:\n{processes.log('server')}"
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, f"prefect server not healthy after 120s:\n{processes.log('server')}"
-            time.sleep(0.5)
+        start_prefect_server(processes, port, home, env)
         # The worker of the server path (it creates the process work pool), started now so that
         # its start-up overlaps the served runs.
         processes.start("worker", [str(BIN / "prefect"), "worker", "start", "--pool", POOL, "--type", "process"], home, env)
@@ -179,11 +201,10 @@ def prefect_server(tmp_path_factory):
         processes.stop_all()
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
-    """A tiny project whose scheduled runs tag their commit and push to a local DVC remote."""
-    root = new_project(tmp_path_factory.mktemp("scheduled") / "project",
-                       {"prepare": {"max_per_class": 8}, "evaluate": {"seeds": 2}, "schedule": SCHEDULE})
+@pytest.fixture
+def project(tmp_path) -> Path:
+    """A tiny project of this test's own, whose scheduled runs tag their commit and push to a local DVC remote."""
+    root = new_project(tmp_path / "project", {**TINY, "schedule": SCHEDULE})
     run(["dvc", "remote", "add", "-d", "local", str(root.parent / "remote")], root)
     commit(root, "DVC remote")
     return root
@@ -201,13 +222,26 @@ def run_with(env: dict, args: list[str], cwd: Path) -> subprocess.CompletedProce
 
 def test_schedule_params_are_checked_before_anything_runs():
     for override, key in [("schedule.cron='0 25 * * *'", "schedule.cron"),
-                          ("schedule.timezone=Mars/Olympus", "schedule.timezone"), ("schedule.retries=-1", "schedule.retries")]:
+                          ("schedule.timezone=Mars/Olympus", "schedule.timezone"), ("schedule.retries=-1", "schedule.retries"),
+                          ("schedule.interval_seconds=0", "schedule.interval_seconds")]:
         with pytest.raises(ParamsError, match=key.replace(".", r"\.")):
             load_params(REPO / "params.yaml", [override])
     with pytest.raises(ParamsError, match="tag_versions: true needs commit: true"):
         load_params(REPO / "params.yaml", ["schedule.tag_versions=true", "schedule.commit=false"])
     refused = run(["augmill", "serve", "--cron", "61 3 * * *"], REPO, check=False)
     assert refused.returncode == 2 and "--cron" in refused.stderr and "minute '61' must be 0-59" in refused.stderr
+
+
+def test_interval_seconds_replaces_the_cron_unless_serve_is_given_one():
+    from flows.deploy import schedule_of
+
+    settings = load_params(REPO / "params.yaml", ["schedule.interval_seconds=30"]).schedule
+    schedule, said = schedule_of(settings)
+    assert (schedule.interval, schedule.cron, said) == (datetime.timedelta(seconds=30), None, "every 30 s")
+    schedule, said = schedule_of(settings, "5 4 * * *")
+    assert (schedule.interval, schedule.cron, said) == (None, "5 4 * * *", "'5 4 * * *' (UTC)")
+    schedule, _ = schedule_of(load_params(REPO / "params.yaml").schedule)
+    assert (schedule.interval, schedule.cron) == (None, load_params(REPO / "params.yaml").schedule.cron)
 
 
 def test_prefect_yaml_declares_the_deployment_of_params_schedule():
@@ -250,12 +284,14 @@ def pushed(remote: Path, directory_md5: str) -> bool:
 
 def test_a_served_run_commits_the_new_version_and_a_second_run_changes_nothing(prefect_server, project):
     first_commit = git(project, "rev-parse", "HEAD")
+    prefect_server.forget_deployment()
     serve = prefect_server.processes.start("serve", [str(BIN / "augmill"), "serve", "--cron", "30 4 * * *"],
                                            project, prefect_server.env)
     try:
         deployment = prefect_server.deployment()
         assert [s.schedule.cron for s in deployment.schedules] == ["30 4 * * *"]
         assert deployment.parameters == {"project_dir": str(project.resolve())}
+        assert "will not fire" not in prefect_server.processes.log("serve")  # this server runs its scheduler
 
         # A manual `augmill run` holds the workspace when the run starts: a transient failure,
         # retried (schedule.retries) once the workspace is free.
@@ -289,15 +325,18 @@ def test_a_served_run_commits_the_new_version_and_a_second_run_changes_nothing(p
         prefect_server.wait(again, until=lambda run: any("nothing changed" in message
                                                           for message in prefect_server.messages(run.id)), timeout=30)
     finally:
-        # The next test deploys the same deployment to the work pool; no runner may hold it.
+        # Another test deploys the same deployment to the work pool; no runner may hold it.
         if serve.poll() is None:
             prefect_server.processes.stop("serve")
 
 
 def test_prefect_yaml_on_a_work_pool_and_a_failed_run_leaves_the_previous_version(prefect_server, project):
-    assert git(project, "log", "-1", "--format=%s").startswith("augmill: dataset version"), "needs the served version"
+    # The previous version: the pipeline reproduced and committed, as a scheduled run would.
+    run(["dvc", "repro", "--quiet"], project)
+    commit(project, "the previous version")
     shutil.copy(REPO / "prefect.yaml", project / "prefect.yaml")
     commit(project, "prefect.yaml")
+    prefect_server.forget_deployment()
     prefect_server.work_pool()
     deployed = run_with(prefect_server.env, [str(BIN / "prefect"), "--no-prompt", "deploy", "--all"], project)
     assert f"Deployment '{FLOW}/{DEPLOYMENT}' successfully created" in " ".join(deployed.stdout.split())
@@ -326,3 +365,167 @@ def test_prefect_yaml_on_a_work_pool_and_a_failed_run_leaves_the_previous_versio
     assert git(project, "status", "--porcelain") == ""
     assert (project / "dvc.lock").read_bytes() == lock
     assert {folder: file_hashes(project / folder) for folder in data} == data
+
+
+# The embedded path: no PREFECT_API_URL, so `augmill serve` starts its own server with the scheduler.
+SCHEDULED_RUN_CAP = 600  # seconds: server start (~20 s, more under load), the first tick, a ~40 s run
+INTERVAL_SECONDS = 10
+
+
+def embedded_env(home: Path) -> dict:
+    env = environment()  # without PREFECT_API_URL
+    # Its own Prefect home: no profile of the machine's may name an API; the runner looks for due runs every 2 s.
+    env.update(PREFECT_HOME=str(home), PREFECT_RUNNER_POLL_FREQUENCY="2")
+    return env
+
+
+def descendants(pid: int) -> list[psutil.Process]:
+    return psutil.Process(pid).children(recursive=True)
+
+
+def command_line(process: psutil.Process) -> str:
+    try:
+        return " ".join(process.cmdline())
+    except psutil.Error:
+        return f"(pid {process.pid}, gone)"
+
+
+def assert_leaves_no_process(serve: subprocess.Popen, children: list[psutil.Process], log: str) -> None:
+    """`augmill serve` exits by itself and every process it had started is gone."""
+    try:
+        serve.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"augmill serve did not stop within 120 s of the signal:\n{log[-3000:]}") from None
+    _, alive = psutil.wait_procs(children, timeout=30)
+    left = [command_line(p) for p in alive]
+    for process in alive:  # not left behind by this test either
+        process.kill()
+    assert not left, f"left running after augmill serve exited: {left}"
+
+
+def wait_for_local_server(serve: subprocess.Popen, processes: Processes, until: str) -> list[psutil.Process]:
+    """Wait for `until` in serve's output (bounded); its processes then, the local server among them."""
+    deadline = time.monotonic() + 180
+    while until not in processes.log("serve"):
+        assert serve.poll() is None, f"augmill serve exited ({serve.returncode}):\n{processes.log('serve')[-5000:]}"
+        assert time.monotonic() < deadline, f"no {until!r} after 180 s:\n{processes.log('serve')[-5000:]}"
+        time.sleep(0.2)
+    children = descendants(serve.pid)
+    assert any("prefect server start" in command_line(p) for p in children), [command_line(p) for p in children]
+    return children
+
+
+def wait_until_polled(api_url: str) -> None:
+    """Until Prefect's runner in augmill serve polls for runs (the server then marks the deployment READY)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.objects import DeploymentStatus
+    from prefect.exceptions import ObjectNotFound
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    deadline = time.monotonic() + 120
+    with temporary_settings({PREFECT_API_URL: api_url}), get_client(sync_client=True) as api:
+        while True:
+            try:
+                if api.read_deployment_by_name(f"{FLOW}/{DEPLOYMENT}").status == DeploymentStatus.READY:
+                    return
+            except ObjectNotFound:
+                pass
+            assert time.monotonic() < deadline, "the deployment was never polled by augmill serve's runner"
+            time.sleep(0.5)
+
+
+def test_a_served_schedule_fires_on_augmill_s_own_prefect_server_which_stops_with_it(tmp_path):
+    project = new_project(tmp_path / "project", {**TINY, "schedule": {"interval_seconds": INTERVAL_SECONDS}})
+    first_commit = git(project, "rev-parse", "HEAD")
+    processes = Processes(tmp_path)
+    try:
+        serve = processes.start("serve", [str(BIN / "augmill"), "serve"], project, embedded_env(tmp_path / "home"))
+        # Nothing triggers a run: the server's scheduler creates it, the runner in augmill serve runs it.
+        deadline = time.monotonic() + SCHEDULED_RUN_CAP
+        while not (subject := git(project, "log", "-1", "--format=%s")).startswith("augmill: dataset version"):
+            assert serve.poll() is None, f"augmill serve exited ({serve.returncode}):\n{processes.log('serve')[-5000:]}"
+            assert time.monotonic() < deadline, (f"no scheduled run committed a version within {SCHEDULED_RUN_CAP} s:\n"
+                                                 f"{processes.log('serve')[-5000:]}")
+            time.sleep(1)
+        version = git(project, "rev-parse", "HEAD")
+        log = processes.log("serve")
+        api_url = re.search(r"API at (http://127\.0\.0\.1:\d+/api)", log).group(1)
+        ui_url = re.search(r"UI at (http://127\.0\.0\.1:\d+)", log).group(1)
+        name, run_id = re.fullmatch(r"augmill: dataset version from flow run (\S+) \((\S+)\)", subject).groups()
+
+        from prefect.client.orchestration import get_client
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        with temporary_settings({PREFECT_API_URL: api_url}), get_client(sync_client=True) as api:
+            deployment = api.read_deployment_by_name(f"{FLOW}/{DEPLOYMENT}")
+            assert [s.schedule.interval for s in deployment.schedules] == [datetime.timedelta(seconds=INTERVAL_SECONDS)]
+            flow_run = Server(api_url, {}, processes, api).wait(api.read_flow_run(run_id))
+            # The run the commit names is the deployment's, made by the scheduler, and it completed.
+            assert (flow_run.name, flow_run.deployment_id) == (name, deployment.id)
+            assert flow_run.auto_scheduled and flow_run.state.is_completed(), (flow_run.auto_scheduled, flow_run.state)
+        assert "<html" in httpx.get(ui_url, timeout=30).text.lower()  # the UI augmill serve printed
+
+        # SIGTERM (a service manager's stop): serve stops its runner, then its server; nothing is left.
+        children = descendants(serve.pid)
+        assert any("prefect server start" in command_line(p) for p in children), [command_line(p) for p in children]
+        serve.terminate()
+        assert_leaves_no_process(serve, children, processes.log("serve"))
+        assert serve.returncode == 0, processes.log("serve")[-3000:]
+    finally:
+        processes.stop_all()
+
+    # One version, naming the scheduled run, holding what the pipeline wrote; later runs found nothing new.
+    assert git(project, "rev-parse", "HEAD") == version and git(project, "rev-parse", "HEAD~1") == first_commit
+    committed = git(project, "show", "--name-only", "--format=", "HEAD").splitlines()
+    assert "dvc.lock" in committed and "reports/merge.json" in committed
+    assert git(project, "status", "--porcelain") == ""
+    assert "Data and pipelines are up to date" in run(["dvc", "status"], project).stdout
+    # The run history stays in the project, out of git.
+    assert (project / ".augmill/prefect/prefect.db").is_file() and not git(project, "ls-files", ".augmill")
+
+
+@pytest.mark.parametrize(("stop", "exit_code"), [("ctrl-c once serving", 0), ("ctrl-c while the server starts", 130),
+                                                 ("sigterm while the server starts", 128 + signal.SIGTERM)])
+def test_augmill_serve_stops_its_prefect_server_and_leaves_no_process(tmp_path, stop, exit_code):
+    project = new_project(tmp_path / "project", TINY)  # the default schedule: 03:00, nothing runs meanwhile
+    processes = Processes(tmp_path)
+    try:
+        serve = processes.start("serve", [str(BIN / "augmill"), "serve"], project, embedded_env(tmp_path / "home"))
+        if stop == "ctrl-c once serving":
+            children = wait_for_local_server(serve, processes, "augmill: serving")
+            wait_until_polled(re.search(r"API at (http://\S+/api)", processes.log("serve")).group(1))
+        else:
+            deadline = time.monotonic() + 60
+            while not any("prefect server start" in command_line(p) for p in descendants(serve.pid)):
+                assert serve.poll() is None and time.monotonic() < deadline, processes.log("serve")[-3000:]
+                time.sleep(0.05)
+            children = descendants(serve.pid)
+        if stop.startswith("ctrl-c"):
+            os.killpg(serve.pid, signal.SIGINT)  # what a terminal sends its foreground process group
+        else:
+            serve.terminate()
+        assert_leaves_no_process(serve, children, processes.log("serve"))
+        assert serve.returncode == exit_code, processes.log("serve")[-3000:]
+    finally:
+        processes.stop_all()
+
+
+def test_augmill_serve_on_a_configured_server_without_scheduler_says_the_schedule_will_not_fire(tmp_path):
+    project = new_project(tmp_path / "project", TINY)
+    port = free_port()
+    env = embedded_env(tmp_path / "home")
+    env["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
+    processes = Processes(tmp_path)
+    try:
+        start_prefect_server(processes, port, tmp_path, env, "--no-scheduler")
+        serve = processes.start("serve", [str(BIN / "augmill"), "serve"], project, env)
+        deadline = time.monotonic() + 180
+        while "augmill: serving" not in (log := processes.log("serve")):
+            assert serve.poll() is None and time.monotonic() < deadline, log[-3000:]
+            time.sleep(0.2)
+        assert f"the Prefect server at {env['PREFECT_API_URL']} runs without its scheduler service" in log
+        # That server is used as it is: augmill starts none of its own.
+        assert "started a local Prefect server" not in log
+        assert not any("prefect server start" in command_line(p) for p in descendants(serve.pid))
+    finally:
+        processes.stop_all()

@@ -24,7 +24,7 @@ else
   echo "scripts/lock.sh: PIP_FIND_LINKS is not set: torch==2.13.0+cpu will be looked for on PyPI only" >&2
 fi
 
-"$uv" pip compile pyproject.toml --extra test --extra generative --generate-hashes \
+"$uv" pip compile pyproject.toml --all-extras --generate-hashes \
   --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
   --constraint <(echo torch==2.13.0+cpu) "${find_links[@]}" \
   --no-emit-find-links --custom-compile-command "scripts/lock.sh" -o requirements-lock.txt

@@ -50,11 +50,8 @@ def run_stage(name: str, params, mapper=None) -> object:
     if name == "augment":
         return module.run(params, mapper)  # augment's shards go to the flow's task runner
     result = module.run(params)
-    # The headline figures (dvc.yaml's only metrics) come from the stage's full report.
-    from tasks import headline
+    if name == "evaluate":  # the headline figures (dvc.yaml's only metrics), from the full reports
+        from tasks.headline import write_headline
 
-    if name == "merge":
-        headline.write_merge_headline(result)
-    elif name == "evaluate":
-        headline.write_evaluate_headline()
+        write_headline()
     return result

@@ -2,10 +2,12 @@
 
 `dvc exp show` puts every metric value in a column; the full JSON reports (explore,
 bias, validation, merge, evaluate) hold hundreds, which pushed the figure a user
-compares across experiments, the evaluate delta, off the screen. These small files
-hold what a user compares: train size and imbalance before and after, accepted and
-quarantined counts (merge), and the model's means, spread and delta (evaluate).
-The full reports stay git-tracked outputs and feed the HTML report.
+compares across experiments, the evaluate delta, off the screen. reports/metrics.json
+holds what a user compares, the delta first (exp show keeps its leftmost metric column
+whatever the terminal's width): the model's delta, means and spread (evaluate), then
+train size and imbalance before and after, variants accepted and samples quarantined
+(merge). It is written when evaluate ends, from the two full reports, which stay
+git-tracked outputs and feed the HTML report.
 """
 
 from __future__ import annotations
@@ -17,7 +19,27 @@ from tasks import paths
 from tasks.io import read_json, write_json
 
 
-def merge_headline(report: dict) -> dict:
+def _number(node: Any, *keys: str) -> float | None:
+    for key in keys:
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return node if isinstance(node, (int, float)) and not isinstance(node, bool) else None
+
+
+def evaluate_figures(report: dict) -> dict:
+    """The primary metric's difference (augmented - baseline), both means, and the run-to-run
+    spread the verdict weighs the difference against (pooled std over the repeats). Read
+    defensively: a skipped evaluation (no test split) has none of them, and then none is written."""
+    metric = report.get("primary_metric")
+    figures = {"delta": _number(report, "difference", metric, "mean"),
+               "baseline": _number(report, "baseline", metric, "mean"),
+               "augmented": _number(report, "augmented", metric, "mean"),
+               "spread": _number(report, "difference", metric, "pooled_std")}
+    return {key: value for key, value in figures.items() if value is not None}
+
+
+def merge_figures(report: dict) -> dict:
     """Train size and imbalance before/after; augmented variants accepted; samples quarantined
     (raw samples unusable or leaking into val/test, variants refused by validation or review)."""
     augmented, accounting = report.get("augmented", {}), report.get("accounting", {})
@@ -29,35 +51,8 @@ def merge_headline(report: dict) -> dict:
             "accepted": augmented.get("accepted", 0), "quarantined": quarantined}
 
 
-def _number(node: Any, *keys: str) -> float | None:
-    for key in keys:
-        if not isinstance(node, dict) or key not in node:
-            return None
-        node = node[key]
-    return node if isinstance(node, (int, float)) and not isinstance(node, bool) else None
-
-
-def evaluate_headline(report: dict) -> dict:
-    """The primary metric's mean and spread (std over the repeats) with and without augmentation,
-    and their difference. Read defensively: a skipped evaluation (no test split) has none of them,
-    and then the headline says only that nothing was measured."""
-    metric = report.get("primary_metric")
-    figures = {"baseline": _number(report, "baseline", metric, "mean"),
-               "baseline_std": _number(report, "baseline", metric, "std"),
-               "augmented": _number(report, "augmented", metric, "mean"),
-               "augmented_std": _number(report, "augmented", metric, "std"),
-               "delta": _number(report, "difference", metric, "mean")}
-    measured = {key: value for key, value in figures.items() if value is not None}
-    return {"evaluated": bool(measured), **measured}
-
-
-def write_merge_headline(report: dict, path: Path = paths.MERGE_HEADLINE) -> dict:
-    headline = merge_headline(report)
-    write_json(path, headline)
-    return headline
-
-
-def write_evaluate_headline(report_path: Path = paths.EVALUATE_REPORT, path: Path = paths.EVALUATE_HEADLINE) -> dict:
-    headline = evaluate_headline(read_json(report_path))
+def write_headline(evaluate_report: Path = paths.EVALUATE_REPORT, merge_report: Path = paths.MERGE_REPORT,
+                   path: Path = paths.HEADLINE) -> dict:
+    headline = evaluate_figures(read_json(evaluate_report)) | merge_figures(read_json(merge_report))
     write_json(path, headline)
     return headline

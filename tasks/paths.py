@@ -31,7 +31,6 @@ FINAL_MANIFEST = FINAL / "manifest.parquet"
 # that come out the same are moved back, not copied; deleted when merge ends.
 FINAL_PREVIOUS = DATA / ".tmp" / "final-previous"
 MERGE_REPORT = REPORTS / "merge.json"
-MERGE_HEADLINE = REPORTS / "metrics" / "merge.json"  # the few figures dvc.yaml lists as metrics (tasks/headline.py)
 QUARANTINE = REPORTS / "quarantine.csv"
 PLOTS = REPORTS / "plots"
 CLASS_COUNTS_BEFORE = PLOTS / "train_before.csv"
@@ -40,7 +39,7 @@ CLASS_DISTRIBUTION_PNG = PLOTS / "class_distribution.png"
 EXPLORE_PLOT = PLOTS / "explore_class_split.png"
 # evaluate
 EVALUATE_REPORT = REPORTS / "evaluate.json"
-EVALUATE_HEADLINE = REPORTS / "metrics" / "evaluate.json"
+HEADLINE = REPORTS / "metrics.json"  # the few figures dvc.yaml lists as metrics (tasks/headline.py)
 PER_CLASS_RECALL = PLOTS / "per_class_recall.csv"
 PER_CLASS_RECALL_PNG = PLOTS / "per_class_recall.png"
 # report (written by evaluate, or `augmill report`)

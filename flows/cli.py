@@ -1,5 +1,6 @@
 """The `augmill` command.
 
+  augmill init [PATH]                 inspect a dataset; write a params.yaml that fits it (and a new project)
   augmill run [--set KEY=VALUE ...]   the whole pipeline as one Prefect flow run
   augmill stage NAME                  one stage, as dvc.yaml calls it (no Prefect server)
   augmill check                       validate params.yaml and exit
@@ -43,7 +44,22 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run from the project root (where params.yaml and dvc.yaml are). `dvc repro` runs the same stages.",
     )
     parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="show the traceback of a user error (bad param, unusable data), not only its one line")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    init = commands.add_parser("init", help="inspect a dataset and write a params.yaml that fits it (a new project "
+                                            "when run in an empty folder or one holding only the data)",
+                               description="Inspect a folder or file (image or audio folders with or without "
+                                           "splits, a CSV manifest, text or table files), print what was found and "
+                                           "why each choice was made, and write a commented params.yaml that fits "
+                                           "it. Where no dvc.yaml is, also make the project: git and DVC, dvc.yaml, "
+                                           "expectations/, reviews/; a dataset at the project root moves to "
+                                           "data/input/. Then `augmill run`.")
+    init.add_argument("path", nargs="?", default=".", help="the dataset: a folder or one file (default: here)")
+    init.add_argument("--force", action="store_true", help="replace an existing params.yaml (kept as params.yaml.bak)")
+    init.add_argument("--label-column", default=None, metavar="NAME", help="the table's label column, when several could be")
+    init.add_argument("--text-column", default=None, metavar="NAME", help="the column of texts, when several hold free text")
 
     run = commands.add_parser("run", help="run the whole pipeline as one Prefect flow run",
                               description="Run explore -> bias -> augment -> validate -> merge (and prepare for the "
@@ -53,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="override a param for this run, e.g. --set augment.factor=3 (repeatable); "
                           "with overrides every stage runs and dvc.lock is left alone")
     run.add_argument("--force", action="store_true", help="run every stage even if DVC says it is up to date")
+    run.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                     help="show Prefect's traceback of a user error too")
 
     stage = commands.add_parser("stage", help="run one stage (what dvc.yaml calls)",
                                 description="Run one stage in this process, without a Prefect server.")
@@ -99,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _quiet_offline_prefect()
     _arrow_returns_memory()
+    if args.command == "init":
+        return _user_errors_in_one_line(lambda: _run_init(args), args.verbose)
     # `run` needs a Prefect API: a temporary server takes ~6 s to come up, so it starts first and
     # comes up while params are checked and Prefect and DVC are imported (stopped if anything fails).
     api = prefect_api.start_unless_configured() if args.command == "run" else None
@@ -137,15 +157,49 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         with workspace_lock("run"):
             return _run_pipeline(args, params, api, started)
-    except ParamsError as error:
-        print(f"augmill: {error}", file=sys.stderr)
-        return 2
-    except (FileNotFoundError, ValueError, RuntimeError, KeyError) as error:
-        print(f"augmill: error: {error}", file=sys.stderr)
-        return 1
+    except Exception as error:
+        from flows.errors import is_user_error
+
+        if isinstance(error, ParamsError) or is_user_error(error):
+            _print_user_error(error, args.verbose)
+            return 1
+        raise  # a crash in augmill's own code (or a library's): its traceback is shown
     finally:
         if api is not None:
             api.stop()
+
+
+def _print_user_error(error: BaseException, verbose: bool) -> None:
+    from flows.errors import one_line
+
+    if verbose:
+        import traceback
+
+        traceback.print_exception(error)
+    print(f"augmill: error: {one_line(error)}", file=sys.stderr)
+
+
+def _user_errors_in_one_line(command, verbose: bool) -> int:
+    from flows.errors import is_user_error
+
+    try:
+        return command()
+    except Exception as error:
+        if not is_user_error(error):
+            raise
+        _print_user_error(error, verbose)
+        return 1
+
+
+def _run_init(args) -> int:
+    import os
+
+    from flows.init import init
+
+    workers = max(1, min(4, os.cpu_count() or 1))
+    for line in init(Path(args.path), Path("."), args.force, args.label_column, args.text_column, workers):
+        print(line)
+    return 0
 
 
 def _run_report(params) -> int:
@@ -189,6 +243,11 @@ def pipeline_task_runner(params):
 def _run_pipeline(args, params, api, started: float) -> int:
     from flows import dvc_state
     from flows.pipeline import pipeline
+
+    if not args.verbose:
+        from flows.errors import hide_user_error_tracebacks
+
+        hide_user_error_tracebacks()
 
     runner = pipeline_task_runner(params)
     stale = None

@@ -204,14 +204,14 @@ def _split_files(files: list[Path]) -> dict[str, Path] | None:
     """{split: file} when every file is named after a split (train.csv, test.csv, ...)."""
     named = {path: _SPLIT_ALIASES.get(path.stem.lower()) for path in files}
     if len(files) > 1 and all(named.values()) and len(set(named.values())) == len(files):
-        return {split: path for path, split in named.items()}
+        return {split: path for split in ("train", "val", "test") for path, named_split in named.items() if named_split == split}
     return None
 
 
 def _is_text(series: pd.Series) -> bool:
     """Free text: strings of several words, mostly distinct."""
     values = series.dropna()
-    if values.empty or not all(isinstance(v, str) for v in values.head(200)):
+    if pd.api.types.is_numeric_dtype(series.dtype) or values.empty or not all(isinstance(v, str) for v in values.head(200)):
         return False
     words = values.astype(str).str.split().str.len()
     return float(words.mean()) >= 4 and values.nunique() >= 0.5 * len(values)
@@ -254,7 +254,7 @@ def _text_column(table: pd.DataFrame, chosen: str | None) -> str | None:
         if chosen not in table.columns:
             raise InitError(f"--text-column {chosen!r}: no such column; the columns are {list(table.columns)}")
         return chosen
-    texts = [c for c in table.columns if table[c].dtype == object and _is_text(table[c])]
+    texts = [c for c in table.columns if _is_text(table[c])]
     if len(texts) > 1:
         raise InitError(f"two or more columns hold free text {texts}: pass --text-column NAME for the one to augment "
                         f"(e.g. augmill init --text-column {texts[0]}); the others can be dropped from the files")
@@ -313,7 +313,8 @@ def _tabular_section(table: pd.DataFrame, label: str, split: str | None, listed,
            and table[c].notna().all() and table[c].is_unique]
     id_column = ids[0] if ids else None
     features = [c for c in table.columns if c not in (label, split, id_column)]
-    drop = [c for c in features if table[c].dtype == object and table[c].nunique() > max(20, 0.9 * len(table))]
+    drop = [c for c in features if not pd.api.types.is_numeric_dtype(table[c].dtype)
+            and table[c].nunique() > max(20, 0.9 * len(table))]
     features = [c for c in features if c not in drop]
     categorical = [c for c in features if not pd.api.types.is_numeric_dtype(table[c].dtype)
                    or pd.api.types.is_bool_dtype(table[c].dtype)]

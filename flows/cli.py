@@ -255,7 +255,7 @@ def _run_pipeline(args, params, api, started: float) -> int:
         stale = dvc_state.stale_stages(dvc_state.open_repo())  # while Prefect's server comes up
         if not stale:  # as `dvc repro`: nothing to run, so no flow run and no wait for a server
             print("augmill: every stage is up to date (dvc status): "
-                  + ", ".join(f"{name} skipped" for name in STAGE_NAMES))
+                  + ", ".join(f"{name} skipped" for name in dvc_state.declared_stages(STAGE_NAMES)))
             return 0
     preloading = preload(STAGE_NAMES if stale is None else stale)
     with prefect_api.serving(api):

@@ -160,3 +160,14 @@ def test_bad_param_is_one_line_exit_1(tmp_path):
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         "augmill: error: params.yaml is invalid: augment.factor: Input should be greater than or equal to 1 (got 0)"]
+
+
+def test_dvc_metrics_are_the_headline_only_and_the_full_reports_stay_outputs():
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    names = [next(iter(item)) if isinstance(item, dict) else item
+             for stage in stages.values() for item in stage.get("metrics", [])]
+    assert names == ["reports/metrics.json"]
+    outs = {next(iter(item)): item[next(iter(item))] for stage in stages.values() for item in stage.get("outs", [])
+            if isinstance(item, dict)}
+    for report in ("explore", "bias", "synthesize", "validation", "merge", "evaluate"):
+        assert outs[f"reports/{report}.json"] == {"cache": False}  # git-tracked, read by the HTML report

@@ -59,7 +59,7 @@ class UserErrorTracebacks(logging.Filter):
             self.user_error_seen = True
             return False
         message = record.getMessage()
-        if self.user_error_seen and record.levelno >= logging.ERROR and "Failed" in message:
+        if self.user_error_seen and "Failed" in message:  # "Finished in state Failed(<the message again>)"
             return False
         return True
 

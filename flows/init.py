@@ -88,9 +88,12 @@ def render_params(finding: Finding, raw_dir: str, source: str, workers: int) -> 
              "# Edit freely: `augmill check` validates this file, and a wrong key, type or range stops a run",
              "# before any work. Keys not written here keep their defaults (README, Parameters).",
              "seed: 42", ""]
-    data["max_image_pixels"] = 40_000_000  # decompression-bomb guard (tracked for every modality)
-    lines += _block("data", data, {"raw_dir": "your dataset", "split": "train/val/test fractions where the input has none",
-                                   "manifest_csv": "a CSV path,label[,split] (paths relative to raw_dir)"})
+    data["max_image_pixels"] = 40_000_000  # dvc.yaml tracks it for every modality
+    split_comment = ("val/test drawn from the train split by these fractions (per class, seeded)"
+                     if data.get("split", {}).get("resplit_train") else "train/val/test fractions where the input has none")
+    lines += _block("data", data, {"raw_dir": "your dataset", "split": split_comment,
+                                   "manifest_csv": "a CSV path,label[,split] (paths relative to raw_dir)",
+                                   "max_image_pixels": "decompression-bomb guard per image"})
     lines += ["", "prepare:", "  dataset: none   # no bundled demo: the data is yours", ""]
     if finding.section:
         lines += _block(finding.modality, finding.section) + [""]

@@ -76,7 +76,8 @@ def _counts_line(frame: pd.DataFrame) -> list[str]:
     by_class = Counter(frame["label"])
     classes = ", ".join(f"{label} {count}" for label, count in sorted(by_class.items(), key=lambda kv: str(kv[0]))[:20])
     more = f", ... ({len(by_class)} in all)" if len(by_class) > 20 else ""
-    splits = ", ".join(f"{name} {by_split[name]}" for name in ("train", "val", "test", "(none)") if by_split[name])
+    splits = ", ".join(f"{name} {by_split[name]}" for name in ("train", "val", "test") if by_split[name])
+    splits += f"{', ' if splits else ''}{by_split['(none)']} without a split" if by_split["(none)"] else ""
     return [f"samples: {len(frame)} ({splits})", f"classes: {len(by_class)}: {classes}{more}"]
 
 

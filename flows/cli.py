@@ -1,5 +1,6 @@
 """The `augmill` command.
 
+  augmill init [PATH]                 inspect a dataset; write a params.yaml that fits it (and a new project)
   augmill run [--set KEY=VALUE ...]   the whole pipeline as one Prefect flow run
   augmill stage NAME                  one stage, as dvc.yaml calls it (no Prefect server)
   augmill check                       validate params.yaml and exit
@@ -46,7 +47,22 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run from the project root (where params.yaml and dvc.yaml are). `dvc repro` runs the same stages.",
     )
     parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="show the traceback of a user error (bad param, unusable data), not only its one line")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    init = commands.add_parser("init", help="inspect a dataset and write a params.yaml that fits it (a new project "
+                                            "when run in an empty folder or one holding only the data)",
+                               description="Inspect a folder or file (image or audio folders with or without "
+                                           "splits, a CSV manifest, text or table files), print what was found and "
+                                           "why each choice was made, and write a commented params.yaml that fits "
+                                           "it. Where no dvc.yaml is, also make the project: git and DVC, dvc.yaml, "
+                                           "expectations/, reviews/; a dataset at the project root moves to "
+                                           "data/input/. Then `augmill run`.")
+    init.add_argument("path", nargs="?", default=".", help="the dataset: a folder or one file (default: here)")
+    init.add_argument("--force", action="store_true", help="replace an existing params.yaml (kept as params.yaml.bak)")
+    init.add_argument("--label-column", default=None, metavar="NAME", help="the table's label column, when several could be")
+    init.add_argument("--text-column", default=None, metavar="NAME", help="the column of texts, when several hold free text")
 
     run = commands.add_parser("run", help="run the whole pipeline as one Prefect flow run",
                               description="Run explore -> bias -> augment -> validate -> merge (and prepare for the "
@@ -56,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="override a param for this run, e.g. --set augment.factor=3 (repeatable); "
                           "with overrides every stage runs and dvc.lock is left alone")
     run.add_argument("--force", action="store_true", help="run every stage even if DVC says it is up to date")
+    run.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                     help="show Prefect's traceback of a user error too")
 
     stage = commands.add_parser("stage", help="run one stage (what dvc.yaml calls)",
                                 description="Run one stage in this process, without a Prefect server.")
@@ -123,11 +141,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _quiet_offline_prefect()
     _arrow_returns_memory()
+    if args.command == "init":
+        return _user_errors_in_one_line(lambda: _run_init(args), args.verbose)
     # `run` needs a Prefect API: a temporary server takes ~6 s to come up, so it starts first and
     # comes up while params are checked and Prefect and DVC are imported (stopped if anything fails).
     api = prefect_api.start_unless_configured() if args.command == "run" else None
     try:
-        from tasks.params import ParamsError, load_params  # ~0.3 s (pydantic): after the server starts
+        from tasks.params import load_params  # ~0.3 s (pydantic): after the server starts
     except BaseException:
         if api is not None:
             api.stop()
@@ -188,17 +208,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         with workspace_lock("run"):
             return _run_pipeline(args, params, api, started)
-    except ParamsError as error:
-        print(f"augmill: {error}", file=sys.stderr)
-        return 2
-    except (FileNotFoundError, ValueError, RuntimeError, KeyError) as error:
-        print(f"augmill: error: {_stage_prefix(error)}{error}", file=sys.stderr)
-        return 1
     except Exception as error:
-        if not _stage_prefix(error):
-            raise  # not from a stage: a bug here, whose traceback is wanted
-        # A library's own exception type out of a stage: one line with the stage and the type.
-        print(f"augmill: error: {_stage_prefix(error)}{type(error).__name__}: {error}", file=sys.stderr)
+        if not _for_the_user(error):
+            raise  # a crash in augmill's own code: its traceback is shown
+        _print_user_error(error, args.verbose)
         return 1
     finally:
         if api is not None:
@@ -211,6 +224,45 @@ def _stage_prefix(error: BaseException) -> str:
 
     stage = stage_of(error)
     return f"stage {stage}: " if stage else ""
+def _for_the_user(error: BaseException) -> bool:
+    """One line, not a traceback: an error augmill raises for the user (flows.errors), or a
+    library's error out of a stage (a whole-run failure: the line names the stage). A bug in
+    augmill's own code (its innermost frame ours, not a user error) keeps its traceback."""
+    from flows.errors import is_user_error, raised_by_augmill
+
+    return is_user_error(error) or (bool(_stage_prefix(error)) and not raised_by_augmill(error))
+
+
+def _print_user_error(error: BaseException, verbose: bool) -> None:
+    from flows.errors import USER_ERROR_KINDS, one_line
+
+    if verbose:
+        import traceback
+
+        traceback.print_exception(error)
+    kind = "" if isinstance(error, USER_ERROR_KINDS) else f"{type(error).__name__}: "  # a library's own type
+    print(f"augmill: error: {_stage_prefix(error)}{kind}{one_line(error)}", file=sys.stderr)
+
+
+def _user_errors_in_one_line(command, verbose: bool) -> int:
+    try:
+        return command()
+    except Exception as error:
+        if not _for_the_user(error):
+            raise
+        _print_user_error(error, verbose)
+        return 1
+
+
+def _run_init(args) -> int:
+    import os
+
+    from flows.init import init
+
+    workers = max(1, min(4, os.cpu_count() or 1))
+    for line in init(Path(args.path), Path("."), args.force, args.label_column, args.text_column, workers):
+        print(line)
+    return 0
 
 
 def _run_report(params) -> int:
@@ -259,13 +311,18 @@ def _run_pipeline(args, params, api, started: float) -> int:
     from flows import dvc_state
     from flows.pipeline import pipeline
 
+    if not args.verbose:
+        from flows.errors import hide_user_error_tracebacks
+
+        hide_user_error_tracebacks()
+
     runner = pipeline_task_runner(params)
     stale = None
     if not args.force and dvc_state.records_version(args.params, args.overrides):
         stale = dvc_state.stale_stages(dvc_state.open_repo())  # while Prefect's server comes up
         if not stale:  # as `dvc repro`: nothing to run, so no flow run and no wait for a server
             print("augmill: every stage is up to date (dvc status): "
-                  + ", ".join(f"{name} skipped" for name in STAGE_NAMES))
+                  + ", ".join(f"{name} skipped" for name in dvc_state.declared_stages(STAGE_NAMES)))
             return 0
     preloading = preload(STAGE_NAMES if stale is None else stale)
     with prefect_api.serving(api):

@@ -20,6 +20,18 @@ def records_version(params_file: str, overrides: list[str] | None) -> bool:
             and Path("dvc.yaml").exists() and Path(".dvc").is_dir())
 
 
+def declared_stages(names: tuple[str, ...], root: Path = Path(".")) -> tuple[str, ...]:
+    """The stages among ``names`` that dvc.yaml declares, in order: a project made by `augmill init`
+    has no demo stage, which must not run there. Without a dvc.yaml: all of them."""
+    import yaml
+
+    path = root / "dvc.yaml"
+    if not path.exists():
+        return names
+    declared = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("stages", {})
+    return tuple(name for name in names if name in declared)
+
+
 class LazyRepo:
     """The workspace's DVC repo, opened (~0.5 s) the first time a run needs it: a run
     that finds everything up to date never does."""

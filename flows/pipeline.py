@@ -72,13 +72,14 @@ def pipeline(params_file: str = "params.yaml", overrides: list[str] | None = Non
                        "updated (it records params.yaml only)", params_file, overrides or [])
     repo = dvc_state.LazyRepo() if recorded else None
     recorded_outputs = versions.read_output_hashes() if recorded else {}
+    names = dvc_state.declared_stages(STAGE_NAMES)
     if repo is None or force:
-        stale = list(STAGE_NAMES)
+        stale = list(names)
     elif stale is None:
         stale = dvc_state.stale_stages(repo.get())
     ran: dict[str, str] = {}
     try:
-        for name in STAGE_NAMES:
+        for name in names:
             # Before anything ran, the status taken at the start decides; after, a stage's
             # inputs may be what just ran, so DVC is asked again (as dvc repro does).
             if name not in stale and (not ran_any(ran) or dvc_state.is_up_to_date(repo.get(), name)):

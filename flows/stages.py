@@ -51,7 +51,12 @@ def run_stage(name: str, params, mapper=None) -> object:
             return {"written": module.write_demo(params, paths.DEMO_RAW)}
         if name == "augment":
             return module.run(params, mapper)  # augment's shards go to the flow's task runner
-        return module.run(params)
+        result = module.run(params)
+        if name == "evaluate":  # the headline figures (dvc.yaml's only metrics), from the full reports
+            from tasks.headline import write_headline
+
+            write_headline()
+        return result
     except Exception as error:
         error.add_note(f"{STAGE_NOTE}{name}")  # the CLI's one-line error names the stage (stage_of)
         raise

@@ -162,9 +162,11 @@ def _read_memoized(path: Path, sha256: str, read_file: FileReader, memo: tuple[M
 
 def assign_splits(frame: pd.DataFrame, fractions: dict[str, float], seed: int) -> pd.DataFrame:
     """Give rows without a split one: stratified by label, deterministic in the seed,
-    and leakage-free, because exact duplicates (same sha256) always share a split."""
+    and leakage-free, because exact duplicates (same sha256) always share a split.
+    With ``fractions["resplit_train"]``, rows in train are split again the same way."""
     frame = frame.copy()
-    todo = frame["split"].isna() & (frame["status"] == "ok")
+    unsplit = frame["split"].isna() | ((frame["split"] == "train") & bool(fractions.get("resplit_train")))
+    todo = unsplit & (frame["status"] == "ok")
     if not todo.any():
         return frame
     pending = frame[todo]

@@ -33,6 +33,9 @@ class SplitFractions(Section):
     train: float = Field(0.7, gt=0, lt=1)
     val: float = Field(0.15, ge=0, lt=1)
     test: float = Field(0.15, ge=0, lt=1)
+    # true: rows the input puts in train are split again by these fractions (val and test drawn
+    # from train, stratified, seeded): for inputs whose only split is train. `augmill init` sets it.
+    resplit_train: bool = False
 
     @model_validator(mode="after")
     def _sum_to_one(self) -> SplitFractions:

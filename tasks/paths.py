@@ -39,6 +39,7 @@ CLASS_DISTRIBUTION_PNG = PLOTS / "class_distribution.png"
 EXPLORE_PLOT = PLOTS / "explore_class_split.png"
 # evaluate
 EVALUATE_REPORT = REPORTS / "evaluate.json"
+HEADLINE = REPORTS / "metrics.json"  # the few figures dvc.yaml lists as metrics (tasks/headline.py)
 PER_CLASS_RECALL = PLOTS / "per_class_recall.csv"
 PER_CLASS_RECALL_PNG = PLOTS / "per_class_recall.png"
 # report (written by evaluate, or `augmill report`)

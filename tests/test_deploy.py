@@ -229,7 +229,7 @@ def test_schedule_params_are_checked_before_anything_runs():
     with pytest.raises(ParamsError, match="tag_versions: true needs commit: true"):
         load_params(REPO / "params.yaml", ["schedule.tag_versions=true", "schedule.commit=false"])
     refused = run(["augmill", "serve", "--cron", "61 3 * * *"], REPO, check=False)
-    assert refused.returncode == 2 and "--cron" in refused.stderr and "minute '61' must be 0-59" in refused.stderr
+    assert refused.returncode == 1 and "--cron" in refused.stderr and "minute '61' must be 0-59" in refused.stderr
 
 
 def test_interval_seconds_replaces_the_cron_unless_serve_is_given_one():

@@ -48,7 +48,7 @@ def test_bad_params_refused_before_any_work(tmp_path):
     assert not (root / "data/raw").exists() and not (root / "data/interim").exists()
 
     check = run(["augmill", "check"], root, check=False)
-    assert check.returncode == 2 and "augment.factor" in check.stderr
+    assert check.returncode == 1 and "augment.factor" in check.stderr and len(check.stderr.strip().splitlines()) == 1
 
 
 def _png(image: Image.Image) -> bytes:

@@ -62,7 +62,7 @@ def render_validation_page(summary: dict, validated: pd.DataFrame, docs_link: st
 def gallery_sources(validated: pd.DataFrame, how_many: int, seed: int) -> list[str]:
     """A fixed, seeded choice of sources, always including every source with a rejected variant
     (those are what a reviewer most needs to see), then others, up to how_many."""
-    sources = sorted(validated["source_id"].unique(), key=lambda s: (stable_hash(f"{seed}:{s}"), s))
+    sources = sorted(validated["source_id"].unique(), key=lambda s: (stable_hash(f"{seed}:review:{s}"), s))
     rejected = set(validated.loc[validated["status"] == "quarantined", "source_id"])
     ordered = [s for s in sources if s in rejected] + [s for s in sources if s not in rejected]
     return ordered[:how_many]

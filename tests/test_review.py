@@ -165,3 +165,18 @@ def test_review_command(workspace, capsys):
     assert "in all: 1 of 3 validated variants rejected by review" in listed
     assert main(["review", "reject"]) == 1
     assert "give a SAMPLE_ID or op:OPERATOR" in capsys.readouterr().err
+
+
+def test_the_review_gallery_does_not_pick_exactly_the_sources_that_got_an_extra_variant():
+    """Its order and augment's remainder order were once the same hash of (seed, source)."""
+    import pandas as pd
+
+    from tasks.augment import assign_variants
+    from tasks.review_pages import gallery_sources
+
+    sources = pd.DataFrame({"source_id": [f"s{i:03d}" for i in range(60)], "label": ["a"] * 60})
+    with_extra = assign_variants(sources, {"classes": {"a": {"new": 80}}}, seed=42)
+    extra = set(with_extra.loc[with_extra["variants"] == 2, "source_id"])
+    assert len(extra) == 20
+    validated = pd.DataFrame({"source_id": sources["source_id"], "status": "accepted"})
+    assert set(gallery_sources(validated, 20, seed=42)) != extra

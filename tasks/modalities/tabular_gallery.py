@@ -102,7 +102,7 @@ def chosen_rows(validated: pd.DataFrame, how_many: int, seed: int) -> pd.DataFra
     ones (what a reviewer most needs to see), the rest accepted ones."""
     picks = []
     for _, group in validated.groupby("label", sort=True):
-        order = sorted(group.index, key=lambda i: stable_hash(f"{seed}:{group.at[i, 'sample_id']}"))
+        order = sorted(group.index, key=lambda i: stable_hash(f"{seed}:gallery:{group.at[i, 'sample_id']}"))
         rejected = [i for i in order if group.at[i, "status"] != "accepted"]
         accepted = [i for i in order if group.at[i, "status"] == "accepted"]
         shown_rejected = (how_many + 1) // 2

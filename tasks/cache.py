@@ -68,8 +68,8 @@ def library_versions(*distributions: str) -> dict[str, str]:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
-            raise metadata.PackageNotFoundError(f"{name}: not installed; augmill needs it here "
-                                                f"(pip install -e . installs it)") from None
+            raise ModuleNotFoundError(f"{name} is not installed, and augmill's results depend on it "
+                                      f"(pip install -e . installs it)", name=name) from None
         if name in _NATIVE_VERSIONS:
             native, version_of = _NATIVE_VERSIONS[name]
             versions[f"{name}:{native}"] = version_of()

@@ -55,7 +55,7 @@ def test_library_versions_reports_the_installed_version_and_native_libraries(tmp
     upgraded = subprocess.run([sys.executable, "-c", script], env=with_upgrade(fake_installed_version(
         tmp_path, UPGRADED, "99.1.0")), capture_output=True, text=True, check=True)
     assert upgraded.stdout.strip() == "99.1.0" != versions[UPGRADED]
-    with pytest.raises(Exception, match="no-such-distribution: not installed"):
+    with pytest.raises(ModuleNotFoundError, match="no-such-distribution is not installed"):
         library_versions("no-such-distribution")
 
 

@@ -2,9 +2,10 @@
 
 1. The demo runs twice in fresh projects: natively, and with every CPU-specific path we
    can switch off limited to a lower level (numpy's dispatched SIMD targets, OpenCV's
-   dispatched features, libjpeg-turbo's SIMD in Pillow, the OpenBLAS kernels of numpy,
-   scipy and OpenCV). The dvc.lock output hashes must be identical. A probe run with the
-   same environment checks that each limit really took effect.
+   dispatched features, libjpeg-turbo's SIMD in Pillow). The dvc.lock output hashes must be
+   identical. A probe run with the same environment checks that each limit really took
+   effect, and that augmill's own pin of the OpenBLAS kernels (flows/stages.py) holds
+   whatever the environment asks for.
 2. What environment variables cannot reach (a library's own CPU detection, e.g. in the
    PNG encoder's deflate): the augment operators, the PNG and JPEG encoders and decoders
    and the measurements run under `qemu-x86_64 -cpu Nehalem` (SSE4.2, no AVX), an older
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from flows.stages import OPENBLAS_KERNELS
 from tests.project import REPO, environment, lock_out_hashes, new_project
 
 pytestmark = pytest.mark.e2e
@@ -28,7 +30,9 @@ pytestmark = pytest.mark.e2e
 OLDER_CPU = "Nehalem"  # numpy's baseline (x86-64-v2: SSE4.2, POPCNT): the oldest CPU numpy 2.x runs on
 
 PROBE = r"""
-import json, re, threadpoolctl
+import json, re
+import flows.stages  # first, as `augmill` imports it: it pins OpenBLAS's kernels before numpy loads
+import threadpoolctl
 import cv2, numpy, scipy.linalg
 from numpy._core import _multiarray_umath as umath
 from PIL import Image
@@ -44,6 +48,7 @@ print(json.dumps({
 
 
 def probe(env: dict) -> dict:
+    env = env | {"PYTHONPATH": str(REPO)}
     result = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, check=True)
     return json.loads(result.stdout)
 
@@ -55,8 +60,9 @@ def lower_cpu_environment(native: dict) -> dict:
     opencv_on = [token.lstrip("*") for token in native["opencv"] if token.startswith("*") and not token.endswith("?")]
     if not numpy_on and not opencv_on:
         pytest.skip("this CPU has no SIMD paths above numpy's and OpenCV's baselines to turn off")
+    # OPENBLAS_CORETYPE: what another machine's OpenBLAS would pick; augmill overrides it.
     return environment() | {"NPY_DISABLE_CPU_FEATURES": " ".join(numpy_on), "OPENCV_CPU_DISABLE": ",".join(opencv_on),
-                            "JSIMD_FORCENONE": "1", "OPENBLAS_CORETYPE": OLDER_CPU}
+                            "JSIMD_FORCENONE": "1", "OPENBLAS_CORETYPE": "Haswell"}
 
 
 def repro(root: Path, env: dict) -> None:
@@ -71,7 +77,7 @@ def test_the_demo_makes_the_same_bytes_with_the_cpu_specific_paths_turned_off(tm
     limited = probe(env)
     assert not any(limited["numpy_dispatch"].values()), limited["numpy_dispatch"]
     assert all(token.endswith("?") for token in limited["opencv"] if token.startswith("*")), limited["opencv"]
-    assert limited["openblas"] == [OLDER_CPU], limited["openblas"]
+    assert native["openblas"] == limited["openblas"] == [OPENBLAS_KERNELS], (native["openblas"], limited["openblas"])
     # libjpeg-turbo reads JSIMD_FORCENONE when it starts (simd/x86_64/jsimd.c): the library loaded must have it.
     assert limited["libjpeg"] and all(b"JSIMD_FORCENONE" in Path(path).read_bytes() for path in limited["libjpeg"])
 
@@ -85,6 +91,7 @@ def test_the_demo_makes_the_same_bytes_with_the_cpu_specific_paths_turned_off(tm
 # Augment's image operators (the demo's policy), both encoders, the decoder and the measurements
 # explore and validate take, over images bundled with scikit-learn; prints one digest.
 WORKLOAD = r"""
+import flows.stages  # first, as `augmill` imports it (it pins OpenBLAS's kernels)
 import hashlib, io, sys
 import numpy as np
 from PIL import Image

@@ -51,6 +51,13 @@ def test_the_image_data_is_libdeflate_output_of_the_filtered_rows():
     assert len(set(rows[:, 0])) > 1 and set(rows[:, 0]) <= {0, 1, 2, 3, 4}
 
 
+def test_the_filters_do_not_depend_on_the_block_size():
+    pixels = np.asarray(images()[0]).reshape(images()[0].height, -1)
+    whole = filtered_scanlines(pixels, 3, block_rows=len(pixels))
+    assert np.array_equal(filtered_scanlines(pixels, 3, block_rows=1), whole)
+    assert np.array_equal(filtered_scanlines(pixels, 3, block_rows=7), whole)
+
+
 def test_a_mode_png_cannot_hold_as_8_bit_samples_is_refused_by_name():
     with pytest.raises(ValueError, match="'P'"):
         encode_png(Image.new("P", (4, 4)))

@@ -6,8 +6,17 @@ is a process of its own and should not pay for the others' imports."""
 from __future__ import annotations
 
 import importlib
+import os
 import shutil
 import threading
+
+# OpenBLAS (numpy's, scipy's, OpenCV's) picks its kernels by CPU (SkylakeX, Haswell, Zen...) and
+# they round differently: the tabular gaussian_copula's rows (a matrix product, Cholesky, eigh)
+# differed in the last bits between this machine's SkylakeX kernels and the Nehalem ones. Every
+# stage uses the Nehalem kernels, which run on every CPU numpy 2 runs on (x86-64-v2), whatever
+# the environment says. Set before OpenBLAS loads: flows.cli imports this module before numpy.
+OPENBLAS_KERNELS = "Nehalem"
+os.environ["OPENBLAS_CORETYPE"] = OPENBLAS_KERNELS
 
 # dvc.yaml's order (a test checks it).
 STAGE_NAMES = ("prepare", "explore", "bias", "synthesize", "augment", "validate", "merge", "evaluate")

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from tasks import paths
-from tasks.cache import Memo, code_version, key_of
+from tasks.cache import Memo, code_version, key_of, library_versions
 from tasks.io import read_json, read_parquet, write_parquet_parts
 from tasks.modalities import get_modality
 from tasks.ops.policy import stable_hash
@@ -117,13 +117,18 @@ def modality_code(modality: str, *extra: str) -> str:
                         "imaging.py", "io.py", *extra)
 
 
+def modality_libraries(modality: str) -> dict[str, str]:
+    """The installed versions of the libraries a modality's results depend on."""
+    return library_versions(*get_modality(modality).LIBRARIES)
+
+
 def augment_salt(params: Params) -> str:
     """Everything besides the source itself that decides a source's variants."""
     section = getattr(params, params.data.modality, None)  # the modality's own params, if it has any
     return key_of("augment", params.seed, params.data.modality, params.data.max_image_pixels,
                   params.augment.model_dump(exclude={"factor", "max_variants_per_source"}),
                   section.model_dump() if section is not None else {},
-                  modality_code(params.data.modality, "augment.py"))
+                  modality_code(params.data.modality, "augment.py"), modality_libraries(params.data.modality))
 
 
 def failure_row(sources: tuple[dict, ...], error: Exception, per_source: bool) -> dict:

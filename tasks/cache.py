@@ -2,7 +2,9 @@
 (a few new samples, one operator changed) redoes only the new work.
 
 Keys hash everything that determines a result: the item's content (sha256),
-the knobs that shape it, and the source code that computes it. A hit returns
+the knobs that shape it, the source code that computes it, and the installed
+versions of the libraries it runs (an upgrade may move bytes: OpenCV 5.0 -> 5.1
+changed an augmented image). A hit returns
 exactly what a fresh computation would (every computation here is
 deterministic), so outputs stay byte-identical to a full run. The memo lives
 in .augmill/cache, outside every DVC output; deleting it only costs time.
@@ -14,6 +16,7 @@ import hashlib
 import json
 import os
 import shutil
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +28,52 @@ _PACKAGE = Path(__file__).resolve().parent
 
 
 def code_version(*patterns: str) -> str:
-    """Hash of the source files (glob patterns under tasks/) that compute a result: new code, new keys."""
+    """Hash of the source files (glob patterns under tasks/) that compute a result: new code, new keys.
+    A pattern that matches nothing raises: a moved or renamed file would otherwise hash as nothing
+    and leave stale entries in use."""
     digest = hashlib.sha256()
     for pattern in patterns:
-        for path in sorted(_PACKAGE.glob(pattern)):
+        found = sorted(_PACKAGE.glob(pattern))
+        if not found:
+            raise FileNotFoundError(f"code_version: the pattern {pattern!r} matches no file under {_PACKAGE}")
+        for path in found:
             digest.update(path.relative_to(_PACKAGE).as_posix().encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+def _libsndfile() -> str:
+    import soundfile
+
+    return soundfile.__libsndfile_version__
+
+
+def _libjpeg() -> str:
+    from PIL import features
+
+    return str(features.version("jpg"))
+
+
+# Native libraries a distribution may load from outside its own version number (a source build
+# links the system's), reported beside it.
+_NATIVE_VERSIONS = {"soundfile": ("libsndfile", _libsndfile), "pillow": ("libjpeg", _libjpeg)}
+
+
+def library_versions(*distributions: str) -> dict[str, str]:
+    """The installed version of each distribution (as pip or uv recorded it: importlib.metadata),
+    plus the native libraries in _NATIVE_VERSIONS: part of every memo key, so that an upgrade or
+    a downgrade recomputes instead of reusing results the old library made."""
+    versions = {}
+    for name in distributions:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            raise ModuleNotFoundError(f"{name} is not installed, and augmill's results depend on it "
+                                      f"(pip install -e . installs it)", name=name) from None
+        if name in _NATIVE_VERSIONS:
+            native, version_of = _NATIVE_VERSIONS[name]
+            versions[f"{name}:{native}"] = version_of()
+    return versions
 
 
 def key_of(*parts: Any) -> str:

@@ -8,6 +8,7 @@ Plain data in, plain data out: no file is written here.
 
 from __future__ import annotations
 
+import os
 import platform
 from collections.abc import Mapping
 from importlib import metadata
@@ -17,7 +18,7 @@ from pathlib import Path
 # measurements, models, plots and pages (by distribution name, as pip installs them).
 BYTE_LIBRARIES = ("numpy", "pillow", "opencv-python-headless", "soundfile", "scipy", "scikit-learn",
                   "imbalanced-learn", "pandas", "pyarrow", "torch", "dvc", "imagehash", "matplotlib",
-                  "great-expectations", "jinja2")
+                  "great-expectations", "jinja2", "deflate")
 
 # Pillow's codecs and the libraries behind them (zlib-ng or zlib, libjpeg-turbo, ...): an image's
 # encoded bytes are theirs. Tk is left out: asking its version imports tkinter.
@@ -42,6 +43,8 @@ def gather(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict:
         "libraries": library_versions(),
         "codecs": codec_versions(),
         "cpu": cpu_description(cpuinfo),
+        # The OpenBLAS kernels augmill's stages pin (flows/stages.py): the BLAS code path that ran.
+        "blas": {"openblas_coretype": os.environ.get("OPENBLAS_CORETYPE")},
     }
 
 

@@ -27,7 +27,6 @@ on. The report page is written last.
 
 from __future__ import annotations
 
-import io
 import logging
 import warnings
 
@@ -38,6 +37,7 @@ from tasks import paths, stats
 from tasks.io import read_parquet, write_bytes_atomic, write_csv, write_json
 from tasks.modalities import get_modality
 from tasks.params import Params
+from tasks.png import figure_png
 from tasks.report_plots import _sorted_labels, plt
 
 METRICS = stats.METRICS
@@ -289,10 +289,9 @@ def recall_chart(table: pd.DataFrame, title: str) -> bytes:
     axes.set_title(title)
     axes.legend(loc="upper center", ncol=2, fontsize=8)
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", metadata={"Software": None})
+    png = figure_png(figure)
     plt.close(figure)
-    return buffer.getvalue()
+    return png
 
 
 def run(params: Params) -> dict:

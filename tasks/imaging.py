@@ -12,6 +12,7 @@ import imagehash
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from tasks.png import encode_png
 from tasks.samples import UnusableSample
 
 # Modes the operators work on; every readable input is brought to one of them.
@@ -115,7 +116,7 @@ def encode_image(image: Image.Image, image_format: str, jpeg_quality: int = 95) 
     elif image_format == "WEBP":
         image.save(buffer, "WEBP", quality=jpeg_quality)
     else:
-        image.save(buffer, "PNG")
+        return encode_png(image)
     return buffer.getvalue()
 
 

@@ -17,7 +17,6 @@ captions, for any hook that wants it.
 
 from __future__ import annotations
 
-import io
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ from tasks.io import write_bytes_atomic
 from tasks.modalities import get_modality
 from tasks.ops.policy import stable_hash
 from tasks.params import Params
+from tasks.png import figure_png
 
 
 class NoPreview(ValueError):
@@ -103,7 +103,6 @@ def draw_grid(tiles: list[PreviewTile], title: str, path: Path, columns: int = 4
         axis.text(0.5, -0.04, caption, transform=axis.transAxes, ha="center", va="top", fontsize=6, family="monospace")
     figure.suptitle(title, fontsize=10)
     figure.tight_layout(rect=(0, 0, 1, 0.98), h_pad=4.5)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", metadata={"Software": None})
+    png = figure_png(figure)
     plt.close(figure)
-    write_bytes_atomic(path, buffer.getvalue())
+    write_bytes_atomic(path, png)

@@ -11,7 +11,6 @@ the clock or the machine, so the same inputs give the same bytes (a DVC output).
 from __future__ import annotations
 
 import base64
-import io
 import json
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from tasks.io import read_json, write_bytes_atomic
 from tasks.modalities import get_modality
 from tasks.ops.policy import stable_hash
 from tasks.params import Params
+from tasks.png import figure_png
 from tasks.report_plots import plt
 from tasks.review import DecisionsError, read_decisions, rejected_variants
 from tasks.review_pages import describe_ops
@@ -76,10 +76,9 @@ def histograms(ok: pd.DataFrame, columns: list[str]) -> str | None:
             axis.set_title(f"{column} (min {values.min():g}, max {values.max():g})", fontsize=9)
             axis.set_ylabel("samples")
         figure.tight_layout()
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", metadata={"Software": None})
+        png = figure_png(figure)
         plt.close(figure)
-    return png_uri(buffer.getvalue())
+    return png_uri(png)
 
 
 def histogram_columns(modality, raw: pd.DataFrame) -> list[str]:

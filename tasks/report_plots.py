@@ -3,7 +3,6 @@ whose bytes depend only on the data (no timestamps), so DVC hashes are stable.""
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import matplotlib
@@ -12,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from tasks.io import write_bytes_atomic  # noqa: E402
+from tasks.png import figure_png  # noqa: E402
 
 
 def _sorted_labels(labels) -> list[str]:
@@ -33,7 +33,6 @@ def bar_chart(series: dict[str, dict[str, int]], title: str, path: Path) -> None
     axes.set_title(title)
     axes.legend()
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", metadata={"Software": None})
+    png = figure_png(figure)
     plt.close(figure)
-    write_bytes_atomic(path, buffer.getvalue())
+    write_bytes_atomic(path, png)

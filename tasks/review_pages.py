@@ -7,7 +7,6 @@ and everything that came from data is escaped by Jinja's autoescape.
 from __future__ import annotations
 
 import base64
-import io
 import json
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from tasks.imaging import UnreadableImage, load_image
 from tasks.io import write_bytes_atomic
 from tasks.ops.policy import stable_hash
 from tasks.params import Params
+from tasks.png import encode_png
 
 _templates = Environment(loader=PackageLoader("tasks", "templates"), autoescape=select_autoescape(["html", "j2"]))
 THUMBNAIL = 96
@@ -39,9 +39,7 @@ def image_uri(image: Image.Image) -> str:
     # Small images (the demo's 32 px digits) are enlarged with hard pixels so nothing is invented.
     resample = Image.Resampling.NEAREST if scale > 1 else Image.Resampling.LANCZOS
     image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), resample)
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return "data:image/png;base64," + base64.b64encode(encode_png(image)).decode("ascii")
 
 
 def describe_ops(ops_json: str) -> list[str]:

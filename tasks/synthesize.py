@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from tasks import paths
-from tasks.cache import CACHE_ROOT, code_version, key_of
+from tasks.cache import CACHE_ROOT, code_version, key_of, library_versions
 from tasks.generative import (
     GENERATOR_DIR,
     SYNTHESIZE_REPORT,
@@ -84,7 +84,7 @@ def _image_row(sample_id: str, source_id: str, label: str, ops: list[dict], seed
 
 def _training_run(*parts) -> str:
     """A training run's id: the hash of everything that decides the trained weights."""
-    return key_of("training run", *parts, code_version("generative/*.py"))[:16]
+    return key_of("training run", *parts, code_version("generative/*.py"), library_versions("torch", "numpy"))[:16]
 
 
 def _data_identity(real: RealData) -> list:
@@ -96,7 +96,7 @@ def _data_identity(real: RealData) -> list:
 
 def generate(real: RealData, x: np.ndarray, counts: dict[str, int], params: Params, timings: dict) -> tuple[list, dict]:
     from tasks.generative import synthesizer
-    from tasks.generative.nets import TrainConfig, torch
+    from tasks.generative.nets import TrainConfig
 
     s = params.synthesize
     kind = s.generator
@@ -106,7 +106,7 @@ def generate(real: RealData, x: np.ndarray, counts: dict[str, int], params: Para
     seed = sample_seed(params.seed, f"synthesize:train:{kind}", 0)
     is_image = isinstance(real.codec, ImageCodec)
     run_id = _training_run(kind, config.epochs, config.batch_size, config.learning_rate, config.latent_dim, config.hidden,
-                           seed, _data_identity(real), repr(real.codec.segments), torch().__version__)
+                           seed, _data_identity(real), repr(real.codec.segments))
     started = time.perf_counter()
     model = synthesizer.fit(kind, x, real.class_index(real.train["label"].astype(str)), real.classes,
                             real.codec.segments, config, seed, image=is_image)
@@ -171,7 +171,7 @@ def adversarial(real: RealData, x: np.ndarray, counts: dict[str, int], params: P
     codec: ImageCodec = real.codec
     seed = sample_seed(params.seed, "synthesize:train:surrogate", 0)
     run_id = _training_run("surrogate", a.surrogate, a.surrogate_epochs, seed, _data_identity(real), codec.mode,
-                           codec.side, torch().__version__)
+                           codec.side)
     started = time.perf_counter()
     model, log = train_surrogate(x, real.class_index(real.train["label"].astype(str)), len(real.classes), codec.channels,
                                  codec.side, a.surrogate, a.surrogate_epochs, seed)
@@ -250,7 +250,7 @@ def stylise(real: RealData, x: np.ndarray, counts: dict[str, int], params: Param
 
 def _adain_model(real: RealData, x: np.ndarray, params: Params):
     from tasks.generative import style
-    from tasks.generative.nets import load_weights, save_weights, torch
+    from tasks.generative.nets import load_weights, save_weights
 
     st = params.synthesize.style
     codec: ImageCodec = real.codec
@@ -263,7 +263,7 @@ def _adain_model(real: RealData, x: np.ndarray, params: Params):
                              f"tasks/generative/style.py ({codec.channels} channel(s)): {error}") from None
         return model.eval(), {"weights": st.weights, "model_sha256": sha}
     seed = sample_seed(params.seed, "synthesize:train:adain", 0)
-    run_id = _training_run("adain", st.epochs, seed, _data_identity(real), codec.mode, codec.side, torch().__version__)
+    run_id = _training_run("adain", st.epochs, seed, _data_identity(real), codec.mode, codec.side)
     model, log = style.train_adain(x, codec.channels, codec.side, st.epochs, seed)
     sha = save_weights(model, GENERATOR_DIR / "style_adain.pt")
     return model, {"weights": "trained", "model_file": "style_adain.pt", "model_sha256": sha, "training_run": run_id,

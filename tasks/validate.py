@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from tasks import paths
-from tasks.augment import modality_code
+from tasks.augment import modality_code, modality_libraries
 from tasks.cache import Memo, key_of
 from tasks.generative.checks import check_synthetic, enforce_rejection_rate
 from tasks.io import read_parquet, write_json, write_parquet
@@ -38,7 +38,8 @@ def measure(modality, augmented: pd.DataFrame, sources: pd.DataFrame, params: Pa
         return modality.features(augmented, sources, params)
     section = getattr(params, params.data.modality, None)
     salt = key_of("features", params.data.modality, params.data.max_image_pixels,
-                  section.model_dump() if section is not None else {}, modality_code(params.data.modality, "validate.py"))
+                  section.model_dump() if section is not None else {}, modality_code(params.data.modality, "validate.py"),
+                  modality_libraries(params.data.modality))
     source_sha = dict(zip(sources["sample_id"], sources["sha256"], strict=True))
     memo = Memo("validate", params.execution.cache)
     keys = [key_of(salt, sid, sha, source_sha.get(src))

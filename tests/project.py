@@ -58,7 +58,8 @@ def new_project(root: Path, params: dict | None = None) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     for name in ("dvc.yaml", ".gitignore"):
         shutil.copy(REPO / name, root / name)
-    for folder in ("tasks", "expectations", "reviews"):  # reviews/decisions.csv: a dependency of merge
+    # reviews/decisions.csv: a dependency of merge; flows/stages.py: of every stage.
+    for folder in ("tasks", "flows", "expectations", "reviews"):
         shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__"))
     write_params(root, merge_dicts(SMALL_DEMO, params or {}))
     run(["git", "init", "-q", "-b", "main"], root)

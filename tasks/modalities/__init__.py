@@ -7,6 +7,7 @@ A modality module provides:
   bias_extra(ok, params) -> dict                    bias: e.g. length or loudness bias between classes
   augment_shard(shard, params) -> list[dict]        augment: rows of new samples (files written atomically)
   AUGMENTED_COLUMNS: list[str]                      the modality's extra columns in augmented rows
+  LIBRARIES: tuple[str, ...]                        the distributions that shape its bytes (in memo keys)
   features(augmented, sources, params) -> frame     validate: one row of measurements per new sample
   SUITE_FILE, suite_parameters(labels, params)      validate: the Great Expectations suite and its parameters
   render_gallery(validated, raw, params, path)      validate: sources beside their variants, for review

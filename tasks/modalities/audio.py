@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from tasks import paths
-from tasks.cache import code_version, key_of
+from tasks.cache import code_version, key_of, library_versions
 from tasks.feature_memo import memoized_file_rows
 from tasks.ingest import copy_into_final, read_file_dataset
 from tasks.io import safe_name, sha256_bytes, write_bytes_atomic
@@ -34,6 +34,8 @@ from tasks.params import Params
 from tasks.progress import progress_bar
 from tasks.samples import UnusableSample
 
+# The distributions whose versions shape this modality's bytes: part of every memo key (tasks.cache).
+LIBRARIES = ("soundfile", "numpy", "scipy")
 SUITE_FILE = paths.EXPECTATIONS / "audio_augmented.json"
 AUGMENTED_COLUMNS = ["path", "duration_s", "sample_rate", "channels", "format", "subtype", "peak_dbfs", "limited"]
 FEATURE_COLUMNS = ["duration_ratio", "measured_peak_dbfs", "rms_dbfs", "silence_fraction", "spectral_similarity", "snr_db"]
@@ -316,13 +318,9 @@ HISTOGRAM_COLUMNS = ["duration_s", "rms_dbfs", "peak_dbfs", "silence_fraction", 
 def baseline_features(frame: pd.DataFrame, params: Params) -> np.ndarray:
     """Per final-manifest row (path relative to data/final): mean and std over time of 13
     MFCCs and 40 log-mel bands, at the target rate in mono: (rows, 106) float64."""
-    import scipy
-    import soundfile
-
     rate = params.audio.sample_rate
     # Memoized per file (execution.cache): an incremental run decodes only the new recordings.
-    salt = key_of("audio baseline", rate, soundfile.__libsndfile_version__, np.__version__, scipy.__version__,
-                  code_version("modalities/audio*.py", "feature_memo.py"))
+    salt = key_of("audio baseline", rate, library_versions(*LIBRARIES), code_version("modalities/audio*.py", "feature_memo.py"))
     return memoized_file_rows(paths.FINAL, frame, salt, lambda path: mfcc_summary(conform(decode(path)[0], rate, "mono")),
                               106, np.float64, params.execution.cache)
 

@@ -9,7 +9,6 @@ stretched or cut variant looks longer or shorter than its source.
 from __future__ import annotations
 
 import base64
-import io
 from pathlib import Path
 
 import numpy as np
@@ -45,13 +44,18 @@ def spectrogram(clip: Clip) -> np.ndarray:
 
 
 def spectrogram_uri(clip: Clip) -> str:
-    from matplotlib import image
+    from matplotlib import colormaps
+    from PIL import Image
 
-    level = spectrogram(clip)
-    buffer = io.BytesIO()
-    # No "Software" entry: the page must be byte-identical whatever the matplotlib build.
-    image.imsave(buffer, level, cmap="magma", origin="lower", format="png", metadata={"Software": None})
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    from tasks.png import encode_png
+
+    level = spectrogram(clip)[::-1]  # low bands at the bottom
+    # Colours as matplotlib's imsave picks them (its range: the array's own min..max), encoded here:
+    # the page must be byte-identical whatever zlib the process loads.
+    low, high = float(level.min()), float(level.max())
+    scaled = (level - low) / (high - low) if high > low else np.zeros_like(level)
+    rgba = colormaps["magma"](scaled, bytes=True)
+    return "data:image/png;base64," + base64.b64encode(encode_png(Image.fromarray(rgba, "RGBA"))).decode("ascii")
 
 
 def card(path: Path, params: Params) -> dict:

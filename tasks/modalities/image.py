@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from tasks import paths
-from tasks.cache import Memo, code_version, key_of
+from tasks.cache import Memo, code_version, key_of, library_versions
 from tasks.feature_memo import memoized_file_rows
 from tasks.imaging import (
     UnreadableImage,
@@ -31,6 +31,8 @@ from tasks.ops.policy import build_policy, run_policy, sample_seed
 from tasks.params import Params
 from tasks.progress import progress_bar
 
+# The distributions whose versions shape this modality's bytes: part of every memo key (tasks.cache).
+LIBRARIES = ("pillow", "opencv-python-headless", "numpy", "scipy", "imagehash", "deflate")
 SUITE_FILE = paths.EXPECTATIONS / "image_augmented.json"
 AUGMENTED_COLUMNS = ["path", "width", "height", "mode", "format"]
 
@@ -64,7 +66,8 @@ def channel_statistics(ok: pd.DataFrame) -> dict:
 
 
 def read_raw(params: Params) -> tuple[pd.DataFrame, dict]:
-    salt = key_of("read image", params.data.max_image_pixels, code_version("imaging.py", "modalities/image.py", "ingest.py"))
+    salt = key_of("read image", params.data.max_image_pixels, code_version("imaging.py", "modalities/image.py", "ingest.py"),
+                  library_versions(*LIBRARIES))
     frame, context = read_file_dataset(params.data.raw_dir, params.data.manifest_csv,
                                        partial(read_image_file, max_pixels=params.data.max_image_pixels),
                                        params.data.split.model_dump(), params.seed, "reading images",
@@ -243,7 +246,6 @@ def baseline_features(frame: pd.DataFrame, params: Params) -> np.ndarray:
     16x16, or to the smallest image's side if that is less, flattened, in [0, 1].
     Rows are final-manifest rows; paths are relative to data/final/. Each file's row is
     memoized (execution.cache): an incremental run decodes only the new files."""
-    import PIL
     from PIL import Image
 
     # The side from the manifest's sizes, so that images are decoded one at a time and only the
@@ -256,7 +258,7 @@ def baseline_features(frame: pd.DataFrame, params: Params) -> np.ndarray:
         return np.asarray(image.resize((side, side), Image.Resampling.BOX), dtype=np.float32).ravel() / 255.0
 
     # Library versions too: a Pillow upgrade may resample differently.
-    salt = key_of("image baseline", side, max_pixels, PIL.__version__, np.__version__,
+    salt = key_of("image baseline", side, max_pixels, library_versions(*LIBRARIES),
                   code_version("imaging.py", "modalities/image.py", "feature_memo.py"))
     return memoized_file_rows(paths.FINAL, frame, salt, row_of, side * side, np.float32,
                               params.execution.cache)

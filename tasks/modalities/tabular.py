@@ -28,6 +28,8 @@ from tasks.params import Params
 SUITE_TEMPLATE = paths.EXPECTATIONS / "tabular_synthetic.json"
 # The template plus one set of expectations per feature column, built from the real train
 # rows by ``features`` (the columns differ per dataset, so they cannot be written by hand).
+# The distributions whose versions shape this modality's bytes: part of every memo key (tasks.cache).
+LIBRARIES = ("numpy", "scipy", "pandas", "pyarrow", "scikit-learn", "imbalanced-learn")
 SUITE_FILE = paths.INTERIM / "tabular_suite.json"
 AUGMENTED_COLUMNS: list[str] = []  # the table's own columns: see augmented_columns()
 FEATURE_COLUMNS = ["distance_to_closest_real", "privacy_distance_ratio", "class_fidelity"]

@@ -6,7 +6,6 @@ each beside the real rows it was made from and its closest real row."""
 from __future__ import annotations
 
 import base64
-import io
 import json
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from tasks.modalities.tabular_quality import privacy_distances
 from tasks.modalities.tabular_schema import TableSchema, datetime_ns
 from tasks.ops.policy import stable_hash
 from tasks.params import Params
+from tasks.png import figure_png
 
 _templates = Environment(loader=PackageLoader("tasks", "templates"), autoescape=select_autoescape(["html", "j2"]))
 PLOTTED_COLUMNS = 4
@@ -35,12 +35,11 @@ def _cell(value) -> str:
 
 
 def _png(figure) -> str:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", metadata={"Software": None})
+    png = figure_png(figure)
     import matplotlib.pyplot as plt
 
     plt.close(figure)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
 def _plot_values(spec, column: pd.Series) -> np.ndarray:

@@ -24,6 +24,8 @@ from tasks.ops.policy import build_policy, run_policy, sample_seed
 from tasks.params import Params
 from tasks.progress import progress_bar
 
+# The distributions whose versions shape this modality's bytes: part of every memo key (tasks.cache).
+LIBRARIES = ("numpy", "pandas", "pyarrow")
 SUITE_FILE = paths.EXPECTATIONS / "text_augmented.json"
 AUGMENTED_COLUMNS = ["text"]
 FEATURE_COLUMNS = ["length_ratio", "similarity"]

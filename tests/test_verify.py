@@ -127,8 +127,12 @@ def test_the_gathered_environment_names_python_libraries_codecs_and_cpu(tmp_path
     json.dumps(environment)  # the record is JSON
 
 
-def test_augmill_environment_prints_what_a_version_records(tmp_path):
+def test_augmill_environment_prints_what_a_version_records(tmp_path, monkeypatch):
+    from flows.stages import OPENBLAS_KERNELS
+
     printed = run([sys.executable, "-m", "flows.cli", "environment"], tmp_path).stdout  # no project needed
+    monkeypatch.setenv("OPENBLAS_CORETYPE", OPENBLAS_KERNELS)  # as augmill's process pins it before numpy loads
+    assert json.loads(printed)["blas"] == {"openblas_coretype": OPENBLAS_KERNELS}
     assert differences(json.loads(printed), gather()) == []
 
 

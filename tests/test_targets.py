@@ -249,3 +249,14 @@ def test_clip_ring_keeps_the_part_inside_the_frame():
     assert rings_area((clipped,)) == pytest.approx(25.0)
     assert clipped.min() == 0.0 and clipped.max() == 5.0
     assert len(clip_ring(square + 20, 10, 10)) == 0
+
+
+def test_visibility_is_of_the_source_object_across_ops():
+    """Two crops each keeping half of an object leave a quarter of it: dropped below 0.3, not at 0.5 each."""
+    targets = Targets(100, 100, (TargetObject("o", 1, (40.0, 0.0, 60.0, 100.0)),))
+    half = {"left": 50, "top": 0, "width": 50, "height": 100}  # keeps x 50..100, stretched to 0..100
+    once, drops = transform_targets(targets, "random_resized_crop", half, TargetRules(min_visibility=0.3))
+    assert drops == [] and once.objects[0].visibility == pytest.approx(0.5) and once.objects[0].box == (0.0, 0.0, 20.0, 100.0)
+    quarter = {"left": 10, "top": 0, "width": 90, "height": 100}  # keeps x 10..100: half of 0..20
+    _, drops = transform_targets(once, "random_resized_crop", quarter, TargetRules(min_visibility=0.3))
+    assert [(d.reason, round(d.visibility, 6)) for d in drops] == [("min_visibility", 0.25)]

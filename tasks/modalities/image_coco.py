@@ -148,25 +148,39 @@ def coco_annotation(obj: TargetObject, annotation_id: int, image_id: int) -> dic
     return record
 
 
-def write_coco(images: list[AnnotatedImage], categories: dict[int, str], path: Path) -> None:
-    """One COCO file for ``images`` (``file_name`` = sample id). Image and annotation ids are the
-    source's where they are unique integers, else numbered afresh, so they never collide."""
+def write_coco(images: list[AnnotatedImage], categories: dict[int, str], path: Path,
+               ids: dict[str, int] | None = None) -> None:
+    """One COCO file for ``images`` (``file_name`` = sample id). Annotation ids come from ``ids``
+    (``annotation_ids`` over every split, so they never collide across files), by default over
+    these images alone; image ids are the source's where unique, else numbered afresh."""
     image_ids = _ids([image.source_id for image in images])
-    objects = [obj for image in images for obj in image.targets.objects]
-    object_ids = _ids([int(o.object_id) if o.object_id.isdigit() else None for o in objects])
+    ids = annotation_ids(images) if ids is None else ids
     payload = {"images": [], "annotations": [],
                "categories": [{"id": key, "name": value} for key, value in sorted(categories.items())]}
-    counter = iter(object_ids)
     for image, image_id in zip(images, image_ids, strict=True):
         payload["images"].append({"id": image_id, "file_name": image.sample_id, "width": image.targets.width,
                                   "height": image.targets.height})
-        payload["annotations"] += [coco_annotation(obj, next(counter), image_id) for obj in image.targets.objects]
+        payload["annotations"] += [coco_annotation(obj, ids[obj.object_id], image_id) for obj in image.targets.objects]
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(payload, indent=1, allow_nan=False), encoding="utf-8")
+
+
+def annotation_ids(images: list[AnnotatedImage]) -> dict[str, int]:
+    """An int id per object: a source object keeps its COCO id (its ``object_id`` is that integer)
+    while those are unique; every other object (variants, YOLO objects) is numbered above the
+    largest, in order."""
+    object_ids = [obj.object_id for image in images for obj in image.targets.objects]
+    if len(set(object_ids)) != len(object_ids):
+        raise ValueError("object ids repeat across the images; each object needs its own")
+    kept = {oid: int(oid) for oid in object_ids if oid.isdigit()}
+    if len(set(kept.values())) != len(kept):  # "7" and "007": renumber everything
+        kept = {}
+    start = max(kept.values(), default=0) + 1
+    fresh = [oid for oid in object_ids if oid not in kept]
+    return kept | {oid: start + k for k, oid in enumerate(fresh)}
 
 
 def _ids(candidates: list[int | None]) -> list[int]:
     if all(c is not None for c in candidates) and len(set(candidates)) == len(candidates):
         return list(candidates)
     return list(range(1, len(candidates) + 1))
-

@@ -42,6 +42,8 @@ class TargetObject:
     mask: np.ndarray | None = None
     keypoints: np.ndarray | None = None
     iscrowd: bool = False
+    # The share of the source object still in the image after the ops so far (cuts multiply).
+    visibility: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,8 @@ class Targets:
 @dataclass(frozen=True)
 class TargetRules:
     """When an object that a geometric operator moved or cut is dropped: below ``min_visibility``
-    (the share of its transformed area still inside the image) or ``min_area`` (pixels)."""
+    (the share of the source object still inside the image, over all the ops so far) or
+    ``min_area`` (pixels)."""
 
     min_visibility: float = 0.0
     min_area: float = 1.0
@@ -244,7 +247,8 @@ def _move_object(obj: TargetObject, size: tuple[int, int], move, warp, curved: b
         polygon = clipped if obj.polygon else ()
     if box is None:
         box = (0.0, 0.0, 0.0, 0.0)
-    moved = replace(obj, box=box, polygon=polygon, mask=mask, keypoints=keypoints)
+    visibility *= obj.visibility  # of the source object, not only of this op's input
+    moved = replace(obj, box=box, polygon=polygon, mask=mask, keypoints=keypoints, visibility=visibility)
     return _Moved(moved, visibility, area)
 
 

@@ -260,3 +260,16 @@ def test_visibility_is_of_the_source_object_across_ops():
     quarter = {"left": 10, "top": 0, "width": 90, "height": 100}  # keeps x 10..100: half of 0..20
     _, drops = transform_targets(once, "random_resized_crop", quarter, TargetRules(min_visibility=0.3))
     assert [(d.reason, round(d.visibility, 6)) for d in drops] == [("min_visibility", 0.25)]
+
+
+@pytest.mark.parametrize("name", GEOMETRIC)
+def test_masks_warped_together_as_bits_equal_masks_warped_alone(name):
+    from tasks.ops.targets import _instance, warp_instance_masks, warp_mask
+
+    rng = np.random.default_rng(2)
+    masks = [(rng.random((40, 56)) < density).astype(np.uint8) for density in np.linspace(0.05, 0.9, 11)]
+    params = sampled(name, 5, (56, 40))
+    op = _instance(name)
+    together = warp_instance_masks(masks, lambda mask, fill: warp_mask(op, params, mask, fill))
+    for mask, moved in zip(masks, together, strict=True):
+        np.testing.assert_array_equal(moved, warp_mask(op, params, mask, 0))

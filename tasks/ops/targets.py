@@ -192,7 +192,8 @@ def rings_area(rings: tuple[Ring, ...]) -> float:
     for ring in rings:
         if len(ring) >= 3:
             x, y = ring[:, 0], ring[:, 1]
-            total += abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))) / 2
+            cross = np.dot(x[:-1], y[1:]) - np.dot(y[:-1], x[1:]) + x[-1] * y[0] - y[-1] * x[0]
+            total += abs(float(cross)) / 2
     return total
 
 

@@ -273,3 +273,23 @@ def test_masks_warped_together_as_bits_equal_masks_warped_alone(name):
     together = warp_instance_masks(masks, lambda mask, fill: warp_mask(op, params, mask, fill))
     for mask, moved in zip(masks, together, strict=True):
         np.testing.assert_array_equal(moved, warp_mask(op, params, mask, 0))
+
+
+@settings(max_examples=100, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), width=st.integers(16, 90), height=st.integers(16, 90))
+def test_a_safe_crop_keeps_an_object_of_the_class_whole(seed, width, height):
+    from tasks.ops.targets import safe_crop_params
+
+    targets = random_targets(seed, width, height)
+    rare = targets.objects[-1].category
+    params = safe_crop_params(np.random.default_rng(seed), targets, rare, scale=(0.05, 0.3))
+    assert 0 <= params["left"] and params["left"] + params["width"] <= width
+    assert 0 <= params["top"] and params["top"] + params["height"] <= height
+    left, top, right, bottom = params["left"], params["top"], params["left"] + params["width"], params["top"] + params["height"]
+    whole = {o.object_id for o in targets.objects if o.category == rare and left <= o.box[0] and top <= o.box[1]
+             and o.box[2] <= right and o.box[3] <= bottom}
+    assert whole  # at least one object of the class inside the crop, entirely
+    # Kept, even by a strict rule (a mask's visibility is estimated from its pixels: not exactly 1).
+    moved, _ = transform_targets(targets, "random_resized_crop", params, TargetRules(min_visibility=0.5))
+    assert whole <= {o.object_id for o in moved.objects}
+    assert safe_crop_params(np.random.default_rng(seed), Targets(width, height), rare) is None

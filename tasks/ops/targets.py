@@ -298,3 +298,40 @@ def _drop_reason(moved: _Moved, rules: TargetRules) -> str | None:
     if moved.area < rules.min_area:
         return "min_area"
     return None
+
+
+def safe_crop_params(rng: np.random.Generator, targets: Targets, category: int, scale: tuple[float, float] = (0.3, 1.0),
+                     ratio: tuple[float, float] = (0.75, 1.3333), tries: int = 10) -> dict[str, int] | None:
+    """Params for ``random_resized_crop`` whose box keeps at least one object of ``category`` whole:
+    crops drawn as that operator draws them (area share in ``scale``, aspect in ``ratio``) until one
+    does; failing that, the smallest crop of the image's aspect around one such object, drawn at
+    random. Recorded as a plain ``random_resized_crop``, so replay needs nothing new. None when the
+    image holds no object of the class."""
+    import math
+
+    boxes = [obj.box for obj in targets.objects if obj.category == category]
+    if not boxes:
+        return None
+    width, height = targets.width, targets.height
+
+    def keeps(left: int, top: int, w: int, h: int) -> bool:
+        return any(left <= x0 and top <= y0 and x1 <= left + w and y1 <= top + h for x0, y0, x1, y1 in boxes)
+
+    log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
+    for _ in range(tries):
+        area = width * height * rng.uniform(*scale)
+        aspect = math.exp(rng.uniform(*log_ratio))
+        w, h = round(math.sqrt(area * aspect)), round(math.sqrt(area / aspect))
+        if 0 < w <= width and 0 < h <= height:
+            left, top = int(rng.integers(0, width - w + 1)), int(rng.integers(0, height - h + 1))
+            if keeps(left, top, w, h):
+                return {"left": left, "top": top, "width": w, "height": h}
+    x0, y0, x1, y1 = boxes[int(rng.integers(len(boxes)))]
+    # The smallest integer crop holding the box whole, grown to the image's aspect where it fits.
+    need_w, need_h = math.ceil(x1) - math.floor(x0), math.ceil(y1) - math.floor(y0)
+    w = min(width, max(need_w, round(need_h * width / height)))
+    h = min(height, max(need_h, round(need_w * height / width)))
+    low_x, high_x = max(0, math.ceil(x1) - w), min(math.floor(x0), width - w)
+    low_y, high_y = max(0, math.ceil(y1) - h), min(math.floor(y0), height - h)
+    return {"left": int(rng.integers(low_x, high_x + 1)), "top": int(rng.integers(low_y, high_y + 1)), "width": w,
+            "height": h}

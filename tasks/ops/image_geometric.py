@@ -21,15 +21,17 @@ import numpy as np
 from PIL import Image
 
 from tasks.ops.base import Operator, OperatorConfigError
-from tasks.ops.image import _check_fill, _fill_colour, _native_mode, _set_range, _uniform
+from tasks.ops.image import _check_fill, _fill_colour, _native_mode, _set_range, _uniform, affine_points
 from tasks.ops.policy import register
 
 
-def _remap(item: Image.Image, source_x: np.ndarray, source_y: np.ndarray, fill: int) -> Image.Image:
-    """Sample ``item`` at (source_x, source_y) for every output pixel (OpenCV pixel-centre coordinates)."""
+def _remap(item: Image.Image, source_x: np.ndarray, source_y: np.ndarray, fill: int, nearest: bool = False) -> Image.Image:
+    """Sample ``item`` at (source_x, source_y) for every output pixel (OpenCV pixel-centre coordinates);
+    ``nearest`` for masks, whose class ids must not be blended."""
     import cv2  # here, not at the top: see tasks.ops.image.Rotate
 
-    out = cv2.remap(np.asarray(item), source_x.astype(np.float32), source_y.astype(np.float32), cv2.INTER_LINEAR,
+    interpolation = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
+    out = cv2.remap(np.asarray(item), source_x.astype(np.float32), source_y.astype(np.float32), interpolation,
                     borderMode=cv2.BORDER_CONSTANT, borderValue=_fill_colour(item.mode, fill))
     return Image.fromarray(out)
 
@@ -92,13 +94,18 @@ class Affine(Operator):
 
     @_native_mode
     def apply(self, item: Image.Image, *, angle: float, translate_x: float, translate_y: float, scale: float,
-              shear_x: float, shear_y: float, fill: int) -> Image.Image:
+              shear_x: float, shear_y: float, fill: int, nearest: bool = False) -> Image.Image:
         import cv2
 
         matrix = affine_matrix(*item.size, angle, translate_x, translate_y, scale, shear_x, shear_y)
-        out = cv2.warpAffine(np.asarray(item), matrix, item.size, flags=cv2.INTER_LINEAR,
+        out = cv2.warpAffine(np.asarray(item), matrix, item.size, flags=cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR,
                              borderMode=cv2.BORDER_CONSTANT, borderValue=_fill_colour(item.mode, fill))
         return Image.fromarray(out)
+
+    def move_points(self, points: np.ndarray, size: tuple[int, int], *, angle: float, translate_x: float,
+                    translate_y: float, scale: float, shear_x: float, shear_y: float, **params: Any) -> np.ndarray:
+        """Where ``apply`` puts each point (pixel-edge coordinates): the same forward matrix."""
+        return affine_points(affine_matrix(*size, angle, translate_x, translate_y, scale, shear_x, shear_y), points)
 
 
 def homography(corners_from: list[tuple[float, float]], corners_to: list[tuple[float, float]]) -> list[list[float]]:
@@ -148,19 +155,34 @@ class Perspective(Operator):
         return {"corners": corners, "fill": self.fill}
 
     @_native_mode
-    def apply(self, item: Image.Image, *, corners: list[list[float]], fill: int) -> Image.Image:
+    def apply(self, item: Image.Image, *, corners: list[list[float]], fill: int, nearest: bool = False) -> Image.Image:
         width, height = item.size
         if min(width, height) < 2:  # a line of pixels has no perspective: its corners are collinear
             return item.copy()
-        frame = [(0.0, 0.0), (width - 1.0, 0.0), (width - 1.0, height - 1.0), (0.0, height - 1.0)]
-        moved = [(x + dx, y + dy) for (x, y), (dx, dy) in zip(frame, corners, strict=True)]
+        frame, moved = _perspective_frames(width, height, corners)
         inverse = homography(moved, frame)  # backward: from each output pixel to the source point it shows
         # A row of x and a column of y: each full-size array is one broadcast add, then one divide.
         xs, ys = np.arange(width, dtype=np.float64)[None, :], np.arange(height, dtype=np.float64)[:, None]
         w = inverse[2][0] * xs + (inverse[2][1] * ys + inverse[2][2])
         source_x = (inverse[0][0] * xs + (inverse[0][1] * ys + inverse[0][2])) / w
         source_y = (inverse[1][0] * xs + (inverse[1][1] * ys + inverse[1][2])) / w
-        return _remap(item, source_x, source_y, fill)
+        return _remap(item, source_x, source_y, fill, nearest)
+
+    def move_points(self, points: np.ndarray, size: tuple[int, int], *, corners: list[list[float]],
+                    **params: Any) -> np.ndarray:
+        """Where ``apply`` puts each point (pixel-edge coordinates): the forward homography, frame to moved corners."""
+        if min(size) < 2:
+            return np.array(points, dtype=np.float64)
+        forward = np.array(homography(*_perspective_frames(*size, corners)))
+        centred = np.asarray(points, dtype=np.float64) - 0.5
+        projected = np.column_stack([centred, np.ones(len(centred))]) @ forward.T
+        return projected[:, :2] / projected[:, 2:3] + 0.5
+
+
+def _perspective_frames(width: int, height: int, corners: list[list[float]]) -> tuple[list, list]:
+    """The image's corner pixels and where perspective's recorded offsets move them (OpenCV pixel centres)."""
+    frame = [(0.0, 0.0), (width - 1.0, 0.0), (width - 1.0, height - 1.0), (0.0, height - 1.0)]
+    return frame, [(x + dx, y + dy) for (x, y), (dx, dy) in zip(frame, corners, strict=True)]
 
 
 def _upsample_bilinear(grid: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -201,10 +223,51 @@ class Elastic(Operator):
                 "fill": self.fill}
 
     @_native_mode
-    def apply(self, item: Image.Image, *, alpha: float, grid: int, field_seed: int, fill: int) -> Image.Image:
+    def apply(self, item: Image.Image, *, alpha: float, grid: int, field_seed: int, fill: int,
+              nearest: bool = False) -> Image.Image:
         width, height = item.size
-        field = np.random.default_rng(field_seed).uniform(-1.0, 1.0, size=(2, grid, grid))
+        field = elastic_field(grid, field_seed)
         ys, xs = np.mgrid[0:height, 0:width].astype(np.float64)
         source_x = xs + alpha * _upsample_bilinear(field[0], width, height)
         source_y = ys + alpha * _upsample_bilinear(field[1], width, height)
-        return _remap(item, source_x, source_y, fill)
+        return _remap(item, source_x, source_y, fill, nearest)
+
+    def move_points(self, points: np.ndarray, size: tuple[int, int], *, alpha: float, grid: int, field_seed: int,
+                    **params: Any) -> np.ndarray:
+        """Where ``apply`` puts each point (pixel-edge coordinates). ``apply`` pulls output pixel q from
+        q + alpha * field(q); a point p therefore lands on the q solving q + alpha * field(q) = p, found by
+        fixed-point iteration. That converges while the warp does not fold (alpha times the field's
+        slope, 2 * (grid - 1) / (side - 1), below 1: true for the default ranges); past that the image
+        itself folds, several q show p, and the iteration returns the last it reached."""
+        field = elastic_field(grid, field_seed)
+        target = np.asarray(points, dtype=np.float64) - 0.5
+        moved = target.copy()
+        for _ in range(100):
+            step = target - alpha * field_at(field, *size, moved) - moved
+            moved += step
+            if np.abs(step).max(initial=0.0) < 1e-6:
+                break
+        return moved + 0.5
+
+
+def elastic_field(grid: int, field_seed: int) -> np.ndarray:
+    """Elastic's lattice of displacements (2 x grid x grid, in [-1, 1]) from its recorded seed."""
+    return np.random.default_rng(field_seed).uniform(-1.0, 1.0, size=(2, grid, grid))
+
+
+def field_at(field: np.ndarray, width: int, height: int, points: np.ndarray) -> np.ndarray:
+    """The displacement lattice at any points (N x 2, OpenCV pixel-centre coordinates), interpolated as
+    ``_upsample_bilinear`` does at the pixel centres (the lattice's corners on the corner pixels'
+    centres; points beyond them take the edge value)."""
+    rows, cols = field.shape[1:]
+    gx = np.clip(points[:, 0] * ((cols - 1) / (width - 1) if width > 1 else 0.0), 0, cols - 1)
+    gy = np.clip(points[:, 1] * ((rows - 1) / (height - 1) if height > 1 else 0.0), 0, rows - 1)
+    x0, y0 = np.minimum(gx.astype(int), cols - 2), np.minimum(gy.astype(int), rows - 2)
+    fx, fy = gx - x0, gy - y0
+    out = np.empty((len(points), 2))
+    for axis in range(2):
+        grid = field[axis]
+        top = grid[y0, x0] * (1 - fx) + grid[y0, x0 + 1] * fx
+        bottom = grid[y0 + 1, x0] * (1 - fx) + grid[y0 + 1, x0 + 1] * fx
+        out[:, axis] = top * (1 - fy) + bottom * fy
+    return out

@@ -166,6 +166,24 @@ class EvaluateParams(Section):
     fail_on_regression: bool = False
 
 
+class TuneParams(Section):
+    """`augmill tune`: the policy search on the validation split (tasks/tune.py)."""
+
+    # Stop starting candidates after this long; the ones left are reported as not run.
+    time_budget_seconds: float = Field(600.0, gt=0)
+    # At most this many candidates, no augmentation and the current policy included (in their listed order).
+    max_candidates: int = Field(20, ge=2, le=200)
+    # Paired repeats per candidate, and how many of them every candidate gets before clear losers are dropped.
+    repeats: int = Field(5, ge=2, le=100)
+    screen_repeats: int = Field(2, ge=2, le=100)
+
+    @model_validator(mode="after")
+    def _screen_within_repeats(self) -> TuneParams:
+        if self.screen_repeats > self.repeats:
+            raise ValueError(f"screen_repeats ({self.screen_repeats}) must not exceed repeats ({self.repeats})")
+        return self
+
+
 class ReviewParams(Section):
     # Variants shown per operator in the report's review gallery (a seeded choice).
     gallery_per_operator: int = Field(12, ge=0, le=500)
@@ -251,6 +269,7 @@ class Params(Section):
     execution: ExecutionParams = ExecutionParams()
     validate_: ValidateParams = Field(ValidateParams(), alias="validate")
     evaluate: EvaluateParams = EvaluateParams()
+    tune: TuneParams = TuneParams()
     review: ReviewParams = ReviewParams()
     schedule: ScheduleParams = ScheduleParams()
     # Modality sections: only the one named by data.modality is used.

@@ -154,6 +154,9 @@ def run(params_file: Path, overrides: list[str], accept_choice: bool) -> int:
         shown = f"{score['mean']:.4f} ± {score['std']:.4f}" if score else "-"
         print(f"tune: {row['name']:<32} {shown:<18} {versus:<48} {row['status']}")
     print(f"tune: {report['statement']} ({report['seconds']:.1f}s; {tune.REPORT})")
+    from tasks.report import build_report
+
+    build_report(params)  # its policy-search section
     if accept_choice:
         if report["recommended"] is None:
             print(f"tune: --accept: nothing to accept; {params_file} is unchanged")

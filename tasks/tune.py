@@ -31,7 +31,7 @@ from tasks.ops.policy import build_policy
 from tasks.params import Params
 
 SCRATCH = Path(".augmill") / "tune"  # outside data/: nothing here is a DVC output
-REPORT = paths.REPORTS / "tune.json"
+REPORT = paths.TUNE_REPORT
 NONE = "none"
 MAGNITUDE_SCALES = (0.5, 1.5, 2.0)
 # Range fields whose "no change" value is 1 (a multiplier); every other range is centred on 0.

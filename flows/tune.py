@@ -107,7 +107,7 @@ def search(params: Params, clock=time.perf_counter) -> dict:
         "confidence": params.evaluate.confidence, "method": stats.METHOD,
         "candidates_considered": len(everything), "candidates": results,
         "recommended": None if best is None else {"name": best["name"], "policy": best["policy"]},
-        "statement": statement(best, metric),
+        "statement": statement(best, metric) + budget_note(results, settings.time_budget_seconds),
         "seconds": round(clock() - started, 2),
     }
 
@@ -120,6 +120,11 @@ def statement(best: dict | None, metric: str) -> str:
     interval = best["interval"]
     return (f"recommended: {best['name']}: {metric} {interval['difference']:+.4f} over no augmentation on the "
             f"validation split, interval [{interval['low']:+.4f}, {interval['high']:+.4f}]")
+
+
+def budget_note(results: list[dict], budget: float) -> str:
+    unrun = sum(row["status"].startswith("not run") for row in results)
+    return f" ({unrun} candidate(s) not run: tune.time_budget_seconds={budget:g} was spent)" if unrun else ""
 
 
 def accept(policy, params_file: Path) -> None:

@@ -183,3 +183,22 @@ def test_same_seed_same_report(demo, tmp_path):
         reports.append(_without_times(_report(root)))
     assert reports[0] == reports[1]
     assert len(reports[0]["candidates"]) == 4 and reports[0]["candidates"][0]["score"]["repeats"] == 5
+
+
+@pytest.mark.e2e
+def test_no_candidate_starts_after_the_time_budget(demo, tmp_path, monkeypatch):
+    from itertools import count
+
+    from flows.tune import search
+
+    root = _copy(demo, tmp_path)
+    monkeypatch.chdir(root)
+    params = load_params(root / "params.yaml", ["tune.time_budget_seconds=3", "tune.max_candidates=4"])
+    ticks = count()  # a clock that moves one second per reading: the first candidate reads it 3 times
+    report = search(params, clock=lambda: float(next(ticks)))
+    first, *rest = report["candidates"]
+    assert first["name"] == "none" and first["score"]["repeats"] == 2  # its screening repeats only
+    assert first["status"].endswith("time budget")
+    assert len(rest) == 3 and all(row["status"] == "not run: time budget spent" and "score" not in row for row in rest)
+    assert report["recommended"] is None
+    assert "3 candidate(s) not run: tune.time_budget_seconds=3 was spent" in report["statement"]

@@ -12,7 +12,7 @@ train sources by default, each given one variant (bias.policy report, augment.fa
 
 Run by hand from the project root (scikit-image is the `bench` extra):
 
-    PYTHONPATH=. python benchmarks/tune_images.py [--keep DIR] [--workers 2] [--train 0.5]
+    PYTHONPATH=. python benchmarks/tune_images.py [--keep DIR] [--workers 2] [--train 0.5] [--model cnn]
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def sh(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     return result
 
 
-def new_project(root: Path, workers: int, train: float) -> int:
+def new_project(root: Path, workers: int, train: float, model: str) -> int:
     root.mkdir(parents=True)
     for name in ("dvc.yaml", ".gitignore"):
         shutil.copy(REPO / name, root / name)
@@ -97,7 +97,8 @@ def new_project(root: Path, workers: int, train: float) -> int:
     params["augment"].update(factor=2.0, policy=POLICY)
     params["execution"]["workers"] = workers
     params["validate"]["max_rejection_rate"] = 1.0  # flat sky tiles are quarantined as blank; the run goes on
-    params["tune"].update(max_candidates=20, time_budget_seconds=1200)
+    params["tune"].update(max_candidates=20, time_budget_seconds=1800)
+    params["evaluate"]["model"] = model
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     images = make_tiles(root / "data" / "user")
     sh(["git", "init", "-q"], root)
@@ -123,10 +124,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", type=Path, help="build the project here and keep it")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--model", choices=("linear", "cnn"), default="linear", help="evaluate.model")
     parser.add_argument("--train", type=float, default=0.5, help="train share (val 0.2, test the rest; default 0.5)")
     args = parser.parse_args()
     root = args.keep or Path(tempfile.mkdtemp(prefix="augmill-tune-bench-")) / "project"
-    images = new_project(root, args.workers, args.train)
+    images = new_project(root, args.workers, args.train, args.model)
     for stage in ("prepare", "explore", "bias"):
         sh(["augmill", "stage", stage], root)
     started = time.perf_counter()

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from tasks import stats, tune
+from tasks import evaluate, stats, tune
 from tasks.io import write_json
 from tasks.params import Params, load_params
 
@@ -102,7 +102,7 @@ def search(params: Params, clock=time.perf_counter) -> dict:
     return {
         "metric": metric, "split": "val", "validation_rows": len(y_val), "train_sources": train_count,
         "variants_planned": int(data.sources["variants"].sum()),
-        "model": "logistic regression on " + ("TF-IDF features" if kind == "tfidf" else "standardised features"),
+        "model": evaluate.model_description(kind, params),
         "repeats": settings.repeats, "screen_repeats": settings.screen_repeats,
         "confidence": params.evaluate.confidence, "method": stats.METHOD,
         "candidates_considered": len(everything), "candidates": results,

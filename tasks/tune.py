@@ -184,7 +184,7 @@ def predict_repeats(arm: Arm, x_val: np.ndarray, y_val: np.ndarray, labels: list
         for repeat in repeats:
             baseline, with_variants = evaluate.repeat_rows(arm.train, params.evaluate.subsample, params.seed, repeat)
             mask = with_variants if augmented else baseline
-            model = evaluate.make_model(arm.kind, params)
+            model = evaluate.make_model(arm.kind, params, seed=evaluate.repeat_seed(params.seed, repeat))
             _, _, predicted = evaluate.fit_and_score(model, arm.x_train[mask], y_train[mask], x_val, y_val, labels)
             predictions.append(predicted)
     return predictions

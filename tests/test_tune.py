@@ -202,3 +202,17 @@ def test_no_candidate_starts_after_the_time_budget(demo, tmp_path, monkeypatch):
     assert len(rest) == 3 and all(row["status"] == "not run: time budget spent" and "score" not in row for row in rest)
     assert report["recommended"] is None
     assert "3 candidate(s) not run: tune.time_budget_seconds=3 was spent" in report["statement"]
+
+
+@pytest.mark.e2e
+def test_tune_with_the_cnn_is_repeatable(demo, tmp_path):
+    pytest.importorskip("torch")
+    root = _copy(demo, tmp_path)
+    reports = []
+    for _ in range(2):
+        run(["augmill", "tune", "--set", "evaluate.model=cnn", "--set", "evaluate.cnn_epochs=5",
+             "--set", "tune.max_candidates=2", "--set", "tune.repeats=2"], root)
+        reports.append(_without_times(_report(root)))
+    assert reports[0] == reports[1]
+    assert reports[0]["model"].startswith("a small CNN")
+    assert reports[0]["candidates"][1]["interval"]["repeats"] == 2

@@ -6,6 +6,7 @@
   augmill check                       validate params.yaml and exit
   augmill report                      build reports/index.html (one page per dataset version) and print its path
   augmill review reject|accept|list   the human review: decisions in reviews/decisions.csv, applied by merge
+  augmill tune [--accept]             search augmentation policies on the validation split (reports/tune.json)
   augmill preview [--n 16]            what the current augment.policy does to N train samples, in seconds
   augmill serve [--cron "0 3 * * *"]  serve the scheduled pipeline (a Prefect deployment) from this process
   augmill verify [REV]                recompute the version REV (default HEAD) from scratch: byte-identical or not
@@ -100,6 +101,15 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument("--n", type=int, default=16, help="how many samples (default 16)")
     preview.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                          help="try a param without editing params.yaml, e.g. --set augment.policy='[{name: rotate, p: 1}]'")
+    tune = commands.add_parser("tune", help="search augmentation policies on the validation split (reports/tune.json)",
+                               description="Score candidate policies (no augmentation, the current policy, presets, "
+                                           "ablations, a magnitude grid) with the evaluate model on the validation "
+                                           "split, never the test split, within tune.time_budget_seconds; recommend "
+                                           "the best that beats no augmentation beyond the spread, or none. Needs the "
+                                           "explore and bias stages' outputs. params.yaml changes only with --accept.")
+    tune.add_argument("--accept", action="store_true", help="write the recommended policy into augment.policy")
+    tune.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                      help="override a param for this search, e.g. --set tune.repeats=3 (repeatable)")
     serve = commands.add_parser("serve", help="serve the scheduled pipeline (a Prefect deployment) from this process",
                                 description="Create the Prefect deployment augmill-scheduled/dataset-version with a cron "
                                             "schedule (or schedule.interval_seconds) and run its flow runs from this "
@@ -197,6 +207,11 @@ def main(argv: list[str] | None = None) -> int:
                 return 130
         from flows.workspace_lock import workspace_lock
 
+        if args.command == "tune":
+            from flows.tune import run as run_tune
+
+            with workspace_lock("tune"):
+                return run_tune(Path(args.params), args.overrides, args.accept)
         if args.command in ("report", "review"):
             with workspace_lock(args.command):
                 return _run_report(params) if args.command == "report" else _run_review(args, params)

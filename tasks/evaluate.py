@@ -93,7 +93,13 @@ def repeat_rows(train: pd.DataFrame, fraction: float, seed: int, repeat: int) ->
 
 # ---- model -----------------------------------------------------------------
 
-def make_model(kind: str, params: Params):
+def make_model(kind: str, params: Params, seed: int | None = None):
+    """The evaluate model (evaluate.model); ``seed``: the CNN's initialisation and batch order (the
+    logistic regression's solver is deterministic and takes none)."""
+    if params.evaluate.model == "cnn" and kind == "dense":
+        from tasks.cnn import SmallCNN
+
+        return SmallCNN(params.evaluate.cnn_epochs, params.seed if seed is None else seed)
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -102,6 +108,17 @@ def make_model(kind: str, params: Params):
     classifier = LogisticRegression(C=params.evaluate.C, max_iter=params.evaluate.max_iter)
     first = TfidfVectorizer(sublinear_tf=True) if kind == "tfidf" else StandardScaler()
     return make_pipeline(first, classifier)
+
+
+def repeat_seed(seed: int, repeat: int) -> int:
+    """The model's own seed in one repeat: the same for the models compared in that repeat."""
+    return int(np.random.SeedSequence([seed, repeat, 0xC11]).generate_state(1)[0])
+
+
+def model_description(kind: str, params: Params) -> str:
+    if params.evaluate.model == "cnn" and kind == "dense":
+        return f"a small CNN ({params.evaluate.cnn_epochs} epochs, CPU) on the downscaled greyscale pixels"
+    return "logistic regression on " + ("TF-IDF features" if kind == "tfidf" else "standardised features")
 
 
 def fit_and_score(model, x_train, y_train, x_test, y_test, labels: list[str]) -> tuple[dict, bool, np.ndarray]:
@@ -214,7 +231,8 @@ def evaluate(final: pd.DataFrame, params: Params) -> dict:
             masks = dict(zip(("baseline", "augmented"), repeat_rows(train, settings.subsample, params.seed, repeat),
                              strict=True))
             for name, mask in masks.items():
-                scores, ok, predicted = fit_and_score(make_model(kind, params), x_train[mask], y_train[mask], x_test,
+                model = make_model(kind, params, seed=repeat_seed(params.seed, repeat))  # paired: both arms alike
+                scores, ok, predicted = fit_and_score(model, x_train[mask], y_train[mask], x_test,
                                                       y_test, labels)
                 runs[name].append(scores)
                 predictions[name].append(predicted)
@@ -255,7 +273,7 @@ def evaluate(final: pd.DataFrame, params: Params) -> dict:
                                    [r["recall"][i] for r in runs["augmented"]])["mean"]}
             for i, label in enumerate(labels)],
         "setup": {
-            "model": "logistic regression on " + ("TF-IDF features" if kind == "tfidf" else "standardised features"),
+            "model": model_description(kind, params),
             "features": getattr(get_modality(params.data.modality), "BASELINE_DESCRIPTION", kind),
             "seeds": settings.seeds, "subsample": settings.subsample, "converged": converged,
             "train_rows": {"baseline": len(originals), "augmented": len(train)}, "test_rows": len(test),

@@ -167,6 +167,28 @@ class EvaluateParams(Section):
     tolerance: float = Field(0.0, ge=0, le=1)
     # Fail the evaluate stage (dvc repro and augmill run stop with an error) on a regression.
     fail_on_regression: bool = False
+    # The model evaluate and tune train: "linear" (logistic regression, the fast default) or "cnn" (images:
+    # a small CNN on the same downscaled pixels, PyTorch on the CPU, which can feel geometric invariance).
+    model: Literal["linear", "cnn"] = "linear"
+    cnn_epochs: int = Field(30, ge=1, le=1000)
+
+
+class TuneParams(Section):
+    """`augmill tune`: the policy search on the validation split (tasks/tune.py)."""
+
+    # Stop starting candidates after this long; the ones left are reported as not run.
+    time_budget_seconds: float = Field(600.0, gt=0)
+    # At most this many candidates, no augmentation and the current policy included (in their listed order).
+    max_candidates: int = Field(20, ge=2, le=200)
+    # Paired repeats per candidate, and how many of them every candidate gets before clear losers are dropped.
+    repeats: int = Field(5, ge=2, le=100)
+    screen_repeats: int = Field(2, ge=2, le=100)
+
+    @model_validator(mode="after")
+    def _screen_within_repeats(self) -> TuneParams:
+        if self.screen_repeats > self.repeats:
+            raise ValueError(f"screen_repeats ({self.screen_repeats}) must not exceed repeats ({self.repeats})")
+        return self
 
 
 class ReviewParams(Section):
@@ -258,6 +280,7 @@ class Params(Section):
     execution: ExecutionParams = ExecutionParams()
     validate_: ValidateParams = Field(ValidateParams(), alias="validate")
     evaluate: EvaluateParams = EvaluateParams()
+    tune: TuneParams = TuneParams()
     review: ReviewParams = ReviewParams()
     schedule: ScheduleParams = ScheduleParams()
     # Modality sections: only the one named by data.modality is used.
@@ -299,6 +322,9 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
 def _modality_problems(params: Params) -> list[str]:
     """A modality may check its own section against the rest (e.g. keys it requires)."""
     from tasks.modalities import get_modality
+
+    if params.evaluate.model == "cnn" and params.data.modality != "image":
+        return [f"evaluate.model: cnn is for images so far; {params.data.modality} takes linear"]
 
     try:
         check = getattr(get_modality(params.data.modality), "check_params", None)

@@ -42,6 +42,7 @@ EVALUATE_REPORT = REPORTS / "evaluate.json"
 HEADLINE = REPORTS / "metrics.json"  # the few figures dvc.yaml lists as metrics (tasks/headline.py)
 PER_CLASS_RECALL = PLOTS / "per_class_recall.csv"
 PER_CLASS_RECALL_PNG = PLOTS / "per_class_recall.png"
+TUNE_REPORT = REPORTS / "tune.json"  # augmill tune (a command, not a stage)
 # report (written by evaluate, or `augmill report`)
 REPORT_PAGE = REPORTS / "index.html"
 # review: the human decisions, tracked in git, read by merge

@@ -246,6 +246,7 @@ def build_report(params: Params, path: Path = paths.REPORT_PAGE) -> Path:
         "gallery": gallery_section(params, modality, raw, validated, review.pop("frame")),
         "quarantine": quarantine_section(),
         "evaluate": evaluate_section(),
+        "tune": _json(paths.TUNE_REPORT),  # written by `augmill tune`, when it has run
         "review": review,
     }
     html = _templates.get_template("report.html.j2").render(**context)

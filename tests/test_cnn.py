@@ -1,0 +1,63 @@
+"""The small CNN evaluate model (evaluate.model: cnn): it learns, it is deterministic, it leaves no global state."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+
+from tasks.params import ParamsError, parse_params
+from tests.project import REPO
+
+torch = pytest.importorskip("torch")
+
+from tasks.cnn import SmallCNN  # noqa: E402 - after the skip: needs PyTorch
+
+
+def _shifted_bars(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """16x16 images: class "left" has a bright vertical bar in the left half, "right" in the right half,
+    at a random column: a position-invariant pattern."""
+    rng = np.random.default_rng(seed)
+    images, labels = [], []
+    for index in range(count):
+        image = rng.uniform(0, 0.3, size=(16, 16))
+        left = index % 2 == 0
+        column = rng.integers(1, 7) if left else rng.integers(9, 15)
+        image[:, column] = 1.0
+        images.append(image.ravel())
+        labels.append("left" if left else "right")
+    return np.array(images, dtype=np.float32), np.array(labels)
+
+
+def test_the_cnn_learns_a_pattern_and_predicts_labels():
+    x_train, y_train = _shifted_bars(80, seed=1)
+    x_test, y_test = _shifted_bars(40, seed=2)
+    predicted = SmallCNN(epochs=15, seed=0).fit(x_train, y_train).predict(x_test)
+    assert set(predicted) <= {"left", "right"}
+    assert (predicted == y_test).mean() >= 0.9
+
+
+def test_the_cnn_is_deterministic_and_leaves_global_state_alone():
+    x_train, y_train = _shifted_bars(40, seed=3)
+    x_test, _ = _shifted_bars(40, seed=4)
+    state, threads = torch.random.get_rng_state(), torch.get_num_threads()
+    first = SmallCNN(epochs=3, seed=5).fit(x_train, y_train)
+    second = SmallCNN(epochs=3, seed=5).fit(x_train, y_train)
+    assert all(torch.equal(a, b) for a, b in zip(first.network_.state_dict().values(),
+                                                 second.network_.state_dict().values(), strict=True))
+    assert (first.predict(x_test) == second.predict(x_test)).all()
+    other = SmallCNN(epochs=3, seed=6).fit(x_train, y_train)
+    assert not torch.equal(first.network_[0].weight, other.network_[0].weight)
+    assert torch.equal(torch.random.get_rng_state(), state) and torch.get_num_threads() == threads
+
+
+def test_features_that_are_not_a_square_image_are_refused():
+    with pytest.raises(ValueError, match="not a square image"):
+        SmallCNN(epochs=1, seed=0).fit(np.zeros((4, 10), dtype=np.float32), np.array(["a", "b", "a", "b"]))
+
+
+def test_the_cnn_is_for_images():
+    raw = yaml.safe_load((REPO / "examples" / "text.yaml").read_text())
+    raw["evaluate"] = {**raw.get("evaluate", {}), "model": "cnn"}
+    with pytest.raises(ParamsError, match="evaluate.model: cnn is for images"):
+        parse_params(raw)

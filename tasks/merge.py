@@ -127,7 +127,9 @@ def run(params: Params) -> dict:
                       "rejected_in_review": len(reviewed)},
         # Nothing lost: every raw sample is a final original or quarantined with a reason.
         "accounting": {"raw_samples": len(raw), "final_originals": len(originals),
-                       "quarantined_raw": raw_quarantined, "held_out_leaks": len(excluded_ids),
+                       "quarantined_raw": raw_quarantined,
+                       "held_out_leaks": sum(e["reason_code"] == "leak_duplicate" for e in excluded),
+                       "quarantined_label_issues": sum(e["reason_code"] == "label_issue" for e in excluded),
                        "balanced": len(raw) == len(originals) + raw_quarantined + len(excluded_ids)},
     }
     if synthetic is not None:

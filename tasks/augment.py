@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from tasks import paths
+from tasks.bias import apply_relabels
 from tasks.cache import Memo, code_version, key_of
 from tasks.io import read_json, read_parquet, write_parquet_parts
 from tasks.modalities import get_modality
@@ -172,6 +173,7 @@ def augmentable_sources(params: Params) -> pd.DataFrame:
     excluded = {entry["sample_id"] for entry in plan["excluded"]} | set(plan.get("not_augmented", []))
     if excluded:
         train = train[~train["sample_id"].isin(excluded)]
+    train = apply_relabels(train, plan)  # a reviewer's corrected label: its variants carry it
     return assign_variants(train, plan, params.seed)
 
 

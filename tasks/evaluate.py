@@ -50,16 +50,17 @@ class AugmentationRegressed(RuntimeError):
 
 # ---- data ------------------------------------------------------------------
 
-def features_for(frame: pd.DataFrame, params: Params, folder=paths.FINAL) -> tuple[np.ndarray, str]:
+def features_for(frame: pd.DataFrame, params: Params, folder=paths.FINAL, **hook_options) -> tuple[np.ndarray, str]:
     """The modality's features for every row, and their kind ("dense" or "tfidf"). Files are
-    read under ``folder`` (data/final/; the bias stage's label check passes data.raw_dir)."""
+    read under ``folder`` (data/final/; the bias stage's label check passes data.raw_dir);
+    ``hook_options`` go to the hook as they are (a table's ``train`` rows)."""
     modality = get_modality(params.data.modality)
     hook = getattr(modality, "baseline_features", None)
     if hook is None:
         raise ValueError(f"evaluate: the {params.data.modality} modality has no baseline_features hook, so there is "
                          f"no baseline model for it yet; add one to tasks/modalities/{params.data.modality}.py")
     kind = "tfidf" if getattr(modality, "BASELINE", "dense") == "tfidf" else "dense"
-    values = hook(frame.reset_index(drop=True), params, folder=folder)
+    values = hook(frame.reset_index(drop=True), params, folder=folder, **hook_options)
     values = np.asarray(values, dtype=object if kind == "tfidf" else np.float64)
     if len(values) != len(frame):
         raise ValueError(f"evaluate: baseline_features returned {len(values)} rows for {len(frame)} samples")

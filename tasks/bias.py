@@ -16,7 +16,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from tasks import label_issues, paths
+from tasks import label_issues, label_review, paths
 from tasks.io import read_parquet, write_csv, write_json
 from tasks.modalities import get_modality
 from tasks.params import BiasParams, Params
@@ -218,6 +218,7 @@ def run(params: Params) -> dict:
     manifest = read_parquet(paths.RAW_MANIFEST, "raw manifest (stage explore)")
     report, plan, findings = assess(manifest, params, read_decisions(paths.DECISIONS))
     write_csv(findings.suspects, paths.LABEL_ISSUES)
+    label_review.render(findings, manifest[(manifest["status"] == "ok") & (manifest["split"] == "train")], params)
     write_json(paths.BIAS_REPORT, report)
     write_json(paths.PLAN, plan)
     if params.bias.label_issues == "fail" and len(findings.suspects):

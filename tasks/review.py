@@ -95,7 +95,7 @@ def label_decisions(decisions: pd.DataFrame, train: pd.DataFrame, classes: Itera
     known, classes = set(train["sha256"]), sorted(classes)
     problems, last = [], {}
     for row in rows.itertuples(index=False):
-        where, sha = f"{source}:{row.line}", row.target.removeprefix(SHA_PREFIX)
+        where, sha = f"{source}:{row.line}" if row.line else source, row.target.removeprefix(SHA_PREFIX)
         new_label = row.decision.removeprefix(RELABEL_PREFIX) if row.decision.startswith(RELABEL_PREFIX) else None
         if sha not in known:
             problems.append(f"{where}: {row.target!r} is not a train sample of this dataset (sha256 values are in "
@@ -222,7 +222,34 @@ def describe(decisions: pd.DataFrame, variants: pd.DataFrame | None) -> list[str
     return lines
 
 
-def run_command(action: str, target: str | None, note: str, reviewer: str | None, modality: str) -> int:
+def add_label_decision(target: str, decision: str, note: str, reviewer: str, today: datetime.date | None = None,
+                       path: Path = paths.DECISIONS) -> pd.DataFrame:
+    """Validate (against the raw manifest's train samples) and append one label decision."""
+    decisions = read_decisions(path)
+    row = {"target": target.strip(), "decision": decision, "note": note.strip(), "reviewer": reviewer.strip(),
+           "date": (today or datetime.date.today()).isoformat(), "line": len(decisions) + 2}
+    if not row["target"].startswith(SHA_PREFIX) or not is_label_decision(decision):
+        raise DecisionsError(f"augmill review: a label decision names a train sample as {SHA_PREFIX}HEX "
+                             f"(reports/label_issues.csv) and is keep, confirm or relabel with --label; got "
+                             f"{row['target']!r} {decision!r}")
+    raw = read_parquet(paths.RAW_MANIFEST, "raw manifest (run `dvc repro` or `augmill run` first)")
+    train = raw[(raw["status"] == "ok") & (raw["split"] == "train")]
+    label_decisions(pd.DataFrame([row | {"line": 0}]), train, train["label"].astype(str).unique(), "augmill review")
+    decisions = pd.concat([decisions, pd.DataFrame([row])], ignore_index=True)
+    write_decisions(decisions, path)
+    return decisions
+
+
+def run_command(action: str, target: str | None, note: str, reviewer: str | None, modality: str,
+                label: str | None = None) -> int:
+    if action in ("relabel", "keep", "confirm"):
+        if action == "relabel" and not label:
+            raise DecisionsError("augmill review relabel: give the right label with --label LABEL")
+        decision = f"{RELABEL_PREFIX}{label}" if action == "relabel" else action
+        add_label_decision(target or "", decision, note, reviewer or getpass.getuser())
+        print(f"{paths.DECISIONS}: {decision} {(target or '').strip()}. Run `dvc repro` (re-runs bias and what "
+              f"follows), then commit {paths.DECISIONS} with dvc.lock: that commit is the new dataset version.")
+        return 0
     if action == "list":
         variants = _variants() if paths.VALIDATED_MANIFEST.exists() else None
         print("\n".join(describe(read_decisions(), variants)))

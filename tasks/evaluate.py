@@ -7,6 +7,8 @@ Features come from the modality's hook
 
     baseline_features(frame: pandas.DataFrame, params) -> numpy.ndarray   (one row per final-manifest row)
 
+(the bias stage's label check calls it with ``folder=`` data.raw_dir, and a table's with ``train=``)
+
 or, when the modality module sets ``BASELINE = "tfidf"``, the hook returns raw texts
 and a TF-IDF fitted on each model's train rows turns them into features.
 
@@ -60,7 +62,9 @@ def features_for(frame: pd.DataFrame, params: Params, folder=paths.FINAL, **hook
         raise ValueError(f"evaluate: the {params.data.modality} modality has no baseline_features hook, so there is "
                          f"no baseline model for it yet; add one to tasks/modalities/{params.data.modality}.py")
     kind = "tfidf" if getattr(modality, "BASELINE", "dense") == "tfidf" else "dense"
-    values = hook(frame.reset_index(drop=True), params, folder=folder, **hook_options)
+    # evaluate's call stays (frame, params): a hook without the label check's keywords still works here.
+    extra = hook_options | ({} if folder == paths.FINAL else {"folder": folder})
+    values = hook(frame.reset_index(drop=True), params, **extra)
     values = np.asarray(values, dtype=object if kind == "tfidf" else np.float64)
     if len(values) != len(frame):
         raise ValueError(f"evaluate: baseline_features returned {len(values)} rows for {len(frame)} samples")

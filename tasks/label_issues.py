@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tasks.modalities import get_modality
 from tasks.params import Params
 
 SUSPECT_COLUMNS = ["sample_id", "path", "sha256", "given_label", "suggested_label", "score", "suggested_probability"]
@@ -166,9 +167,13 @@ def check(train: pd.DataFrame, params: Params) -> Findings:
     counts = distinct_counts(train, clusters)
     classes = sorted(train["label"].astype(str).unique())
     empty = pd.DataFrame(columns=SUSPECT_COLUMNS)
+    no_outliers = pd.DataFrame(columns=["sample_id", "path", "label", "distance"])
     if len(classes) < 2:
-        return Findings(empty, pd.DataFrame(columns=["sample_id", "path", "label", "distance"]), clusters, counts,
+        return Findings(empty, no_outliers, clusters, counts,
                         skipped=f"the train split has {len(classes)} class(es); a label check needs at least 2")
+    if not hasattr(get_modality(params.data.modality), "baseline_features"):
+        return Findings(empty, no_outliers, clusters, counts,
+                        skipped=f"the {params.data.modality} modality has no baseline_features hook (no model to ask)")
     # A table's hook learns its columns from the train rows it is given (else from the files on disk).
     table = {"train": train} if params.data.modality == "tabular" else {}
     values, kind = features_for(train, params, folder=Path(params.data.raw_dir), **table)

@@ -1,6 +1,7 @@
 """The human review step: what a reviewer decided about augmented samples, kept in
 reviews/decisions.csv (tracked in git; a dependency of merge in dvc.yaml, so a review
-is a new dataset version and `dvc repro` re-runs merge and evaluate only).
+is a new dataset version and `dvc repro` re-runs merge and evaluate only, plus bias,
+which reads the label decisions below: a rejected variant leaves its plan as it was).
 
 One row per decision, ``target,decision,note,reviewer,date``:
   target    the sample_id of an augmented sample, or ``op:NAME``: every variant whose ops contain NAME
@@ -261,6 +262,6 @@ def run_command(action: str, target: str | None, note: str, reviewer: str | None
     count = sum(1 for d in affected.values() if d["target"] == target.strip())
     effect = f"{count} variant(s) now rejected by this line" if action == "reject" else f"{len(affected)} rejected in all"
     print(f"{paths.DECISIONS}: {action} {target.strip()} ({effect}). "
-          f"Run `dvc repro` (re-runs merge and evaluate), then commit {paths.DECISIONS} with dvc.lock: "
+          f"Run `dvc repro` (re-runs bias, merge and evaluate), then commit {paths.DECISIONS} with dvc.lock: "
           "that commit is the new dataset version.")
     return 0

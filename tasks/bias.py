@@ -126,7 +126,7 @@ def check_policy(counts: dict[str, int], bias: BiasParams) -> None:
 def label_check_report(findings: label_issues.Findings, mode: str) -> dict:
     listed = 20
     return {
-        "mode": mode, "skipped": findings.skipped, "setup": findings.setup,
+        "mode": mode, "skipped": findings.skipped, "not_acted_on": findings.not_acted_on, "setup": findings.setup,
         "suspects": len(findings.suspects), "list": str(paths.LABEL_ISSUES),
         "examples": findings.suspects.head(listed).to_dict("records"),
         "outliers": {"count": len(findings.outliers), "examples": findings.outliers.head(listed).to_dict("records")},
@@ -165,7 +165,8 @@ def assess(manifest: pd.DataFrame, params: Params, decisions: pd.DataFrame | Non
     confirmed = usable_train[usable_train["sha256"].isin({sha for sha, d in decided.items()
                                                           if d["decision"] == "confirm"})]
     findings.suspects = findings.suspects[~findings.suspects["sha256"].isin(decided)].reset_index(drop=True)
-    suspects = findings.suspects
+    # A model near chance flags right labels too: then its suspects are listed, not acted on.
+    suspects = findings.suspects if findings.not_acted_on is None else findings.suspects.iloc[:0]
     quarantined = suspects if params.bias.label_issues == "quarantine" else suspects.iloc[:0]
     kept_train = usable_train[~usable_train["sample_id"].isin(set(quarantined["sample_id"]) | set(confirmed["sample_id"]))]
     counts = {str(k): int(v) for k, v in kept_train["label"].value_counts().sort_index().items()}
@@ -221,7 +222,7 @@ def run(params: Params) -> dict:
     label_review.render(findings, manifest[(manifest["status"] == "ok") & (manifest["split"] == "train")], params)
     write_json(paths.BIAS_REPORT, report)
     write_json(paths.PLAN, plan)
-    if params.bias.label_issues == "fail" and len(findings.suspects):
+    if params.bias.label_issues == "fail" and len(findings.suspects) and findings.not_acted_on is None:
         raise LabelIssuesFound(
             f"bias.label_issues=fail: {len(findings.suspects)} likely label errors in the train split, listed in "
             f"{paths.LABEL_ISSUES}; fix the labels (or relabel in review), or set bias.label_issues to report or quarantine")

@@ -37,6 +37,11 @@ from tasks.params import Params
 
 SUSPECT_COLUMNS = ["sample_id", "path", "sha256", "given_label", "suggested_label", "score", "suggested_probability"]
 OUTLIER_FENCE_IQR = 3.0
+# A model that can barely tell the classes apart disagrees with right labels as often as with
+# wrong ones: its suspects are listed, but acted on only when its out-of-fold balanced accuracy
+# is at least halfway from chance (1/classes) to perfect. (The text demo's model, at macro-F1
+# 0.25 on four topics, would otherwise leave the smallest classes with no source to augment.)
+MIN_SKILL = 0.5
 
 
 @dataclass
@@ -47,6 +52,7 @@ class Findings:
     distinct_counts: dict[str, int]  # per class, a cluster counted once
     setup: dict = field(default_factory=dict)
     skipped: str | None = None
+    not_acted_on: str | None = None  # why the suspects are only listed (a model too close to chance)
 
 
 def out_of_fold_probabilities(values: np.ndarray, kind: str, labels: np.ndarray, classes: list[str],
@@ -189,5 +195,22 @@ def check(train: pd.DataFrame, params: Params) -> Findings:
                          + f"), flagged above Q3 + {OUTLIER_FENCE_IQR:g} IQR",
              "near_duplicates": "explore's measures within each class (sha256; image perceptual hash; text "
                                 "word-3-gram Jaccard), leader clustering"}
+    skill, weak = model_skill(labels, probabilities, classes)
+    setup["out_of_fold_balanced_accuracy"] = skill
     return Findings(label_suspects(train, probabilities, classes),
-                    far_outliers(train, values, kind, probabilities, classes), clusters, counts, setup)
+                    far_outliers(train, values, kind, probabilities, classes), clusters, counts, setup, not_acted_on=weak)
+
+
+def model_skill(labels: np.ndarray, probabilities: np.ndarray, classes: list[str]) -> tuple[float, str | None]:
+    """The out-of-fold balanced accuracy against the given labels, and why the suspects are not
+    to be acted on (None when the model is skilled enough; see MIN_SKILL)."""
+    from sklearn.metrics import balanced_accuracy_score
+
+    score = float(balanced_accuracy_score(labels, np.asarray(classes, dtype=object)[probabilities.argmax(axis=1)]))
+    chance = 1 / len(classes)
+    needed = chance + MIN_SKILL * (1 - chance)
+    if score >= needed:
+        return round(score, 4), None
+    return round(score, 4), (f"the evaluate model's out-of-fold balanced accuracy is {score:.3f}, too close to chance "
+                             f"({chance:.3f}) for its disagreement to mean a wrong label (acted on from {needed:.3f}); "
+                             "the suspects are listed only: none is quarantined or kept from augmenting")

@@ -43,7 +43,8 @@ def render(findings: Findings, train: pd.DataFrame, params: Params, path: Path =
         return [_look(row, samples.loc[row["sample_id"]].to_dict(), params) for row in frame.head(SHOWN).to_dict("records")]
 
     _render("label_review.html.j2", path, suspects=cards(findings.suspects), total=len(findings.suspects),
-            mode=params.bias.label_issues, mode_effect=MODE_EFFECT[params.bias.label_issues],
+            mode=params.bias.label_issues,
+            mode_effect=findings.not_acted_on or MODE_EFFECT[params.bias.label_issues],
             list_file=paths.LABEL_ISSUES.as_posix(), decisions_file=paths.DECISIONS.as_posix(),
             outliers=cards(findings.outliers), outlier_method=findings.setup.get("outliers", ""),
             clusters=findings.clusters[:SHOWN])

@@ -187,3 +187,15 @@ def test_decisions_file_accepts_label_decisions_only_about_sha256_targets(tmp_pa
     with pytest.raises(DecisionsError) as failure:
         read_decisions(path)
     assert [line.split(": ")[0] for line in str(failure.value).splitlines()] == [f"{path}:2", f"{path}:3", f"{path}:4"]
+
+
+def test_a_model_near_chance_lists_suspects_but_does_not_act_on_them():
+    manifest, _ = blob_manifest(flips=0)
+    # Labels drawn independently of the features: no model can tell the classes apart.
+    manifest["label"] = np.random.default_rng(5).permutation(manifest["label"].to_numpy())
+    report, plan, findings = bias.assess(manifest, params_for("bias.label_issues=quarantine"))
+    assert len(findings.suspects) and "too close to chance" in findings.not_acted_on
+    assert plan["not_augmented"] == [] and not plan["excluded"]
+    assert report["label_check"]["not_acted_on"] == findings.not_acted_on
+    skilled = bias.assess(blob_manifest()[0], params_for("bias.label_issues=quarantine"))[2]
+    assert skilled.not_acted_on is None and skilled.setup["out_of_fold_balanced_accuracy"] > 0.8

@@ -2,8 +2,9 @@
 stage's check (tasks/label_issues.check: the evaluate model out of fold, cleanlab), and
 print the precision and recall of its suspects list against the flips, and the macro-F1
 on the clean test split of the evaluate model trained on train as `report` leaves it
-(suspects kept) and as `quarantine` leaves it (suspects removed), beside the model
-trained on the true labels. Mean and spread over --repeats seeded flips.
+(suspects kept) and as `quarantine` leaves it (suspects removed, unless the model is too
+close to chance to act on: tasks/label_issues.MIN_SKILL), beside the model trained on the
+true labels. Mean and spread over --repeats seeded flips.
 
 Datasets (all offline):
 - images: scikit-learn's digits (the only labelled image set scikit-learn bundles;
@@ -122,7 +123,11 @@ def one_repeat(frame: pd.DataFrame, params, share: float, rare: str | None, repe
             "precision": hits / len(found) if found else float("nan"), "recall": hits / len(flipped_ids),
             "f1_true_labels": macro_f1(train.assign(label=truth), test, params),
             "f1_report": macro_f1(train, test, params),
-            "f1_quarantine": macro_f1(train[~train["sample_id"].isin(found)], test, params),
+            # As the bias stage does: a model near chance has its suspects listed, not quarantined.
+            "f1_quarantine": macro_f1(train[~train["sample_id"].isin(found if findings.not_acted_on is None else set())],
+                                      test, params),
+            "acted_on": findings.not_acted_on is None,
+            "oof_balanced_accuracy": findings.setup["out_of_fold_balanced_accuracy"],
             "outliers": len(findings.outliers), "clusters": len(findings.clusters)}
 
 
@@ -133,7 +138,7 @@ def main() -> None:
     from tasks.params import load_params
 
     print(f"{'set':30} {'train':>5} {'flipped':>7} {'suspects':>8} {'precision':>13} {'recall':>13} "
-          f"{'F1 true':>13} {'F1 report':>13} {'F1 quarantine':>13}")
+          f"{'F1 true':>13} {'F1 report':>13} {'F1 quarantine':>13} {'OOF bal.acc':>13} acted on")
     for name, modality, build, share, rare in SETS:
         with tempfile.TemporaryDirectory() as folder:
             frame = build(Path(folder))
@@ -148,7 +153,8 @@ def main() -> None:
 
         print(f"{name:30} {round(0.7 * len(frame)):>5} {rows['flipped'].mean():>7.0f} {rows['suspects'].mean():>8.0f} "
               f"{cell('precision'):>13} {cell('recall'):>13} {cell('f1_true_labels'):>13} {cell('f1_report'):>13} "
-              f"{cell('f1_quarantine'):>13}", flush=True)
+              f"{cell('f1_quarantine'):>13} {cell('oof_balanced_accuracy'):>13} {rows['acted_on'].sum()}/{len(rows)}",
+              flush=True)
 
 
 if __name__ == "__main__":

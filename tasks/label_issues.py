@@ -177,6 +177,11 @@ def check(train: pd.DataFrame, params: Params) -> Findings:
     if len(classes) < 2:
         return Findings(empty, no_outliers, clusters, counts,
                         skipped=f"the train split has {len(classes)} class(es); a label check needs at least 2")
+    sizes = train["label"].astype(str).value_counts()
+    if sizes.min() < 2:  # such a class cannot be predicted out of fold: each of its samples would look wrong
+        return Findings(empty, no_outliers, clusters, counts,
+                        skipped=f"class(es) {sorted(sizes.index[sizes < 2])} have a single train sample; a label "
+                                "check needs at least 2 per class")
     if not hasattr(get_modality(params.data.modality), "baseline_features"):
         return Findings(empty, no_outliers, clusters, counts,
                         skipped=f"the {params.data.modality} modality has no baseline_features hook (no model to ask)")

@@ -199,3 +199,12 @@ def test_a_model_near_chance_lists_suspects_but_does_not_act_on_them():
     assert report["label_check"]["not_acted_on"] == findings.not_acted_on
     skilled = bias.assess(blob_manifest()[0], params_for("bias.label_issues=quarantine"))[2]
     assert skilled.not_acted_on is None and skilled.setup["out_of_fold_balanced_accuracy"] > 0.8
+
+
+def test_a_class_with_one_train_sample_skips_the_check_with_the_reason():
+    manifest, _ = blob_manifest()
+    lone = manifest.index[manifest["split"] == "train"][0]
+    manifest.loc[lone, "label"] = "lonely"
+    report, plan, findings = bias.assess(manifest, params_for("bias.label_issues=fail"))
+    assert "['lonely'] have a single train sample" in findings.skipped
+    assert findings.suspects.empty and plan["not_augmented"] == [] and report["label_check"]["suspects"] == 0

@@ -7,6 +7,7 @@
   augmill report                      build reports/index.html (one page per dataset version) and print its path
   augmill review reject|accept|list   the human review: decisions in reviews/decisions.csv, applied by merge
   augmill tune [--accept]             search augmentation policies on the validation split (reports/tune.json)
+  augmill review relabel|keep|confirm sha256:HEX [--label L]   a suspected label error (bias stage)
   augmill preview [--n 16]            what the current augment.policy does to N train samples, in seconds
   augmill serve [--cron "0 3 * * *"]  serve the scheduled pipeline (a Prefect deployment) from this process
   augmill verify [REV]                recompute the version REV (default HEAD) from scratch: byte-identical or not
@@ -90,8 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
                                              "operator; merge excludes rejected variants. Then `dvc repro` re-runs "
                                              "merge and evaluate, and committing reviews/decisions.csv with dvc.lock "
                                              "makes the new dataset version.")
-    review.add_argument("action", choices=["reject", "accept", "list"])
-    review.add_argument("target", nargs="?", metavar="SAMPLE_ID|op:NAME", help="an augmented sample or op:OPERATOR")
+    review.add_argument("action", choices=["reject", "accept", "list", "relabel", "keep", "confirm"])
+    review.add_argument("target", nargs="?", metavar="SAMPLE_ID|op:NAME|sha256:HEX",
+                        help="an augmented sample, op:OPERATOR, or (relabel/keep/confirm) a suspected train sample")
+    review.add_argument("--label", default=None, help="relabel: the right label")
     review.add_argument("--note", default="", help="why (shown in the quarantine and the report)")
     review.add_argument("--reviewer", default=None, help="who decided (default: your user name)")
     preview = commands.add_parser("preview", help="render N train samples with the current policy (reports/preview.png)",
@@ -290,7 +293,7 @@ def _run_report(params) -> int:
 def _run_review(args, params) -> int:
     from tasks.review import run_command
 
-    return run_command(args.action, args.target, args.note, args.reviewer, params.data.modality)
+    return run_command(args.action, args.target, args.note, args.reviewer, params.data.modality, args.label)
 
 
 def _exit_on_sigterm(signum, frame) -> None:

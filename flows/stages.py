@@ -23,7 +23,10 @@ STAGE_NAMES = ("prepare", "explore", "bias", "synthesize", "augment", "validate"
 
 # What a stage imports inside its functions, beyond its module (measured after Prefect and DVC:
 # Great Expectations 4.6 s, scikit-learn 1.6 s, tasks.explore/merge/evaluate ~0.7 s each).
-LAZY_IMPORTS = {"validate": ("tasks.gx_validation", "great_expectations"),
+LAZY_IMPORTS = {"bias": ("tasks.label_issues", "cleanlab.filter", "cleanlab.rank", "cleanlab.outlier",
+                         "sklearn.model_selection", "sklearn.linear_model", "sklearn.pipeline", "sklearn.preprocessing",
+                         "sklearn.feature_extraction.text"),  # the label check (cleanlab ~1.2 s on top of sklearn)
+                "validate": ("tasks.gx_validation", "great_expectations"),
                 "evaluate": ("sklearn.linear_model", "sklearn.metrics", "sklearn.preprocessing", "sklearn.pipeline",
                              "sklearn.exceptions", "sklearn.feature_extraction.text")}
 

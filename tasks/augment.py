@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from tasks import paths
+from tasks.bias import apply_relabels
 from tasks.cache import Memo, code_version, key_of, library_versions
 from tasks.io import read_json, read_parquet, write_parquet_parts
 from tasks.modalities import get_modality
@@ -204,13 +205,15 @@ EXPLORE_ONLY_COLUMNS = {"status", "split", "origin", "reason_code", "reason", "p
 
 
 def augmentable_sources(params: Params) -> pd.DataFrame:
-    """The train sources that get variants (ok, train, not held out by the plan), with how many."""
+    """The train sources that get variants (ok, train, not held out or marked not_augmented by the plan), with how many."""
     plan = read_json(paths.PLAN)
     train = read_parquet(paths.RAW_MANIFEST, "raw manifest (stage explore)", exclude=EXPLORE_ONLY_COLUMNS,
                          filters=[("status", "==", "ok"), ("split", "==", "train")], sort_by="source_id")
-    excluded = {entry["sample_id"] for entry in plan["excluded"]}
+    # Held out (leaks, quarantined labels), or a suspected label error: augmenting it multiplies the error.
+    excluded = {entry["sample_id"] for entry in plan["excluded"]} | set(plan.get("not_augmented", []))
     if excluded:
         train = train[~train["sample_id"].isin(excluded)]
+    train = apply_relabels(train, plan)  # a reviewer's corrected label: its variants carry it
     return assign_variants(train, plan, params.seed)
 
 

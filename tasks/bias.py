@@ -3,6 +3,10 @@
 Bias is dealt with before augmenting, because augmented data inherits it:
 the plan says how many new samples each class gets, and train samples that
 duplicate a val/test sample are held out of training (leakage) with a reason.
+So are wrong labels, outliers and near-copies (tasks/label_issues.py): a suspected
+label error gets no variants (bias.label_issues: report), or leaves train for the
+quarantine (quarantine), or stops the run (fail); a near-duplicate cluster counts once
+when its class is sized.
 """
 
 from __future__ import annotations
@@ -12,14 +16,19 @@ import math
 import numpy as np
 import pandas as pd
 
-from tasks import paths
-from tasks.io import read_parquet, write_json
+from tasks import label_issues, label_review, paths
+from tasks.io import read_parquet, write_csv, write_json
 from tasks.modalities import get_modality
 from tasks.params import BiasParams, Params
+from tasks.review import empty_decisions, label_decisions, read_decisions
 
 
 class BiasCheckFailed(RuntimeError):
     """bias.policy is "fail" and the train split is too imbalanced."""
+
+
+class LabelIssuesFound(RuntimeError):
+    """bias.label_issues is "fail" and the label check found likely label errors in train."""
 
 
 def imbalance_ratio(counts: dict[str, int]) -> float:
@@ -114,16 +123,61 @@ def check_policy(counts: dict[str, int], bias: BiasParams) -> None:
         )
 
 
-def assess(manifest: pd.DataFrame, params: Params) -> tuple[dict, dict]:
+def label_check_report(findings: label_issues.Findings, mode: str) -> dict:
+    listed = 20
+    return {
+        "mode": mode, "skipped": findings.skipped, "not_acted_on": findings.not_acted_on, "setup": findings.setup,
+        "suspects": len(findings.suspects), "list": str(paths.LABEL_ISSUES),
+        "examples": findings.suspects.head(listed).to_dict("records"),
+        "outliers": {"count": len(findings.outliers), "examples": findings.outliers.head(listed).to_dict("records")},
+        "near_duplicate_clusters": {"clusters": len(findings.clusters),
+                                    "samples": sum(len(c) for c in findings.clusters),
+                                    "examples": findings.clusters[:listed]},
+    }
+
+
+def apply_relabels(frame: pd.DataFrame, plan: dict) -> pd.DataFrame:
+    """``frame`` with the labels a reviewer corrected (plan["relabelled"]): how augment and
+    merge see them, while the raw data stays as it was."""
+    new_label = {entry["sample_id"]: entry["to"] for entry in plan.get("relabelled", [])}
+    if not new_label:
+        return frame
+    return frame.assign(label=[new_label.get(i, label) for i, label in zip(frame["sample_id"], frame["label"],
+                                                                              strict=True)])
+
+
+def assess(manifest: pd.DataFrame, params: Params, decisions: pd.DataFrame | None = None
+           ) -> tuple[dict, dict, label_issues.Findings]:
     ok = manifest[manifest["status"] == "ok"]
     leaks = leaking_train_samples(ok)
     usable_train = ok[(ok["split"] == "train") & ~ok["sample_id"].isin(leaks["sample_id"])]
-    counts = {str(k): int(v) for k, v in usable_train["label"].value_counts().sort_index().items()}
-    if not counts:
+    if usable_train.empty:
         raise ValueError("bias: the train split has no readable samples; check data.raw_dir and reports/explore.json")
+    # The reviewer's word on suspected labels (reviews/decisions.csv, sha256 targets) comes first.
+    decided = label_decisions(decisions if decisions is not None else empty_decisions(), usable_train,
+                              usable_train["label"].astype(str).unique())
+    target = {sha: d["label"] for sha, d in decided.items() if d["label"] is not None}
+    relabelled = usable_train[usable_train["sha256"].isin(target)]
+    relabelled = relabelled[relabelled["sha256"].map(target) != relabelled["label"].astype(str)]
+    usable_train = usable_train.assign(label=[target.get(sha, label) for sha, label in
+                                              zip(usable_train["sha256"], usable_train["label"], strict=True)])
+    findings = label_issues.check(usable_train, params)
+    confirmed = usable_train[usable_train["sha256"].isin({sha for sha, d in decided.items()
+                                                          if d["decision"] == "confirm"})]
+    findings.suspects = findings.suspects[~findings.suspects["sha256"].isin(decided)].reset_index(drop=True)
+    # A model near chance flags right labels too: then its suspects are listed, not acted on.
+    suspects = findings.suspects if findings.not_acted_on is None else findings.suspects.iloc[:0]
+    quarantined = suspects if params.bias.label_issues == "quarantine" else suspects.iloc[:0]
+    kept_train = usable_train[~usable_train["sample_id"].isin(set(quarantined["sample_id"]) | set(confirmed["sample_id"]))]
+    counts = {str(k): int(v) for k, v in kept_train["label"].value_counts().sort_index().items()}
+    # A near-duplicate cluster is one sample's worth of information: it counts once when a class is sized.
+    clusters = [[m for m in c if m in set(kept_train["sample_id"])] for c in findings.clusters]
+    distinct = label_issues.distinct_counts(kept_train, [c for c in clusters if len(c) > 1])
     by_split = {s: {str(k): int(v) for k, v in g["label"].value_counts().items()} for s, g in ok.groupby("split")}
     check_policy(counts, params.bias)
-    plan = plan_new_samples(counts, params.augment.factor, params.bias.policy, params.augment.max_variants_per_source)
+    plan = plan_new_samples(distinct, params.augment.factor, params.bias.policy, params.augment.max_variants_per_source)
+    for label, entry in plan.items():  # sized on distinct samples; "original" stays the real count
+        entry.update(original=counts[label], distinct=distinct[label], target=counts[label] + entry["new"])
     after = {k: v["target"] for k, v in plan.items()}
     unseen = sorted(set(by_split.get("test", {})) - set(counts))
     report = {
@@ -135,6 +189,9 @@ def assess(manifest: pd.DataFrame, params: Params) -> tuple[dict, dict]:
         "train_vs_val": distribution_distance(counts, by_split.get("val", {})),
         "classes_missing_from_train": unseen,
         "leakage": {"train_duplicates_of_val_or_test": len(leaks), "samples": leaks["sample_id"].tolist()[:200]},
+        "label_check": label_check_report(findings, params.bias.label_issues)
+        | {"reviewed": {"relabelled": len(relabelled), "confirmed_wrong": len(confirmed),
+                        "kept": sum(d["decision"] == "keep" for d in decided.values())}},
         params.data.modality: get_modality(params.data.modality).bias_extra(ok, params),
         "planned": {"imbalance_ratio": imbalance_ratio(after), "normalised_entropy": normalised_entropy(after),
                     "new_samples": sum(v["new"] for v in plan.values())},
@@ -142,13 +199,31 @@ def assess(manifest: pd.DataFrame, params: Params) -> tuple[dict, dict]:
     plan_file = {"policy": params.bias.policy, "classes": plan,
                  "excluded": [{"sample_id": r.sample_id, "reason_code": "leak_duplicate",
                                "reason": f"{r.path}: identical to a val/test sample (sha256 {r.sha256[:12]}); kept out of train"}
-                              for r in leaks.itertuples()]}
-    return report, plan_file
+                              for r in leaks.itertuples()]
+                 + [{"sample_id": r.sample_id, "reason_code": "label_issue",
+                     "reason": f"{r.path}: labelled {r.given_label!r}, likely {r.suggested_label!r} (label quality "
+                               f"{r.score:.3f}, bias.label_issues=quarantine)"}
+                    for r in quarantined.itertuples()]
+                 + [{"sample_id": r.sample_id, "reason_code": "label_issue",
+                     "reason": f"{r.path}: label {r.label!r} confirmed wrong in review by "
+                               f"{decided[r.sha256]['reviewer'] or 'unknown'} on {decided[r.sha256]['date']}"}
+                    for r in confirmed.itertuples()],
+                 # Suspects that stay in train: augmenting them would multiply a likely error.
+                 "not_augmented": sorted(set(suspects["sample_id"]) - set(quarantined["sample_id"])),
+                 "relabelled": [{"sample_id": r.sample_id, "sha256": r.sha256, "from": str(r.label),
+                                 "to": target[r.sha256]} for r in relabelled.sort_values("sample_id").itertuples()]}
+    return report, plan_file, findings
 
 
 def run(params: Params) -> dict:
     manifest = read_parquet(paths.RAW_MANIFEST, "raw manifest (stage explore)")
-    report, plan = assess(manifest, params)
+    report, plan, findings = assess(manifest, params, read_decisions(paths.DECISIONS))
+    write_csv(findings.suspects, paths.LABEL_ISSUES)
+    label_review.render(findings, manifest[(manifest["status"] == "ok") & (manifest["split"] == "train")], params)
     write_json(paths.BIAS_REPORT, report)
     write_json(paths.PLAN, plan)
+    if params.bias.label_issues == "fail" and len(findings.suspects) and findings.not_acted_on is None:
+        raise LabelIssuesFound(
+            f"bias.label_issues=fail: {len(findings.suspects)} likely label errors in the train split, listed in "
+            f"{paths.LABEL_ISSUES}; fix the labels (or relabel in review), or set bias.label_issues to report or quarantine")
     return report

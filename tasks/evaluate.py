@@ -7,6 +7,8 @@ Features come from the modality's hook
 
     baseline_features(frame: pandas.DataFrame, params) -> numpy.ndarray   (one row per final-manifest row)
 
+(the bias stage's label check calls it with ``folder=`` data.raw_dir, and a table's with ``train=``)
+
 or, when the modality module sets ``BASELINE = "tfidf"``, the hook returns raw texts
 and a TF-IDF fitted on each model's train rows turns them into features.
 
@@ -50,15 +52,19 @@ class AugmentationRegressed(RuntimeError):
 
 # ---- data ------------------------------------------------------------------
 
-def features_for(frame: pd.DataFrame, params: Params) -> tuple[np.ndarray, str]:
-    """The modality's features for every row, and their kind ("dense" or "tfidf")."""
+def features_for(frame: pd.DataFrame, params: Params, folder=paths.FINAL, **hook_options) -> tuple[np.ndarray, str]:
+    """The modality's features for every row, and their kind ("dense" or "tfidf"). Files are
+    read under ``folder`` (data/final/; the bias stage's label check passes data.raw_dir);
+    ``hook_options`` go to the hook as they are (a table's ``train`` rows)."""
     modality = get_modality(params.data.modality)
     hook = getattr(modality, "baseline_features", None)
     if hook is None:
         raise ValueError(f"evaluate: the {params.data.modality} modality has no baseline_features hook, so there is "
                          f"no baseline model for it yet; add one to tasks/modalities/{params.data.modality}.py")
     kind = "tfidf" if getattr(modality, "BASELINE", "dense") == "tfidf" else "dense"
-    values = hook(frame.reset_index(drop=True), params)
+    # evaluate's call stays (frame, params): a hook without the label check's keywords still works here.
+    extra = hook_options | ({} if folder == paths.FINAL else {"folder": folder})
+    values = hook(frame.reset_index(drop=True), params, **extra)
     values = np.asarray(values, dtype=object if kind == "tfidf" else np.float64)
     if len(values) != len(frame):
         raise ValueError(f"evaluate: baseline_features returned {len(values)} rows for {len(frame)} samples")

@@ -14,7 +14,7 @@ import shutil
 import pandas as pd
 
 from tasks import paths
-from tasks.bias import imbalance_ratio, normalised_entropy
+from tasks.bias import apply_relabels, imbalance_ratio, normalised_entropy
 from tasks.generative.final import SyntheticRows
 from tasks.io import read_json, read_parquet, write_csv, write_json, write_parquet
 from tasks.modalities import get_modality
@@ -85,10 +85,12 @@ def set_aside_final() -> None:
 def run(params: Params) -> dict:
     modality = get_modality(params.data.modality)
     raw = read_parquet(paths.RAW_MANIFEST, "raw manifest (stage explore)")
-    excluded = read_json(paths.PLAN)["excluded"]
+    plan = read_json(paths.PLAN)
+    excluded = plan["excluded"]
     validated = read_parquet(paths.VALIDATED_MANIFEST, "validated manifest (stage validate)")
     excluded_ids = {e["sample_id"] for e in excluded}
     originals = raw[(raw["status"] == "ok") & ~raw["sample_id"].isin(excluded_ids)].assign(ops="[]", seed=pd.NA)
+    originals = apply_relabels(originals, plan)  # reviewed labels (bias stage); the raw data is never edited
     accepted = validated[validated["status"] == "accepted"]
     # The human review step: rejected variants leave the dataset for the quarantine, with the reviewer's note.
     reviewed = review_rejections(accepted, validated, params.data.modality)
@@ -127,7 +129,9 @@ def run(params: Params) -> dict:
                       "rejected_in_review": len(reviewed)},
         # Nothing lost: every raw sample is a final original or quarantined with a reason.
         "accounting": {"raw_samples": len(raw), "final_originals": len(originals),
-                       "quarantined_raw": raw_quarantined, "held_out_leaks": len(excluded_ids),
+                       "quarantined_raw": raw_quarantined,
+                       "held_out_leaks": sum(e["reason_code"] == "leak_duplicate" for e in excluded),
+                       "quarantined_label_issues": sum(e["reason_code"] == "label_issue" for e in excluded),
                        "balanced": len(raw) == len(originals) + raw_quarantined + len(excluded_ids)},
     }
     if synthetic is not None:

@@ -92,6 +92,11 @@ class BiasParams(Section):
     policy: Literal["rebalance", "report", "fail"] = "rebalance"
     # Largest allowed ratio of the biggest to the smallest train class under policy "fail".
     max_imbalance: float = Field(10.0, ge=1)
+    # Likely label errors in train (tasks/label_issues.py): report (listed, never augmented, kept),
+    # quarantine (to reports/quarantine.csv, reason label_issue) or fail (the run stops).
+    label_issues: Literal["report", "quarantine", "fail"] = "report"
+    # Folds of the out-of-fold predicted probabilities (fewer when the smallest class is smaller).
+    label_check_folds: int = Field(5, ge=2, le=20)
 
 
 class AugmentParams(Section):

@@ -15,6 +15,8 @@ RAW_MANIFEST = INTERIM / "raw_manifest.parquet"
 EXPLORE_REPORT = REPORTS / "explore.json"
 # bias
 BIAS_REPORT = REPORTS / "bias.json"
+LABEL_ISSUES = REPORTS / "label_issues.csv"  # suspected label errors in train, most suspect first
+LABEL_REVIEW_PAGE = REPORTS / "label_review.html"
 PLAN = INTERIM / "plan.json"
 # augment
 AUGMENTED_DIR = INTERIM / "augmented"

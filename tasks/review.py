@@ -1,6 +1,7 @@
 """The human review step: what a reviewer decided about augmented samples, kept in
 reviews/decisions.csv (tracked in git; a dependency of merge in dvc.yaml, so a review
-is a new dataset version and `dvc repro` re-runs merge and evaluate only).
+is a new dataset version and `dvc repro` re-runs merge and evaluate only, plus bias,
+which reads the label decisions below: a rejected variant leaves its plan as it was).
 
 One row per decision, ``target,decision,note,reviewer,date``:
   target    the sample_id of an augmented sample, or ``op:NAME``: every variant whose ops contain NAME
@@ -10,6 +11,13 @@ One row per decision, ``target,decision,note,reviewer,date``:
 The last decision about a target wins, and a decision about a sample beats one about
 its operators, so ``accept SAMPLE`` keeps one good variant of a rejected operator.
 A review only removes variants: it never brings back a sample that failed validation.
+
+Label decisions, about the bias stage's suspected label errors (reports/label_review.html),
+name a train sample by its content, ``sha256:HEX`` (as reports/label_issues.csv lists it):
+  ``relabel:LABEL`` the label is wrong, LABEL is right: the bias stage applies it (the raw
+                    data is never edited) and every later stage sees LABEL;
+  ``keep``          the label is right: no longer a suspect (augmented as any sample);
+  ``confirm``       the label is wrong and there is no right one: quarantined (label_issue).
 """
 
 from __future__ import annotations
@@ -29,6 +37,9 @@ from tasks.io import read_parquet, write_csv
 COLUMNS = ["target", "decision", "note", "reviewer", "date"]
 DECISIONS = ("reject", "accept")
 OP_PREFIX = "op:"
+SHA_PREFIX = "sha256:"
+LABEL_DECISIONS = ("keep", "confirm")
+RELABEL_PREFIX = "relabel:"
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -60,13 +71,45 @@ def read_decisions(path: Path = paths.DECISIONS) -> pd.DataFrame:
         where = f"{path}:{line}"
         if not row.target or row.target == OP_PREFIX:
             problems.append(f"{where}: empty target; give a sample_id or op:OPERATOR")
-        if row.decision not in DECISIONS:
+        if row.target.startswith(SHA_PREFIX):
+            if not is_label_decision(row.decision):
+                problems.append(f"{where}: decision {row.decision!r} about a train sample ({row.target}) must be "
+                                f"one of {list(LABEL_DECISIONS)} or {RELABEL_PREFIX}LABEL")
+        elif row.decision not in DECISIONS:
             problems.append(f"{where}: decision {row.decision!r} must be one of {list(DECISIONS)}")
         if not _valid_date(row.date):
             problems.append(f"{where}: date {row.date!r} must be YYYY-MM-DD")
     if problems:
         raise DecisionsError("\n".join(problems))
     return table.assign(line=range(2, len(table) + 2))
+
+
+def is_label_decision(decision: str) -> bool:
+    return decision in LABEL_DECISIONS or (decision.startswith(RELABEL_PREFIX) and bool(decision[len(RELABEL_PREFIX):]))
+
+
+def label_decisions(decisions: pd.DataFrame, train: pd.DataFrame, classes: Iterable[str],
+                    source: str = str(paths.DECISIONS)) -> dict[str, dict]:
+    """sha256 -> the last label decision about it. Each names a train sample, and a relabel
+    a class of the train split: a typo must not silently change nothing."""
+    rows = decisions[decisions["target"].str.startswith(SHA_PREFIX)] if len(decisions) else decisions
+    known, classes = set(train["sha256"]), sorted(classes)
+    problems, last = [], {}
+    for row in rows.itertuples(index=False):
+        where, sha = f"{source}:{row.line}" if row.line else source, row.target.removeprefix(SHA_PREFIX)
+        new_label = row.decision.removeprefix(RELABEL_PREFIX) if row.decision.startswith(RELABEL_PREFIX) else None
+        if sha not in known:
+            problems.append(f"{where}: {row.target!r} is not a train sample of this dataset (sha256 values are in "
+                            f"{paths.LABEL_ISSUES} and {paths.LABEL_REVIEW_PAGE}); fix or remove the line")
+        elif new_label is not None and new_label not in classes:
+            problems.append(f"{where}: {row.decision!r}: {new_label!r} is not a class of the train split; "
+                            f"classes: {classes}")
+        else:
+            last[sha] = {"decision": row.decision, "label": new_label, "reviewer": row.reviewer, "date": row.date,
+                         "note": row.note}
+    if problems:
+        raise DecisionsError("\n".join(problems))
+    return last
 
 
 def _valid_date(text: str) -> bool:
@@ -95,6 +138,8 @@ def check_targets(decisions: pd.DataFrame, variants: pd.DataFrame, operators: It
     problems = []
     for row in decisions.itertuples(index=False):
         where = f"{source}:{row.line}" if row.line else source
+        if row.target.startswith(SHA_PREFIX):
+            continue  # a label decision about a train sample: the bias stage checks it (label_decisions)
         if row.target.startswith(OP_PREFIX):
             if row.target.removeprefix(OP_PREFIX) not in operators:
                 problems.append(f"{where}: {row.target!r}: unknown operator; operators: {operators}")
@@ -178,7 +223,34 @@ def describe(decisions: pd.DataFrame, variants: pd.DataFrame | None) -> list[str
     return lines
 
 
-def run_command(action: str, target: str | None, note: str, reviewer: str | None, modality: str) -> int:
+def add_label_decision(target: str, decision: str, note: str, reviewer: str, today: datetime.date | None = None,
+                       path: Path = paths.DECISIONS) -> pd.DataFrame:
+    """Validate (against the raw manifest's train samples) and append one label decision."""
+    decisions = read_decisions(path)
+    row = {"target": target.strip(), "decision": decision, "note": note.strip(), "reviewer": reviewer.strip(),
+           "date": (today or datetime.date.today()).isoformat(), "line": len(decisions) + 2}
+    if not row["target"].startswith(SHA_PREFIX) or not is_label_decision(decision):
+        raise DecisionsError(f"augmill review: a label decision names a train sample as {SHA_PREFIX}HEX "
+                             f"(reports/label_issues.csv) and is keep, confirm or relabel with --label; got "
+                             f"{row['target']!r} {decision!r}")
+    raw = read_parquet(paths.RAW_MANIFEST, "raw manifest (run `dvc repro` or `augmill run` first)")
+    train = raw[(raw["status"] == "ok") & (raw["split"] == "train")]
+    label_decisions(pd.DataFrame([row | {"line": 0}]), train, train["label"].astype(str).unique(), "augmill review")
+    decisions = pd.concat([decisions, pd.DataFrame([row])], ignore_index=True)
+    write_decisions(decisions, path)
+    return decisions
+
+
+def run_command(action: str, target: str | None, note: str, reviewer: str | None, modality: str,
+                label: str | None = None) -> int:
+    if action in ("relabel", "keep", "confirm"):
+        if action == "relabel" and not label:
+            raise DecisionsError("augmill review relabel: give the right label with --label LABEL")
+        decision = f"{RELABEL_PREFIX}{label}" if action == "relabel" else action
+        add_label_decision(target or "", decision, note, reviewer or getpass.getuser())
+        print(f"{paths.DECISIONS}: {decision} {(target or '').strip()}. Run `dvc repro` (re-runs bias and what "
+              f"follows), then commit {paths.DECISIONS} with dvc.lock: that commit is the new dataset version.")
+        return 0
     if action == "list":
         variants = _variants() if paths.VALIDATED_MANIFEST.exists() else None
         print("\n".join(describe(read_decisions(), variants)))
@@ -190,6 +262,6 @@ def run_command(action: str, target: str | None, note: str, reviewer: str | None
     count = sum(1 for d in affected.values() if d["target"] == target.strip())
     effect = f"{count} variant(s) now rejected by this line" if action == "reject" else f"{len(affected)} rejected in all"
     print(f"{paths.DECISIONS}: {action} {target.strip()} ({effect}). "
-          f"Run `dvc repro` (re-runs merge and evaluate), then commit {paths.DECISIONS} with dvc.lock: "
+          f"Run `dvc repro` (re-runs bias, merge and evaluate), then commit {paths.DECISIONS} with dvc.lock: "
           "that commit is the new dataset version.")
     return 0

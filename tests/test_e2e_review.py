@@ -1,6 +1,7 @@
 """End-to-end: the human review loop under real `dvc repro` in a temporary git repo.
 Rejecting an operator removes exactly its variants from data/final/, and DVC re-runs
-merge and evaluate only: the review is a new dataset version."""
+merge and evaluate only (and bias, which reads the file's label decisions: its plan comes
+out the same, so augment and validate do not re-run): the review is a new dataset version."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def test_rejecting_an_operator_removes_exactly_its_variants_and_reruns_merge_and
 
     run(["augmill", "review", "reject", f"op:{OPERATOR}", "--note", "grain looks fake", "--reviewer", "ann"], root)
     repro = run(["dvc", "repro"], root)
-    assert stages_run(repro.stdout) == {"merge", "evaluate"}
+    assert stages_run(repro.stdout) == {"bias", "merge", "evaluate"}
 
     after = pd.read_parquet(root / "data/final/manifest.parquet").set_index("sample_id")
     assert set(before.index) - set(after.index) == made_with

@@ -93,7 +93,7 @@ def test_hostile_files_are_quarantined_and_the_run_goes_on(tmp_path):
     assert set(raw.loc[raw["status"] == "ok", "split"]) == {"train", "val", "test"}
     merge = json.loads((root / "reports/merge.json").read_text())
     assert merge["accounting"] == {"raw_samples": 125, "final_originals": 121, "quarantined_raw": 4,
-                                   "held_out_leaks": 0, "balanced": True}
+                                   "held_out_leaks": 0, "quarantined_label_issues": 0, "balanced": True}
 
 
 def test_stage_names_match_dvc_yaml():

@@ -315,13 +315,14 @@ def finalize(originals: pd.DataFrame, accepted: pd.DataFrame, params: Params) ->
 BASELINE_DESCRIPTION = "mean and std over time of 13 MFCCs and 40 log-mel bands, mono at audio.sample_rate"
 HISTOGRAM_COLUMNS = ["duration_s", "rms_dbfs", "peak_dbfs", "silence_fraction", "sample_rate"]
 
-def baseline_features(frame: pd.DataFrame, params: Params) -> np.ndarray:
-    """Per final-manifest row (path relative to data/final): mean and std over time of 13
-    MFCCs and 40 log-mel bands, at the target rate in mono: (rows, 106) float64."""
+def baseline_features(frame: pd.DataFrame, params: Params, folder: Path = paths.FINAL) -> np.ndarray:
+    """Per manifest row (path relative to ``folder``: data/final, or data.raw_dir for the label
+    check): mean and std over time of 13 MFCCs and 40 log-mel bands, at the target rate in
+    mono: (rows, 106) float64."""
     rate = params.audio.sample_rate
     # Memoized per file (execution.cache): an incremental run decodes only the new recordings.
     salt = key_of("audio baseline", rate, library_versions(*LIBRARIES), code_version("modalities/audio*.py", "feature_memo.py"))
-    return memoized_file_rows(paths.FINAL, frame, salt, lambda path: mfcc_summary(conform(decode(path)[0], rate, "mono")),
+    return memoized_file_rows(folder, frame, salt, lambda path: mfcc_summary(conform(decode(path)[0], rate, "mono")),
                               106, np.float64, params.execution.cache)
 
 

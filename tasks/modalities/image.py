@@ -241,10 +241,11 @@ BASELINE_SIDE = 16
 BASELINE_DESCRIPTION = "greyscale pixels downscaled to 16x16"
 
 
-def baseline_features(frame: pd.DataFrame, params: Params) -> np.ndarray:
+def baseline_features(frame: pd.DataFrame, params: Params, folder: Path = paths.FINAL) -> np.ndarray:
     """The evaluate stage's model input: greyscale pixels downscaled (area average) to
     16x16, or to the smallest image's side if that is less, flattened, in [0, 1].
-    Rows are final-manifest rows; paths are relative to data/final/. Each file's row is
+    Rows are manifest rows; paths are relative to ``folder`` (data/final/, or data.raw_dir
+    for the bias stage's label check: the same bytes, so the same memo rows). Each file's row is
     memoized (execution.cache): an incremental run decodes only the new files."""
     from PIL import Image
 
@@ -260,7 +261,7 @@ def baseline_features(frame: pd.DataFrame, params: Params) -> np.ndarray:
     # Library versions too: a Pillow upgrade may resample differently.
     salt = key_of("image baseline", side, max_pixels, library_versions(*LIBRARIES),
                   code_version("imaging.py", "modalities/image.py", "feature_memo.py"))
-    return memoized_file_rows(paths.FINAL, frame, salt, row_of, side * side, np.float32,
+    return memoized_file_rows(folder, frame, salt, row_of, side * side, np.float32,
                               params.execution.cache)
 
 

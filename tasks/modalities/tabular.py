@@ -381,11 +381,13 @@ def finalize(originals: pd.DataFrame, accepted: pd.DataFrame, params: Params) ->
 # ---- evaluate -------------------------------------------------------------------
 
 
-def baseline_features(frame: pd.DataFrame, params: Params, train: pd.DataFrame | None = None) -> np.ndarray:
+def baseline_features(frame: pd.DataFrame, params: Params, train: pd.DataFrame | None = None,
+                      folder: Path | None = None) -> np.ndarray:
     """A numeric matrix of the rows' features for a baseline model: numbers as they are
     (datetimes in ns; missing: the train median), categories one-hot in the train split's
     sorted category order (missing or unseen: all zeros). ``train`` defaults to the real
-    train rows of the raw manifest that were not held out as leaks."""
+    train rows of the raw manifest that were not held out as leaks. ``folder`` is unused:
+    the values are in the rows."""
     if train is None:
         manifest = read_parquet(paths.RAW_MANIFEST, "raw manifest (stage explore)")
         train = train_rows(manifest)

@@ -257,7 +257,7 @@ def finalize(originals: pd.DataFrame, accepted: pd.DataFrame, params: Params) ->
 
 # ---- evaluate --------------------------------------------------------------
 
-def baseline_features(frame: pd.DataFrame, params: Params) -> np.ndarray:
+def baseline_features(frame: pd.DataFrame, params: Params, folder: Path | None = None) -> np.ndarray:
     """The raw texts, a 1-D object array: the evaluator vectorises them (BASELINE = "tfidf"),
-    fitting the vocabulary on the train rows only."""
+    fitting the vocabulary on the train rows only. ``folder`` is unused: the texts are in the rows."""
     return frame["text"].astype(object).to_numpy()

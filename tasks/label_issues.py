@@ -1,0 +1,221 @@
+"""Clean before multiplying: likely label errors, outliers and near-duplicate clusters in train.
+
+Run by the bias stage, because what it finds changes the plan the bias stage writes:
+suspects get no variants (or leave train for the quarantine), and a cluster of
+near-copies counts once when a class is sized. The check uses the evaluate stage's own
+model and features (tasks/evaluate.py), so "likely wrong" means what the baseline model
+can tell, and image/audio feature rows come from the same memo evaluate fills.
+
+- Label issues: out-of-fold predicted probabilities on the train split (stratified
+  folds, seeded from the run seed), then cleanlab's ``find_label_issues`` with
+  ``filter_by="low_self_confidence"`` (confident learning estimates how many labels are
+  wrong; that many with the lowest self-confidence are flagged) and
+  ``rank.get_label_quality_scores`` (self-confidence: the out-of-fold probability of the
+  given label; low is suspect). The suggested label is the class the out-of-fold model
+  finds most likely. Of cleanlab's filters this one had the best precision at a recall
+  of 0.8 or more on flipped digits, fortunes and breast cancer (benchmarks/label_issues.py).
+- Outliers: cleanlab's ``OutOfDistribution`` (mean distance to the 10 nearest neighbours
+  in the standardised features; for text, which has no fixed feature vector, its
+  pred_probs method). Flagged when the distance is far out (Tukey: above Q3 + 3 IQR).
+- Near-duplicate clusters: explore's own measures (sha256 for exact copies, the image
+  perceptual-hash distance, the text word-3-gram Jaccard), within each class; a sample
+  joins the cluster of the first sample (by sample_id) it is a near copy of, so chains of
+  small differences never merge a whole class into one cluster.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tasks.modalities import get_modality
+from tasks.params import Params
+
+SUSPECT_COLUMNS = ["sample_id", "path", "sha256", "given_label", "suggested_label", "score", "suggested_probability"]
+OUTLIER_FENCE_IQR = 3.0
+# A model that can barely tell the classes apart disagrees with right labels as often as with
+# wrong ones: its suspects are listed, but acted on only when its out-of-fold balanced accuracy
+# is at least halfway from chance (1/classes) to perfect. (The text demo's model, at macro-F1
+# 0.25 on four topics, would otherwise leave the smallest classes with no source to augment.)
+MIN_SKILL = 0.5
+
+
+@dataclass
+class Findings:
+    suspects: pd.DataFrame  # SUSPECT_COLUMNS, most suspect first
+    outliers: pd.DataFrame  # sample_id, path, label, distance
+    clusters: list[list[str]]  # sample ids of each near-duplicate cluster of 2 or more, one class each
+    distinct_counts: dict[str, int]  # per class, a cluster counted once
+    setup: dict = field(default_factory=dict)
+    skipped: str | None = None
+    not_acted_on: str | None = None  # why the suspects are only listed (a model too close to chance)
+
+
+def out_of_fold_probabilities(values: np.ndarray, kind: str, labels: np.ndarray, classes: list[str],
+                              params: Params) -> np.ndarray:
+    """P(class | sample) for every train row from a model that never saw the row (k folds)."""
+    from sklearn.model_selection import StratifiedKFold
+    from threadpoolctl import threadpool_limits
+
+    from tasks.evaluate import make_model
+
+    smallest = int(pd.Series(labels).value_counts().min())
+    folds = max(2, min(params.bias.label_check_folds, smallest))
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True,
+                               random_state=int(np.random.SeedSequence([params.seed, 0x1AB3]).generate_state(1)[0]))
+    probabilities = np.zeros((len(labels), len(classes)))
+    column = {label: i for i, label in enumerate(classes)}
+    with threadpool_limits(limits=1), warnings.catch_warnings():
+        # A class smaller than the folds, or a solver at its iteration cap: the estimate is still usable.
+        warnings.simplefilter("ignore")
+        for fit_rows, held_rows in splitter.split(np.zeros(len(labels)), labels):
+            model = make_model(kind, params).fit(values[fit_rows], labels[fit_rows])
+            columns = [column[c] for c in model.classes_]
+            probabilities[np.ix_(held_rows, columns)] = model.predict_proba(values[held_rows])
+    return probabilities
+
+
+def label_suspects(train: pd.DataFrame, probabilities: np.ndarray, classes: list[str]) -> pd.DataFrame:
+    from cleanlab.filter import find_label_issues
+    from cleanlab.rank import get_label_quality_scores
+
+    given = train["label"].astype(str).map({c: i for i, c in enumerate(classes)}).to_numpy()
+    # n_jobs=1: no process pool inside a stage, and the same result on every machine.
+    flagged = find_label_issues(given, probabilities, filter_by="low_self_confidence", n_jobs=1)
+    scores = get_label_quality_scores(given, probabilities)
+    suggested = probabilities.argmax(axis=1)
+    frame = pd.DataFrame({
+        "sample_id": train["sample_id"].to_numpy(), "path": train["path"].to_numpy(),
+        "sha256": train["sha256"].to_numpy(), "given_label": train["label"].astype(str).to_numpy(),
+        "suggested_label": np.asarray(classes, dtype=object)[suggested],
+        "score": np.round(scores, 6), "suggested_probability": np.round(probabilities.max(axis=1), 6)})
+    return frame[flagged].sort_values(["score", "sample_id"]).reset_index(drop=True)[SUSPECT_COLUMNS]
+
+
+def far_outliers(train: pd.DataFrame, values: np.ndarray, kind: str, probabilities: np.ndarray,
+                 classes: list[str]) -> pd.DataFrame:
+    from cleanlab.outlier import OutOfDistribution
+
+    columns = ["sample_id", "path", "label", "distance"]
+    if len(train) <= 11:  # the 10 nearest neighbours need more rows than that
+        return pd.DataFrame(columns=columns)
+    detector = OutOfDistribution()
+    if kind == "tfidf":
+        given = train["label"].astype(str).map({c: i for i, c in enumerate(classes)}).to_numpy()
+        scores = detector.fit_score(pred_probs=probabilities, labels=given, verbose=False)
+    else:
+        from sklearn.preprocessing import StandardScaler
+
+        scores = detector.fit_score(features=StandardScaler().fit_transform(values), verbose=False)
+    distance = -np.log(np.clip(scores, 1e-300, None))
+    q1, q3 = np.percentile(distance, [25, 75])
+    far = distance > q3 + OUTLIER_FENCE_IQR * (q3 - q1)
+    frame = pd.DataFrame({"sample_id": train["sample_id"].to_numpy(), "path": train["path"].to_numpy(),
+                          "label": train["label"].astype(str).to_numpy(), "distance": np.round(distance, 4)})
+    return frame[far].sort_values(["distance", "sample_id"], ascending=[False, True]).reset_index(drop=True)
+
+
+def near_pairs(train: pd.DataFrame, params: Params) -> list[tuple[int, int]]:
+    """Explore's near-duplicate measure for the modality (positions in ``train``); none for the others."""
+    modality = params.data.modality
+    if modality == "image" and "phash" in train:
+        from tasks.modalities.image import near_duplicate_pairs
+
+        return [(i, j) for i, j, _ in near_duplicate_pairs(train, params.explore.near_duplicate_distance)]
+    if modality == "text":
+        from tasks.modalities.text_measures import near_duplicate_pairs
+
+        return [(i, j) for i, j, _ in near_duplicate_pairs(train["text"].tolist(), params.text.near_duplicate_jaccard)]
+    return []
+
+
+def duplicate_clusters(train: pd.DataFrame, params: Params) -> list[list[str]]:
+    """Clusters (2+ samples, one class) of exact or near copies; see the module docstring."""
+    train = train.sort_values("sample_id").reset_index(drop=True)
+    labels, ids = train["label"].astype(str).to_numpy(), train["sample_id"].to_numpy()
+    close: dict[int, set[int]] = {}
+    for i, j in near_pairs(train, params):
+        close.setdefault(max(i, j), set()).add(min(i, j))
+    first_of_content: dict[str, int] = {}
+    leader = np.arange(len(train))
+    for i, sha in enumerate(train["sha256"]):
+        if sha in first_of_content and labels[first_of_content[sha]] == labels[i]:
+            leader[i] = leader[first_of_content[sha]]
+            continue
+        first_of_content.setdefault(sha, i)
+        earlier = [k for k in sorted(close.get(i, ())) if leader[k] == k and labels[k] == labels[i]]
+        if earlier:
+            leader[i] = earlier[0]
+    groups: dict[int, list[str]] = {}
+    for i, lead in enumerate(leader):
+        groups.setdefault(int(lead), []).append(str(ids[i]))
+    return [members for _, members in sorted(groups.items()) if len(members) > 1]
+
+
+def distinct_counts(train: pd.DataFrame, clusters: list[list[str]]) -> dict[str, int]:
+    counts = {str(k): int(v) for k, v in train["label"].value_counts().sort_index().items()}
+    label_of = dict(zip(train["sample_id"], train["label"].astype(str), strict=True))
+    for members in clusters:
+        counts[label_of[members[0]]] -= len(members) - 1
+    return counts
+
+
+def check(train: pd.DataFrame, params: Params) -> Findings:
+    """All three checks on the usable train rows of the raw manifest."""
+    from tasks.evaluate import features_for
+
+    train = train.sort_values("sample_id").reset_index(drop=True)
+    clusters = duplicate_clusters(train, params)
+    counts = distinct_counts(train, clusters)
+    classes = sorted(train["label"].astype(str).unique())
+    empty = pd.DataFrame(columns=SUSPECT_COLUMNS)
+    no_outliers = pd.DataFrame(columns=["sample_id", "path", "label", "distance"])
+    if len(classes) < 2:
+        return Findings(empty, no_outliers, clusters, counts,
+                        skipped=f"the train split has {len(classes)} class(es); a label check needs at least 2")
+    sizes = train["label"].astype(str).value_counts()
+    if sizes.min() < 2:  # such a class cannot be predicted out of fold: each of its samples would look wrong
+        return Findings(empty, no_outliers, clusters, counts,
+                        skipped=f"class(es) {sorted(sizes.index[sizes < 2])} have a single train sample; a label "
+                                "check needs at least 2 per class")
+    if not hasattr(get_modality(params.data.modality), "baseline_features"):
+        return Findings(empty, no_outliers, clusters, counts,
+                        skipped=f"the {params.data.modality} modality has no baseline_features hook (no model to ask)")
+    # A table's hook learns its columns from the train rows it is given (else from the files on disk).
+    table = {"train": train} if params.data.modality == "tabular" else {}
+    values, kind = features_for(train, params, folder=Path(params.data.raw_dir), **table)
+    labels = train["label"].astype(str).to_numpy()
+    probabilities = out_of_fold_probabilities(values, kind, labels, classes, params)
+    setup = {"model": "the evaluate stage's (logistic regression on "
+                      + ("TF-IDF features)" if kind == "tfidf" else "standardised features)"),
+             "folds": max(2, min(params.bias.label_check_folds, int(pd.Series(labels).value_counts().min()))),
+             "label_issues": "cleanlab.filter.find_label_issues (low_self_confidence), scores: "
+                             "cleanlab.rank.get_label_quality_scores (self_confidence)",
+             "outliers": "cleanlab.outlier.OutOfDistribution ("
+                         + ("pred_probs" if kind == "tfidf" else "10-NN distance in standardised features")
+                         + f"), flagged above Q3 + {OUTLIER_FENCE_IQR:g} IQR",
+             "near_duplicates": "explore's measures within each class (sha256; image perceptual hash; text "
+                                "word-3-gram Jaccard), leader clustering"}
+    skill, weak = model_skill(labels, probabilities, classes)
+    setup["out_of_fold_balanced_accuracy"] = skill
+    return Findings(label_suspects(train, probabilities, classes),
+                    far_outliers(train, values, kind, probabilities, classes), clusters, counts, setup, not_acted_on=weak)
+
+
+def model_skill(labels: np.ndarray, probabilities: np.ndarray, classes: list[str]) -> tuple[float, str | None]:
+    """The out-of-fold balanced accuracy against the given labels, and why the suspects are not
+    to be acted on (None when the model is skilled enough; see MIN_SKILL)."""
+    from sklearn.metrics import balanced_accuracy_score
+
+    score = float(balanced_accuracy_score(labels, np.asarray(classes, dtype=object)[probabilities.argmax(axis=1)]))
+    chance = 1 / len(classes)
+    needed = chance + MIN_SKILL * (1 - chance)
+    if score >= needed:
+        return round(score, 4), None
+    return round(score, 4), (f"the evaluate model's out-of-fold balanced accuracy is {score:.3f}, too close to chance "
+                             f"({chance:.3f}) for its disagreement to mean a wrong label (acted on from {needed:.3f}); "
+                             "the suspects are listed only: none is quarantined or kept from augmenting")

@@ -1,0 +1,210 @@
+"""The bias stage's label check (tasks/label_issues.py, issue #22): flipped labels found,
+deterministic, near-copies counted once, and what report / quarantine / fail and the
+reviewer's label decisions do to the plan."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tasks import bias, label_issues, paths
+from tasks.io import write_parquet
+from tasks.params import load_params
+from tasks.review import DecisionsError, empty_decisions
+
+REPO = Path(__file__).resolve().parents[1]
+CENTRES = {"a": (0.0, 0.0), "b": (6.0, 0.0), "c": (0.0, 6.0)}
+
+
+def params_for(*overrides: str):
+    return load_params(REPO / "examples" / "tabular.yaml", ["execution.cache=false", *overrides])
+
+
+def blob_manifest(per_class: int = 40, flips: int = 6, seed: int = 3) -> tuple[pd.DataFrame, dict[str, str]]:
+    """A raw manifest of a table with three well-separated classes and ``flips`` train labels
+    moved to another class; returns it and sample_id -> true label of the flipped rows."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for label, (x, y) in CENTRES.items():
+        for i in range(per_class):
+            f1, f2 = rng.normal(x, 1.0), rng.normal(y, 1.0)
+            rows.append({"sample_id": f"{label}{i:03d}", "label": label, "f1": f1, "f2": f2,
+                         "split": "test" if i % 5 == 0 else "train"})
+    frame = pd.DataFrame(rows)
+    frame = frame.assign(source_id=frame["sample_id"], origin="original", status="ok", reason_code="", reason="",
+                         path="table.csv",
+                         sha256=[hashlib.sha256(f"{a:.12f},{b:.12f}".encode()).hexdigest()
+                                 for a, b in zip(frame["f1"], frame["f2"], strict=True)])
+    train = np.flatnonzero(frame["split"] == "train")
+    flipped = {}
+    for position in rng.choice(train, size=flips, replace=False):
+        true = frame.at[position, "label"]
+        frame.at[position, "label"] = sorted(set(CENTRES) - {true})[int(rng.integers(2))]
+        flipped[frame.at[position, "sample_id"]] = true
+    return frame, flipped
+
+
+def train_of(manifest: pd.DataFrame) -> pd.DataFrame:
+    return manifest[manifest["split"] == "train"]
+
+
+def test_flipped_labels_are_found_with_their_true_label_suggested():
+    manifest, flipped = blob_manifest()
+    findings = label_issues.check(train_of(manifest), params_for())
+    suspects = findings.suspects.set_index("sample_id")
+    found = set(suspects.index) & set(flipped)
+    assert len(found) >= 5, (sorted(flipped), suspects.index.tolist())
+    assert len(found) / len(suspects) >= 0.7
+    assert all(suspects.at[i, "suggested_label"] == flipped[i] for i in found)
+    assert all(suspects.at[i, "given_label"] != flipped[i] for i in found)
+    assert suspects["score"].is_monotonic_increasing  # most suspect first
+
+
+def test_no_suspects_on_clean_separable_labels():
+    manifest, _ = blob_manifest(flips=0)
+    assert label_issues.check(train_of(manifest), params_for()).suspects.empty
+
+
+def test_check_is_deterministic_and_independent_of_row_order():
+    manifest, _ = blob_manifest()
+    first = label_issues.check(train_of(manifest), params_for()).suspects
+    shuffled = train_of(manifest).sample(frac=1.0, random_state=7)
+    again = label_issues.check(shuffled, params_for()).suspects
+    pd.testing.assert_frame_equal(first, again)
+    other_seed = label_issues.check(train_of(manifest), params_for("seed=7")).suspects
+    assert set(other_seed["sample_id"]) & set(first["sample_id"])  # folds change, the clear flips stay
+
+
+def test_exact_copies_form_one_cluster_per_class_and_count_once():
+    manifest, _ = blob_manifest(flips=0)
+    train = train_of(manifest).copy()
+    a_rows = train.index[train["label"] == "a"][:3]
+    train.loc[a_rows, "sha256"] = "same"  # three copies in class a
+    b_row = train.index[train["label"] == "b"][0]
+    train.loc[b_row, "sha256"] = "same"  # the same content under another label is not the same cluster
+    clusters = label_issues.duplicate_clusters(train, params_for())
+    assert clusters == [sorted(train.loc[a_rows, "sample_id"])]
+    counts = label_issues.distinct_counts(train, clusters)
+    assert counts["a"] == int((train["label"] == "a").sum()) - 2
+    assert counts["b"] == int((train["label"] == "b").sum())
+
+
+def test_plan_sizes_a_class_on_distinct_samples():
+    manifest, _ = blob_manifest(flips=0)
+    a_rows = manifest.index[(manifest["label"] == "a") & (manifest["split"] == "train")][:10]
+    manifest.loc[a_rows, "sha256"] = "copy"
+    _, plan, _ = bias.assess(manifest, params_for("bias.policy=rebalance", "augment.factor=1.5"))
+    entry = plan["classes"]["a"]
+    assert entry["distinct"] == entry["original"] - 9
+    # Sized as the smaller class it really is: it gets more new samples than a class of the same real size.
+    assert entry["new"] > plan["classes"]["b"]["new"]
+
+
+def test_report_mode_marks_suspects_not_augmented_and_keeps_them():
+    manifest, flipped = blob_manifest()
+    report, plan, findings = bias.assess(manifest, params_for("bias.label_issues=report"))
+    assert plan["not_augmented"] == sorted(findings.suspects["sample_id"])
+    assert set(flipped) & set(plan["not_augmented"])
+    assert not [e for e in plan["excluded"] if e["reason_code"] == "label_issue"]
+    assert sum(report["train_counts"].values()) == len(train_of(manifest))
+    assert report["label_check"]["suspects"] == len(findings.suspects)
+
+
+def test_quarantine_mode_excludes_suspects_with_a_reason():
+    manifest, _ = blob_manifest()
+    report, plan, findings = bias.assess(manifest, params_for("bias.label_issues=quarantine"))
+    excluded = {e["sample_id"]: e for e in plan["excluded"]}
+    assert set(excluded) == set(findings.suspects["sample_id"]) and excluded
+    assert {e["reason_code"] for e in excluded.values()} == {"label_issue"}
+    first = findings.suspects.iloc[0]
+    assert f"likely {first.suggested_label!r}" in excluded[first.sample_id]["reason"]
+    assert plan["not_augmented"] == []
+    assert sum(report["train_counts"].values()) == len(train_of(manifest)) - len(excluded)
+
+
+def test_fail_mode_stops_with_the_count_and_the_list(tmp_path, monkeypatch):
+    manifest, _ = blob_manifest()
+    monkeypatch.chdir(tmp_path)
+    write_parquet(manifest, paths.RAW_MANIFEST)
+    with pytest.raises(bias.LabelIssuesFound) as failure:
+        bias.run(params_for("bias.label_issues=fail"))
+    listed = pd.read_csv(tmp_path / paths.LABEL_ISSUES)
+    message = str(failure.value)
+    assert "\n" not in message
+    assert f"{len(listed)} likely label errors" in message and str(paths.LABEL_ISSUES) in message
+    assert len(listed) > 0
+    assert "given" in (tmp_path / paths.LABEL_REVIEW_PAGE).read_text()
+
+
+def decisions(*rows: tuple[str, str]) -> pd.DataFrame:
+    return pd.DataFrame([{"target": t, "decision": d, "note": "", "reviewer": "r", "date": "2026-01-02", "line": i + 2}
+                         for i, (t, d) in enumerate(rows)], columns=empty_decisions().columns)
+
+
+def test_label_decisions_relabel_keep_and_confirm():
+    manifest, flipped = blob_manifest()
+    _, _, before = bias.assess(manifest, params_for("bias.label_issues=report"))
+    wrong = [i for i in before.suspects["sample_id"] if i in flipped]
+    assert len(wrong) >= 3
+    sha = dict(zip(manifest["sample_id"], manifest["sha256"], strict=True))
+    given = dict(zip(manifest["sample_id"], manifest["label"], strict=True))
+    relabel, keep, confirm = wrong[:3]
+    report, plan, findings = bias.assess(manifest, params_for("bias.label_issues=report"), decisions(
+        (f"sha256:{sha[relabel]}", f"relabel:{flipped[relabel]}"), (f"sha256:{sha[keep]}", "keep"),
+        (f"sha256:{sha[confirm]}", "confirm")))
+    assert plan["relabelled"] == [{"sample_id": relabel, "sha256": sha[relabel], "from": given[relabel],
+                                   "to": flipped[relabel]}]
+    assert not {relabel, keep, confirm} & set(plan["not_augmented"])  # the reviewer's word wins
+    assert [e["reason_code"] for e in plan["excluded"] if e["sample_id"] == confirm] == ["label_issue"]
+    assert report["label_check"]["reviewed"] == {"relabelled": 1, "confirmed_wrong": 1, "kept": 1}
+    relabelled = bias.apply_relabels(manifest, plan).set_index("sample_id")["label"]
+    assert relabelled[relabel] == flipped[relabel] and relabelled[keep] == given[keep]
+    assert manifest.set_index("sample_id").at[relabel, "label"] == given[relabel]  # raw rows are never edited
+
+
+def test_label_decisions_naming_nothing_fail_with_the_line():
+    manifest, _ = blob_manifest()
+    with pytest.raises(DecisionsError, match=r"decisions.csv:2: 'sha256:abc' is not a train sample"):
+        bias.assess(manifest, params_for(), decisions(("sha256:abc", "keep")))
+    some_sha = train_of(manifest)["sha256"].iloc[0]
+    with pytest.raises(DecisionsError, match=r"decisions.csv:2: 'relabel:z': 'z' is not a class"):
+        bias.assess(manifest, params_for(), decisions((f"sha256:{some_sha}", "relabel:z")))
+
+
+def test_decisions_file_accepts_label_decisions_only_about_sha256_targets(tmp_path):
+    from tasks.review import read_decisions
+
+    path = tmp_path / "decisions.csv"
+    path.write_text("target,decision,note,reviewer,date\nsha256:ab,relabel:7,,r,2026-01-02\nsha256:cd,keep,,r,2026-01-02\n"
+                    "sha256:ef,confirm,,r,2026-01-02\n")
+    assert read_decisions(path)["decision"].tolist() == ["relabel:7", "keep", "confirm"]
+    path.write_text("target,decision,note,reviewer,date\nsha256:ab,reject,,r,2026-01-02\nsome_variant,keep,,r,2026-01-02\n"
+                    "sha256:cd,relabel:,,r,2026-01-02\n")
+    with pytest.raises(DecisionsError) as failure:
+        read_decisions(path)
+    assert [line.split(": ")[0] for line in str(failure.value).splitlines()] == [f"{path}:2", f"{path}:3", f"{path}:4"]
+
+
+def test_a_model_near_chance_lists_suspects_but_does_not_act_on_them():
+    manifest, _ = blob_manifest(flips=0)
+    # Labels drawn independently of the features: no model can tell the classes apart.
+    manifest["label"] = np.random.default_rng(5).permutation(manifest["label"].to_numpy())
+    report, plan, findings = bias.assess(manifest, params_for("bias.label_issues=quarantine"))
+    assert len(findings.suspects) and "too close to chance" in findings.not_acted_on
+    assert plan["not_augmented"] == [] and not plan["excluded"]
+    assert report["label_check"]["not_acted_on"] == findings.not_acted_on
+    skilled = bias.assess(blob_manifest()[0], params_for("bias.label_issues=quarantine"))[2]
+    assert skilled.not_acted_on is None and skilled.setup["out_of_fold_balanced_accuracy"] > 0.8
+
+
+def test_a_class_with_one_train_sample_skips_the_check_with_the_reason():
+    manifest, _ = blob_manifest()
+    lone = manifest.index[manifest["split"] == "train"][0]
+    manifest.loc[lone, "label"] = "lonely"
+    report, plan, findings = bias.assess(manifest, params_for("bias.label_issues=fail"))
+    assert "['lonely'] have a single train sample" in findings.skipped
+    assert findings.suspects.empty and plan["not_augmented"] == [] and report["label_check"]["suspects"] == 0

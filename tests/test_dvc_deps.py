@@ -125,7 +125,8 @@ def test_the_closure_follows_lazy_and_computed_imports():
     assert {"tasks/augment.py", "tasks/imaging.py", "tasks/modalities/tabular.py", "tasks/ops/image.py",
             "tasks/templates", "expectations", "flows/stages.py", "tasks/params.py"} <= validate
     assert {"tasks/ingest.py", "tasks/bias.py"} <= merge
-    assert "flows/cli.py" not in validate and "tasks/evaluate.py" not in validate
+    # Not everything: the CLI, augmill tune and the loaders are no stage's code.
+    assert not {"flows/cli.py", "tasks/tune.py", "tasks/loaders.py", "tasks/export.py"} & validate
 
 
 def test_a_file_missing_from_the_deps_is_named():

@@ -259,7 +259,11 @@ def _print_user_error(error: BaseException, verbose: bool) -> None:
 
         traceback.print_exception(error)
     kind = "" if isinstance(error, USER_ERROR_KINDS) else f"{type(error).__name__}: "  # a library's own type
-    print(f"augmill: error: {_stage_prefix(error)}{kind}{one_line(error)}", file=sys.stderr)
+    message = one_line(error)
+    stage = _stage_prefix(error)
+    if stage and message.startswith(stage.removeprefix("stage ")):  # "explore: ..." names its stage already
+        stage = ""
+    print(f"augmill: error: {stage}{kind}{message}", file=sys.stderr)
 
 
 def _user_errors_in_one_line(command, verbose: bool) -> int:

@@ -28,14 +28,17 @@ def _number(node: Any, *keys: str) -> float | None:
 
 
 def evaluate_figures(report: dict) -> dict:
-    """The primary metric's difference (augmented - baseline), both means, and the run-to-run
-    spread the verdict weighs the difference against (pooled std over the repeats). Read
-    defensively: a skipped evaluation (no test split) has none of them, and then none is written."""
+    """The primary metric's difference (augmented - baseline) with its confidence interval (the
+    verdict's: test sample and training repeats, tasks/stats.py), both means, and the spread of
+    the paired differences over the repeats. Read defensively: a skipped evaluation (no test
+    split) has none of them, and then none is written."""
     metric = report.get("primary_metric")
     figures = {"delta": _number(report, "difference", metric, "mean"),
+               "delta_low": _number(report, "difference", metric, "low"),
+               "delta_high": _number(report, "difference", metric, "high"),
                "baseline": _number(report, "baseline", metric, "mean"),
                "augmented": _number(report, "augmented", metric, "mean"),
-               "spread": _number(report, "difference", metric, "pooled_std")}
+               "spread": _number(report, "difference", metric, "std")}
     return {key: value for key, value in figures.items() if value is not None}
 
 
@@ -44,7 +47,8 @@ def merge_figures(report: dict) -> dict:
     (raw samples unusable or leaking into val/test, variants refused by validation or review)."""
     augmented, accounting = report.get("augmented", {}), report.get("accounting", {})
     quarantined = (augmented.get("rejected", 0) + augmented.get("rejected_in_review", 0)
-                   + accounting.get("quarantined_raw", 0) + accounting.get("held_out_leaks", 0))
+                   + accounting.get("quarantined_raw", 0) + accounting.get("held_out_leaks", 0)
+                   + accounting.get("quarantined_label_issues", 0))
     return {"train_before": report["train_before"]["samples"], "train_after": report["train_after"]["samples"],
             "imbalance_before": report["train_before"]["imbalance_ratio"],
             "imbalance_after": report["train_after"]["imbalance_ratio"],

@@ -123,15 +123,15 @@ def test_user_dvc_yaml_has_no_demo_stage_and_no_code_deps():
 def test_headline_has_the_figures_a_user_compares_delta_first(tmp_path):
     evaluate = {"primary_metric": "macro_f1", "baseline": {"macro_f1": {"mean": 0.5, "std": 0.02}},
                 "augmented": {"macro_f1": {"mean": 0.6, "std": 0.03}},
-                "difference": {"macro_f1": {"mean": 0.1, "std": 0.01, "pooled_std": 0.025}}}
+                "difference": {"macro_f1": {"mean": 0.1, "std": 0.01, "low": 0.04, "high": 0.16}}}
     merge = {"train_before": {"samples": 10, "imbalance_ratio": 4.0}, "train_after": {"samples": 20, "imbalance_ratio": 1.0},
              "augmented": {"accepted": 10, "rejected": 2, "rejected_in_review": 1},
-             "accounting": {"quarantined_raw": 3, "held_out_leaks": 1}}
-    assert list(evaluate_figures(evaluate)) == ["delta", "baseline", "augmented", "spread"]
-    assert evaluate_figures(evaluate)["spread"] == 0.025
+             "accounting": {"quarantined_raw": 3, "held_out_leaks": 1, "quarantined_label_issues": 2}}
+    assert list(evaluate_figures(evaluate)) == ["delta", "delta_low", "delta_high", "baseline", "augmented", "spread"]
+    assert evaluate_figures(evaluate)["spread"] == 0.01 and evaluate_figures(evaluate)["delta_low"] == 0.04
     assert evaluate_figures({"skipped": "no test split"}) == {}  # nothing measured: nothing claimed
     assert merge_figures(merge) == {"train_before": 10, "train_after": 20, "imbalance_before": 4.0,
-                                    "imbalance_after": 1.0, "accepted": 10, "quarantined": 7}
+                                    "imbalance_after": 1.0, "accepted": 10, "quarantined": 9}
     (tmp_path / "e.json").write_text(json.dumps(evaluate))
     (tmp_path / "m.json").write_text(json.dumps(merge))
     written = write_headline(tmp_path / "e.json", tmp_path / "m.json", tmp_path / "metrics.json")

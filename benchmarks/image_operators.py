@@ -3,8 +3,8 @@ in one run on one machine, and of a RandAugment-style policy end to end (n=2, m=
 
 Each operator draws its parameters and applies them to 256x256 RGB photos-like images (a
 smooth gradient with noise), in memory: augmill on the ``PIL.Image`` its stages hold,
-albumentations on the ``numpy`` array it takes. Rounds alternate between the two libraries,
-and the median of the rounds is kept, so a machine's load hits both alike.
+albumentations on the ``numpy`` array it takes; each library in a process of its own (see
+``measure``), the median of the rounds kept. Run it on an idle machine.
 
 Run by hand, from the project root (albumentations is not a dependency):
 
@@ -15,7 +15,10 @@ Run by hand, from the project root (albumentations is not a dependency):
 from __future__ import annotations
 
 import argparse
+import json
 import platform
+import subprocess
+import sys
 import time
 from statistics import median
 
@@ -60,46 +63,64 @@ def images(count: int, size: int = 256) -> list[np.ndarray]:
     return out
 
 
-def per_image_ms(run, items, rounds_out: list[float]) -> None:
+def per_image_ms(run, items) -> float:
     started = time.perf_counter()
     for item in items:
         run(item)
-    rounds_out.append((time.perf_counter() - started) * 1000 / len(items))
+    return (time.perf_counter() - started) * 1000 / len(items)
+
+
+def measure(side: str, count: int, rounds: int) -> dict[str, float]:
+    """Median ms per image of every operator (and augmill's RandAugment preset) on one side.
+    Each side runs in a process of its own: importing albumentations imports torch, and with it
+    loaded augmill's own numpy/OpenCV code ran up to 5x slower in the same process (measured)."""
+    import cv2
+
+    cv2.setNumThreads(1)  # one core each, as one augment worker
+    arrays = images(count)
+    if side == "albumentations":
+        import albumentations as A
+
+        transforms = {name: make(A) for name, (_, make) in PAIRS.items()}
+        timed = {name: (lambda array, t=transform: t(image=array)) for name, transform in transforms.items()}
+        items = arrays
+    else:
+        timed = {}
+        for name, (entry, _) in PAIRS.items():
+            ops, rng = policy.build_policy([dict(entry, p=1.0)], "image"), np.random.default_rng(1)
+            timed[name] = lambda image, ops=ops, rng=rng: policy.run_policy(ops, rng, image)
+        preset, rng = policy.build_policy({"preset": "randaugment", "n": 2, "m": 9}, "image"), np.random.default_rng(2)
+        timed["randaugment n=2 m=9"] = lambda image: policy.run_policy(preset, rng, image)
+        items = [Image.fromarray(a) for a in arrays]
+    return {name: median(per_image_ms(run, items) for _ in range(rounds)) for name, run in timed.items()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--side", choices=("augmill", "albumentations"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    import albumentations as A
-    import cv2
+    if args.side:
+        print(json.dumps(measure(args.side, args.images, args.rounds)))
+        return
+    sides = {}
+    for side in ("augmill", "albumentations"):
+        command = [sys.executable, __file__, "--side", side, "--images", str(args.images), "--rounds", str(args.rounds)]
+        sides[side] = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+    from importlib.metadata import version
 
-    cv2.setNumThreads(1)  # one core each, as one augment worker
-    arrays = images(args.images)
-    pils = [Image.fromarray(a) for a in arrays]
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
-    print(f"# {cpu}, {platform.python_version()}, albumentations {A.__version__}, OpenCV {cv2.__version__}; "
-          f"{args.images} 256x256 RGB images, median of {args.rounds} alternating rounds, one thread\n")
+    print(f"# {cpu}, Python {platform.python_version()}, albumentations {version('albumentations')}, OpenCV "
+          f"{version('opencv-python-headless')}; {args.images} 256x256 RGB images, median of {args.rounds} rounds, "
+          "one thread, each library in its own process\n")
     print("| operator | augmill ms/img | albumentations ms/img | augmill speed vs albumentations |")
     print("|---|---|---|---|")
-    for name, (entry, make) in PAIRS.items():
-        ops = policy.build_policy([dict(entry, p=1.0)], "image")
-        transform = make(A)
-        rng = np.random.default_rng(1)
-        ours, theirs = [], []
-        for _ in range(args.rounds):
-            per_image_ms(lambda image, ops=ops, rng=rng: policy.run_policy(ops, rng, image), pils, ours)
-            per_image_ms(lambda array, transform=transform: transform(image=array), arrays, theirs)
-        print(f"| {name} | {median(ours):.3f} | {median(theirs):.3f} | {median(theirs) / median(ours):.2f}x |")
-
-    preset = policy.build_policy({"preset": "randaugment", "n": 2, "m": 9}, "image")
-    rng = np.random.default_rng(2)
-    ours = []
-    for _ in range(args.rounds):
-        per_image_ms(lambda image: policy.run_policy(preset, rng, image), pils, ours)
-    print(f"\nRandAugment n=2 m=9 (augmill preset): {median(ours):.3f} ms/img; albumentations 2.0.8 has no "
-          "RandAugment (torchvision v2's needs torch tensors: not compared here).")
+    for name in PAIRS:
+        ours, theirs = sides["augmill"][name], sides["albumentations"][name]
+        print(f"| {name} | {ours:.3f} | {theirs:.3f} | {theirs / ours:.2f}x |")
+    print(f"\nRandAugment n=2 m=9 (augmill preset): {sides['augmill']['randaugment n=2 m=9']:.3f} ms/img; "
+          "albumentations 2.0.8 has no RandAugment (torchvision v2's needs torch tensors: not compared here).")
 
 
 if __name__ == "__main__":

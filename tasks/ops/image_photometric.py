@@ -112,11 +112,19 @@ def sharpen(pixels: np.ndarray, factor: float) -> np.ndarray:
     faster than ``ImageEnhance.Sharpness`` (0.4 against 7 ms on 256x256 RGB)."""
     import cv2  # here, not at the top: see tasks.ops.image.Rotate
 
-    box = cv2.boxFilter(pixels, cv2.CV_16U, (3, 3), normalize=False, borderType=cv2.BORDER_REPLICATE)
+    smooth = cv2.boxFilter(pixels, cv2.CV_16U, (3, 3), normalize=False, borderType=cv2.BORDER_REPLICATE).astype(np.int32)
     centre = pixels.astype(np.int32)
-    smooth = (box.astype(np.int32) + 4 * centre + 6) // 13
-    weight = round(factor * 1024)
-    return np.clip(smooth + ((weight * (centre - smooth) + 512) >> 10), 0, 255).astype(np.uint8)
+    # In place: each full-size temporary costs a fresh allocation (page faults), which made this 4x slower.
+    smooth += centre << 2
+    smooth += 6
+    smooth //= 13
+    centre -= smooth
+    centre *= round(factor * 1024)
+    centre += 512
+    centre >>= 10
+    centre += smooth
+    np.clip(centre, 0, 255, out=centre)
+    return centre.astype(np.uint8)
 
 
 @register

@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -189,47 +189,58 @@ class Grayscale(Operator):
         return Image.fromarray(cv2.cvtColor(cv2.cvtColor(np.asarray(item), cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB))
 
 
+@dataclass(frozen=True)
+class _IntegerTable(Operator):
+    """An operator that maps every colour sample through a 256-entry table made from one integer
+    parameter (``knob``, drawn from its configured range within ``limits``); alpha untouched."""
+
+    modality = "image"
+    knob: ClassVar[str]
+    limits: ClassVar[tuple[int, int]]
+
+    def validate(self) -> None:
+        _set_range(self, self.knob, *self.limits)
+
+    def sample(self, rng: np.random.Generator, item: Image.Image) -> dict[str, Any]:
+        return {self.knob: _int_between(rng, getattr(self, self.knob))}
+
+    @staticmethod
+    def table(value: int) -> np.ndarray:
+        raise NotImplementedError
+
+    @_native_mode
+    @_colour_only
+    def apply(self, item: Image.Image, **params: int) -> Image.Image:
+        return _lookup(item, self.table(params[self.knob]))
+
+
 @register
 @dataclass(frozen=True)
-class Posterize(Operator):
+class Posterize(_IntegerTable):
     """Keep the top ``bits`` bits of each colour sample (8 is the identity); alpha untouched."""
 
     name = "posterize"
-    modality = "image"
+    knob, limits = "bits", (1, 8)
     bits: tuple[float, float] = (4, 8)
 
-    def validate(self) -> None:
-        _set_range(self, "bits", 1, 8)
-
-    def sample(self, rng: np.random.Generator, item: Image.Image) -> dict[str, Any]:
-        return {"bits": _int_between(rng, self.bits)}
-
-    @_native_mode
-    @_colour_only
-    def apply(self, item: Image.Image, *, bits: int) -> Image.Image:
-        return _lookup(item, np.arange(256, dtype=np.uint8) & np.uint8((0xFF << (8 - bits)) & 0xFF))
+    @staticmethod
+    def table(bits: int) -> np.ndarray:
+        return np.arange(256, dtype=np.uint8) & np.uint8((0xFF << (8 - bits)) & 0xFF)
 
 
 @register
 @dataclass(frozen=True)
-class Solarize(Operator):
+class Solarize(_IntegerTable):
     """Invert every colour sample at or above ``threshold`` (256 is the identity); alpha untouched."""
 
     name = "solarize"
-    modality = "image"
+    knob, limits = "threshold", (0, 256)
     threshold: tuple[float, float] = (128, 256)
 
-    def validate(self) -> None:
-        _set_range(self, "threshold", 0, 256)
-
-    def sample(self, rng: np.random.Generator, item: Image.Image) -> dict[str, Any]:
-        return {"threshold": _int_between(rng, self.threshold)}
-
-    @_native_mode
-    @_colour_only
-    def apply(self, item: Image.Image, *, threshold: int) -> Image.Image:
+    @staticmethod
+    def table(threshold: int) -> np.ndarray:
         values = np.arange(256)
-        return _lookup(item, np.where(values >= threshold, 255 - values, values).astype(np.uint8))
+        return np.where(values >= threshold, 255 - values, values).astype(np.uint8)
 
 
 @register

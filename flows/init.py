@@ -7,7 +7,7 @@ dvc.yaml already is (this repository), it writes params.yaml only.
 
 The project's dvc.yaml is this repository's without two things: the demo stage (prepare
 replaces data/raw, which must never touch a user's data) and the code dependencies
-(tasks/...). A user's project has no copy of the code: augmill is the installed package,
+(tasks/..., flows/...). A user's project has no copy of the code: augmill is the installed package,
 and a dependency on site-packages would be an absolute, machine-specific path that
 changes dvc.lock from one machine to the next. After upgrading augmill, `augmill run
 --force` re-runs every stage.
@@ -41,7 +41,7 @@ __pycache__/
 PROJECT_NOTE = """\
 # Made by `augmill init` from augmill's own dvc.yaml, with two things left out:
 # - the demo stage `prepare` (it replaces data/raw; your data is never an output);
-# - the code dependencies (tasks/...): the code is the installed augmill package, and a path
+# - the code dependencies (tasks/..., flows/...): the code is the installed augmill package, and a path
 #   into site-packages would differ between machines. After upgrading augmill: augmill run --force.
 """
 
@@ -58,7 +58,7 @@ def user_dvc_yaml(pipeline: str) -> str:
                 in_prepare = False
             else:
                 continue
-        if line.strip().startswith("- tasks/"):
+        if line.strip().startswith(("- tasks/", "- flows/")):  # augmill's own code: the installed package
             continue
         kept.append(line)
     return PROJECT_NOTE + "\n".join(kept) + "\n"

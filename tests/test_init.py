@@ -19,7 +19,7 @@ from tasks.ingest import assign_splits
 from tasks.inspect_data import InitError, inspect
 from tasks.params import ParamsError, parse_params
 from tests import init_datasets
-from tests.project import REPO
+from tests.project import BIN, REPO
 
 
 def test_two_plausible_label_columns_are_not_guessed(tmp_path):
@@ -114,9 +114,9 @@ def test_user_dvc_yaml_has_no_demo_stage_and_no_code_deps():
     theirs = yaml.safe_load(user_dvc_yaml((REPO / "dvc.yaml").read_text()))
     assert set(theirs["stages"]) == set(ours["stages"]) - {"prepare"}
     for name, stage in theirs["stages"].items():
-        assert not any(str(dep).startswith("tasks/") for dep in stage.get("deps", [])), name
+        assert not any(str(dep).startswith(("tasks/", "flows/")) for dep in stage.get("deps", [])), name
         assert stage["outs"] == ours["stages"][name]["outs"] and stage.get("params") == ours["stages"][name].get("params")
-        assert [d for d in ours["stages"][name]["deps"] if not d.startswith("tasks/")] == stage["deps"]
+        assert [d for d in ours["stages"][name]["deps"] if not d.startswith(("tasks/", "flows/"))] == stage["deps"]
     assert theirs["plots"] == ours["plots"]
 
 
@@ -156,7 +156,7 @@ def test_bad_param_is_one_line_exit_1(tmp_path):
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["augment"]["factor"] = 0
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    result = subprocess.run(["augmill", "check"], cwd=tmp_path, capture_output=True, text=True)
+    result = subprocess.run([str(BIN / "augmill"), "check"], cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         "augmill: error: params.yaml is invalid: augment.factor: Input should be greater than or equal to 1 (got 0)"]

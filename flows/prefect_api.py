@@ -59,15 +59,19 @@ class TemporaryAPI:
                  "PREFECT__SERVER_FINAL": "1"},
             stdout=subprocess.DEVNULL, stderr=self.log)
 
-    def _errors(self) -> str:
+    def _log_text(self) -> str:
         self.log.seek(0)
-        return self.log.read().decode(errors="replace")[-2000:]
+        return self.log.read().decode(errors="replace")
+
+    def _errors(self) -> str:
+        return self._log_text()[-2000:]
 
     def wait_until_healthy(self) -> None:
         deadline, relaunched = time.monotonic() + self.startup_timeout_s, False
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                if "already in use" in self._errors().lower() and not relaunched:
+                # The whole log: uvicorn's "address already in use" comes before a long traceback.
+                if "already in use" in self._log_text().lower() and not relaunched:
                     relaunched = True  # another process took the free port first: once more, on another
                     # (uvicorn says "address already in use", `prefect server start` "Port N is already in use")
                     self._launch()

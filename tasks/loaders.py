@@ -254,8 +254,7 @@ class PolicyTransform:
         """A function for ``datasets.Dataset.set_transform``: augments ``column`` of each batch,
         drawing per sample id at ``self.epoch`` (set it each epoch); ops go to ``ops_drawn``."""
         def transform(batch: dict) -> dict:
-            drawn = [self.at_seed(item, _seed(self.seed, sid, self.epoch))
-                     for item, sid in zip(batch[column], batch["sample_id"], strict=True)]
+            drawn = [self(item, sid) for item, sid in zip(batch[column], batch["sample_id"], strict=True)]
             if self.record:
                 batch["ops_drawn"] = [json.dumps(ops, sort_keys=True) for _, ops in drawn]
                 drawn = [item for item, _ in drawn]
@@ -263,9 +262,3 @@ class PolicyTransform:
             return batch
 
         return transform
-
-
-def _seed(seed: int, sample_id: str, epoch: int) -> int:
-    from tasks.ops.policy import sample_seed
-
-    return sample_seed(seed, sample_id, epoch)

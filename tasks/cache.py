@@ -59,17 +59,24 @@ def _libjpeg() -> str:
 _NATIVE_VERSIONS = {"soundfile": ("libsndfile", _libsndfile), "pillow": ("libjpeg", _libjpeg)}
 
 
+def installed_version(distribution: str) -> str | None:
+    """The installed version of a distribution, as pip or uv recorded it (None: not installed)."""
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+
+
 def library_versions(*distributions: str) -> dict[str, str]:
     """The installed version of each distribution (as pip or uv recorded it: importlib.metadata),
     plus the native libraries in _NATIVE_VERSIONS: part of every memo key, so that an upgrade or
     a downgrade recomputes instead of reusing results the old library made."""
     versions = {}
     for name in distributions:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
+        versions[name] = installed_version(name)
+        if versions[name] is None:
             raise ModuleNotFoundError(f"{name} is not installed, and augmill's results depend on it "
-                                      f"(pip install -e . installs it)", name=name) from None
+                                      f"(pip install -e . installs it)", name=name)
         if name in _NATIVE_VERSIONS:
             native, version_of = _NATIVE_VERSIONS[name]
             versions[f"{name}:{native}"] = version_of()

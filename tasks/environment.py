@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 import platform
 from collections.abc import Mapping
-from importlib import metadata
 from pathlib import Path
+
+from tasks.cache import installed_version
 
 # Distributions whose code touches an output's bytes: decoding, operators, encoders, manifests,
 # measurements, models, plots and pages (by distribution name, as pip installs them).
@@ -51,13 +52,7 @@ def gather(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict:
 def library_versions() -> dict[str, str | None]:
     """Installed version of each byte library (None: not installed, e.g. torch without the extra).
     From the package metadata: nothing is imported (torch alone would take seconds)."""
-    versions: dict[str, str | None] = {}
-    for name in BYTE_LIBRARIES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
+    return {name: installed_version(name) for name in BYTE_LIBRARIES}
 
 
 def codec_versions() -> dict[str, str | None]:

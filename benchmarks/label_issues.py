@@ -51,11 +51,31 @@ def digits_frame(folder: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def fortunes_frame(folder: Path) -> pd.DataFrame:
+def tiles_frame(folder: Path) -> pd.DataFrame:
+    from benchmarks.bundled_sets import SIDE, make_tiles
+
+    table = make_tiles(folder)
+    return table.assign(width=SIDE, height=SIDE,
+                        sha256=[hashlib.sha256((folder / path).read_bytes()).hexdigest() for path in table["path"]])
+
+
+def text_frame(table_of) -> object:
+    def frame(folder: Path) -> pd.DataFrame:
+        table = table_of()
+        return table.assign(path="texts.csv", sha256=[hashlib.sha256(t.encode()).hexdigest() for t in table["text"]])
+    return frame
+
+
+def fortune_topics() -> pd.DataFrame:
     from tasks.demos.fortunes import fortunes_table
 
-    table = fortunes_table()
-    return table.assign(path="texts.csv", sha256=[hashlib.sha256(t.encode()).hexdigest() for t in table["text"]])
+    return fortunes_table()
+
+
+def fortune_languages() -> pd.DataFrame:
+    from benchmarks.bundled_sets import fortune_languages
+
+    return fortune_languages()
 
 
 def sklearn_table(name: str):
@@ -73,7 +93,9 @@ def sklearn_table(name: str):
 # name, modality, frame builder, flip share, the rare class (tables: flipped at the same share on its own)
 SETS = [
     ("images: sklearn digits", "image", digits_frame, 0.10, None),
-    ("text: fortunes", "text", fortunes_frame, 0.10, None),
+    ("images: skimage tiles", "image", tiles_frame, 0.10, None),
+    ("text: fortune languages", "text", text_frame(fortune_languages), 0.10, None),
+    ("text: fortunes demo topics", "text", text_frame(fortune_topics), 0.10, None),
     ("table: sklearn breast cancer", "tabular", sklearn_table("breast_cancer"), 0.05, "malignant"),
     ("table: sklearn wine", "tabular", sklearn_table("wine"), 0.05, "class_2"),
 ]
@@ -134,12 +156,13 @@ def one_repeat(frame: pd.DataFrame, params, share: float, rare: str | None, repe
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--only", default="", help="run only the sets whose name contains this")
     arguments = parser.parse_args()
     from tasks.params import load_params
 
     print(f"{'set':30} {'train':>5} {'flipped':>7} {'suspects':>8} {'precision':>13} {'recall':>13} "
           f"{'F1 true':>13} {'F1 report':>13} {'F1 quarantine':>13} {'OOF bal.acc':>13} acted on")
-    for name, modality, build, share, rare in SETS:
+    for name, modality, build, share, rare in [entry for entry in SETS if arguments.only in entry[0]]:
         with tempfile.TemporaryDirectory() as folder:
             frame = build(Path(folder))
             frame = frame.assign(sample_id=[f"s{i:05d}" for i in range(len(frame))])

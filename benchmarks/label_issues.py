@@ -23,6 +23,7 @@ split per repeat; the test labels are never flipped.
     PYTHONPATH=. python benchmarks/label_issues.py              # 3 repeats
     PYTHONPATH=. python benchmarks/label_issues.py --repeats 1  # a quick look
     PYTHONPATH=. python benchmarks/label_issues.py --only text  # the sets whose name has "text"
+    PYTHONPATH=. python benchmarks/label_issues.py --only tiles --set evaluate.model=cnn
 """
 
 from __future__ import annotations
@@ -162,6 +163,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--only", default="", help="run only the sets whose name contains this")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a param for every set, e.g. evaluate.model=cnn (repeatable)")
     arguments = parser.parse_args()
     from tasks.params import load_params
 
@@ -173,7 +176,7 @@ def main() -> None:
             frame = frame.assign(sample_id=[f"s{i:05d}" for i in range(len(frame))])
             source = REPO / ("params.yaml" if modality == "image" else f"examples/{modality}.yaml")
             params = load_params(source, [f"data.modality={modality}", f"data.raw_dir={folder}",
-                                          "execution.cache=false"])
+                                          "execution.cache=false", *arguments.set])
             rows = pd.DataFrame([one_repeat(frame, params, share, rare, r) for r in range(arguments.repeats)])
             rows["gain"] = rows["f1_quarantine"] - rows["f1_report"]  # paired: the same split and flips
 

@@ -177,7 +177,12 @@ def main() -> None:
             source = REPO / ("params.yaml" if modality == "image" else f"examples/{modality}.yaml")
             params = load_params(source, [f"data.modality={modality}", f"data.raw_dir={folder}",
                                           "execution.cache=false", *arguments.set])
-            rows = pd.DataFrame([one_repeat(frame, params, share, rare, r) for r in range(arguments.repeats)])
+            repeats = []
+            for r in range(arguments.repeats):
+                repeats.append(one_repeat(frame, params, share, rare, r))
+                print(f"  {name} repeat {r}: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
+                                                          for k, v in repeats[-1].items()), file=sys.stderr, flush=True)
+            rows = pd.DataFrame(repeats)
             rows["gain"] = rows["f1_quarantine"] - rows["f1_report"]  # paired: the same split and flips
 
         def cell(column: str, rows: pd.DataFrame = rows) -> str:

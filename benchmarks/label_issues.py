@@ -3,13 +3,17 @@ stage's check (tasks/label_issues.check: the evaluate model out of fold, cleanla
 print the precision and recall of its suspects list against the flips, and the macro-F1
 on the clean test split of the evaluate model trained on train as `report` leaves it
 (suspects kept) and as `quarantine` leaves it (suspects removed, unless the model is too
-close to chance to act on: tasks/label_issues.MIN_SKILL), beside the model trained on the
-true labels. Mean and spread over --repeats seeded flips.
+close to chance to act on: tasks/label_issues.MIN_SKILL), their paired difference, beside the
+model trained on the true labels. Mean and spread over --repeats seeded flips.
 
-Datasets (all offline):
+Datasets (all offline; benchmarks/bundled_sets.py):
 - images: scikit-learn's digits (the only labelled image set scikit-learn bundles;
-  Olivetti faces is a download), written as 32x32 PNGs as the image demo does; 10 % flipped;
-- text: the fortunes of the text demo (Debian's fortunes package, `apt-get install fortunes`); 10 % flipped;
+  Olivetti faces is a download), written as 32x32 PNGs as the image demo does, and
+  the scikit-image tiles (32x32 tiles of ten photographs shipped in its wheel, label: the
+  photograph; not a demo); 10 % flipped;
+- text: fortune cookies by language (English, German, Italian, Spanish, Portuguese:
+  Debian's fortunes, fortunes-de, -it, -es, -br; not a demo), and the text demo's four
+  fortune topics (`apt-get install fortunes`); 10 % flipped;
 - tables: scikit-learn's breast cancer (rare: malignant) and wine (rare: class_2);
   5 % of the rare class and 5 % of the rest flipped.
 
@@ -18,6 +22,8 @@ split per repeat; the test labels are never flipped.
 
     PYTHONPATH=. python benchmarks/label_issues.py              # 3 repeats
     PYTHONPATH=. python benchmarks/label_issues.py --repeats 1  # a quick look
+    PYTHONPATH=. python benchmarks/label_issues.py --only text  # the sets whose name has "text"
+    PYTHONPATH=. python benchmarks/label_issues.py --only tiles --set evaluate.model=cnn
 """
 
 from __future__ import annotations
@@ -51,11 +57,31 @@ def digits_frame(folder: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def fortunes_frame(folder: Path) -> pd.DataFrame:
+def tiles_frame(folder: Path) -> pd.DataFrame:
+    from benchmarks.bundled_sets import SIDE, make_tiles
+
+    table = make_tiles(folder)
+    return table.assign(width=SIDE, height=SIDE,
+                        sha256=[hashlib.sha256((folder / path).read_bytes()).hexdigest() for path in table["path"]])
+
+
+def text_frame(table_of) -> object:
+    def frame(folder: Path) -> pd.DataFrame:
+        table = table_of()
+        return table.assign(path="texts.csv", sha256=[hashlib.sha256(t.encode()).hexdigest() for t in table["text"]])
+    return frame
+
+
+def fortune_topics() -> pd.DataFrame:
     from tasks.demos.fortunes import fortunes_table
 
-    table = fortunes_table()
-    return table.assign(path="texts.csv", sha256=[hashlib.sha256(t.encode()).hexdigest() for t in table["text"]])
+    return fortunes_table()
+
+
+def fortune_languages() -> pd.DataFrame:
+    from benchmarks.bundled_sets import fortune_languages
+
+    return fortune_languages()
 
 
 def sklearn_table(name: str):
@@ -73,7 +99,9 @@ def sklearn_table(name: str):
 # name, modality, frame builder, flip share, the rare class (tables: flipped at the same share on its own)
 SETS = [
     ("images: sklearn digits", "image", digits_frame, 0.10, None),
-    ("text: fortunes", "text", fortunes_frame, 0.10, None),
+    ("images: skimage tiles", "image", tiles_frame, 0.10, None),
+    ("text: fortune languages", "text", text_frame(fortune_languages), 0.10, None),
+    ("text: fortunes demo topics", "text", text_frame(fortune_topics), 0.10, None),
     ("table: sklearn breast cancer", "tabular", sklearn_table("breast_cancer"), 0.05, "malignant"),
     ("table: sklearn wine", "tabular", sklearn_table("wine"), 0.05, "class_2"),
 ]
@@ -134,27 +162,36 @@ def one_repeat(frame: pd.DataFrame, params, share: float, rare: str | None, repe
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--only", default="", help="run only the sets whose name contains this")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a param for every set, e.g. evaluate.model=cnn (repeatable)")
     arguments = parser.parse_args()
     from tasks.params import load_params
 
     print(f"{'set':30} {'train':>5} {'flipped':>7} {'suspects':>8} {'precision':>13} {'recall':>13} "
-          f"{'F1 true':>13} {'F1 report':>13} {'F1 quarantine':>13} {'OOF bal.acc':>13} acted on")
-    for name, modality, build, share, rare in SETS:
+          f"{'F1 true':>13} {'F1 report':>13} {'F1 quarantine':>13} {'quar. - rep.':>13} {'OOF bal.acc':>13} acted on")
+    for name, modality, build, share, rare in [entry for entry in SETS if arguments.only in entry[0]]:
         with tempfile.TemporaryDirectory() as folder:
             frame = build(Path(folder))
             frame = frame.assign(sample_id=[f"s{i:05d}" for i in range(len(frame))])
             source = REPO / ("params.yaml" if modality == "image" else f"examples/{modality}.yaml")
             params = load_params(source, [f"data.modality={modality}", f"data.raw_dir={folder}",
-                                          "execution.cache=false"])
-            rows = pd.DataFrame([one_repeat(frame, params, share, rare, r) for r in range(arguments.repeats)])
+                                          "execution.cache=false", *arguments.set])
+            repeats = []
+            for r in range(arguments.repeats):
+                repeats.append(one_repeat(frame, params, share, rare, r))
+                print(f"  {name} repeat {r}: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
+                                                          for k, v in repeats[-1].items()), file=sys.stderr, flush=True)
+            rows = pd.DataFrame(repeats)
+            rows["gain"] = rows["f1_quarantine"] - rows["f1_report"]  # paired: the same split and flips
 
         def cell(column: str, rows: pd.DataFrame = rows) -> str:
             return f"{rows[column].mean():.3f}±{rows[column].std(ddof=1) if len(rows) > 1 else 0:.3f}"
 
         print(f"{name:30} {round(0.7 * len(frame)):>5} {rows['flipped'].mean():>7.0f} {rows['suspects'].mean():>8.0f} "
               f"{cell('precision'):>13} {cell('recall'):>13} {cell('f1_true_labels'):>13} {cell('f1_report'):>13} "
-              f"{cell('f1_quarantine'):>13} {cell('oof_balanced_accuracy'):>13} {rows['acted_on'].sum()}/{len(rows)}",
-              flush=True)
+              f"{cell('f1_quarantine'):>13} {cell('gain'):>13} {cell('oof_balanced_accuracy'):>13} "
+              f"{rows['acted_on'].sum()}/{len(rows)}", flush=True)
 
 
 if __name__ == "__main__":

@@ -3,11 +3,12 @@ images with the linear evaluate model, the candidates' validation scores, and th
 TEST split (which the search never reads), the evaluate stage's verdict for the current
 policy and for the tuned one, each against no augmentation with its interval.
 
-Dataset (not the digits demo; nothing downloads): ten photographs shipped inside the
-scikit-image wheel (camera, moon, brick, grass, gravel, astronaut, rocket, coffee,
-hubble_deep_field, motorcycle_left), in greyscale, cut into non-overlapping 32x32 tiles;
-200 tiles per photograph, drawn with a fixed seed; the label is the photograph a tile
-comes from. Splits: 50 % train (--train), 20 % val, the rest test (data.split), so 1,000
+Dataset (not the digits demo; nothing downloads; built by benchmarks/bundled_sets.py,
+shared with benchmarks/label_issues.py): ten photographs shipped inside the scikit-image
+wheel (camera, moon, brick, grass, gravel, astronaut, rocket, coffee, hubble_deep_field,
+motorcycle_left), in greyscale, cut into non-overlapping 32x32 tiles; 200 tiles per
+photograph, drawn with a fixed seed; the label is the photograph a tile comes from.
+Splits: 50 % train (--train), 20 % val, the rest test (data.split), so 1,000
 train sources by default, each given one variant (bias.policy report, augment.factor 2).
 
 Run by hand from the project root (scikit-image is the `bench` extra):
@@ -27,15 +28,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import yaml
-from PIL import Image
+
+from benchmarks.bundled_sets import make_tiles
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-PHOTOS = ("camera", "moon", "brick", "grass", "gravel", "astronaut", "rocket", "coffee", "hubble_deep_field",
-          "motorcycle_left")
-SIDE, PER_CLASS, SEED = 32, 200, 7
 # Nine operators, so that the candidates are 20: none, current, 4 presets, 2 kind splits, 9 ablations, 3 magnitudes.
 POLICY = [
     {"name": "rotate", "p": 0.9, "angle": [-12, 12]},
@@ -48,29 +46,6 @@ POLICY = [
     {"name": "gaussian_blur", "p": 0.2, "sigma": [0.1, 1.0]},
     {"name": "sharpness", "p": 0.2, "factor": [0.8, 1.5]},
 ]
-
-
-def photo(name: str) -> Image.Image:
-    import skimage
-
-    folder = Path(skimage.__file__).parent / "data"
-    path = next(folder.glob(f"{name}.*"))  # the wheel's own file: skimage.data would fetch what is not shipped
-    return Image.open(path).convert("L")
-
-
-def make_tiles(folder: Path) -> int:
-    rng = np.random.default_rng(SEED)
-    count = 0
-    for name in PHOTOS:
-        image = photo(name)
-        corners = [(x, y) for y in range(0, image.height - SIDE + 1, SIDE) for x in range(0, image.width - SIDE + 1, SIDE)]
-        chosen = rng.choice(len(corners), size=min(PER_CLASS, len(corners)), replace=False)
-        (folder / name).mkdir(parents=True, exist_ok=True)
-        for index in sorted(chosen.tolist()):
-            x, y = corners[index]
-            image.crop((x, y, x + SIDE, y + SIDE)).save(folder / name / f"{name}_{x}_{y}.png")
-            count += 1
-    return count
 
 
 def sh(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
@@ -100,7 +75,7 @@ def new_project(root: Path, workers: int, train: float, model: str) -> int:
     params["tune"].update(max_candidates=20, time_budget_seconds=1800)
     params["evaluate"]["model"] = model
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    images = make_tiles(root / "data" / "user")
+    images = len(make_tiles(root / "data" / "user"))
     sh(["git", "init", "-q"], root)
     sh(["dvc", "init", "-q"], root)
     return images

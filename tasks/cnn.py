@@ -70,7 +70,7 @@ class SmallCNN:
             torch.set_num_threads(threads)
         return self
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
+    def _logits(self, x: np.ndarray) -> np.ndarray:
         import torch
 
         images, _ = self._images(x)
@@ -79,7 +79,15 @@ class SmallCNN:
         try:
             self.network_.eval()
             with torch.no_grad():
-                codes = self.network_(images).argmax(dim=1).numpy()
+                return self.network_(images).numpy()
         finally:
             torch.set_num_threads(threads)
-        return self.classes_[codes]
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return self.classes_[self._logits(x).argmax(axis=1)]
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """P(class | image), columns in ``classes_`` order (the bias stage's label check asks for them)."""
+        logits = self._logits(x).astype(np.float64)
+        exponentials = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return exponentials / exponentials.sum(axis=1, keepdims=True)

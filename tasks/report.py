@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from tasks import paths
+from tasks import label_review, paths
 from tasks.io import read_json, write_bytes_atomic
 from tasks.modalities import get_modality
 from tasks.ops.policy import stable_hash
@@ -119,7 +119,8 @@ def bias_section() -> dict | None:
     bias, plan = _json(paths.BIAS_REPORT), _json(paths.PLAN)
     if bias is None:
         return None
-    findings = {key: value for key, value in bias.items() if key not in ("train_counts", "planned")}
+    # The label check has its own subsection (label_section).
+    findings = {key: value for key, value in bias.items() if key not in ("train_counts", "planned", "label_check")}
     return {"findings": flatten(findings), "planned": bias.get("planned", {}), "policy": bias.get("policy"),
             "plan": [{"label": label, **entry} for label, entry in (plan or {}).get("classes", {}).items()],
             "excluded": len((plan or {}).get("excluded", []))}
@@ -241,6 +242,7 @@ def build_report(params: Params, path: Path = paths.REPORT_PAGE) -> Path:
         "modality": params.data.modality,
         "explore": explore_section(params, modality, raw),
         "bias": bias_section(),
+        "labels": label_review.report_section((_json(paths.BIAS_REPORT) or {}).get("label_check"), raw, params),
         "distribution": distribution_section(),
         "validation": validation_section(),
         "gallery": gallery_section(params, modality, raw, validated, review.pop("frame")),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -61,3 +62,25 @@ def test_the_cnn_is_for_images():
     raw["evaluate"] = {**raw.get("evaluate", {}), "model": "cnn"}
     with pytest.raises(ParamsError, match="evaluate.model: cnn is for images"):
         parse_params(raw)
+
+
+def test_the_label_check_finds_flipped_labels_with_the_cnn():
+    """bias asks the evaluate model for probabilities out of fold: the CNN gives them (rows sum to 1,
+    their argmax is its prediction), and a flipped bar is suggested back to its side."""
+    from tasks.label_issues import label_suspects, out_of_fold_probabilities
+    from tasks.params import load_params
+
+    x, truth = _shifted_bars(80, seed=7)
+    given = truth.copy()
+    flipped = [3, 10, 25]
+    given[flipped] = np.where(truth[flipped] == "left", "right", "left")
+    params = load_params(REPO / "params.yaml", ["evaluate.model=cnn", "evaluate.cnn_epochs=15"])
+    probabilities = out_of_fold_probabilities(x, "dense", given, ["left", "right"], params)
+    assert np.allclose(probabilities.sum(axis=1), 1.0)
+    model = SmallCNN(epochs=3, seed=0).fit(x, given)
+    assert (model.classes_[model.predict_proba(x).argmax(axis=1)] == model.predict(x)).all()
+    train = pd.DataFrame({"sample_id": [f"s{i:03d}" for i in range(len(x))], "path": "", "sha256": "",
+                          "label": given})
+    suspects = label_suspects(train, probabilities, ["left", "right"]).set_index("sample_id")
+    found = [i for i in flipped if f"s{i:03d}" in suspects.index]
+    assert len(found) >= 2 and all(suspects.at[f"s{i:03d}", "suggested_label"] == truth[i] for i in found)

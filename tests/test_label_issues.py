@@ -208,3 +208,23 @@ def test_a_class_with_one_train_sample_skips_the_check_with_the_reason():
     report, plan, findings = bias.assess(manifest, params_for("bias.label_issues=fail"))
     assert "['lonely'] have a single train sample" in findings.skipped
     assert findings.suspects.empty and plan["not_augmented"] == [] and report["label_check"]["suspects"] == 0
+
+
+def test_report_section_shows_each_listed_suspect_as_its_row_and_each_cluster_seen():
+    from tasks import label_review
+
+    manifest, flipped = blob_manifest()
+    copies = manifest.index[(manifest["label"] == "a") & (manifest["split"] == "train")][:3]
+    manifest.loc[copies, "sha256"] = "copy"
+    report, _, findings = bias.assess(manifest, params_for("bias.label_issues=quarantine"))
+    section = label_review.report_section(report["label_check"], manifest, params_for())
+    listed = findings.suspects.head(label_review.IN_REPORT)
+    assert [card["sample_id"] for card in section["suspects"]] == listed["sample_id"].tolist()
+    rows = manifest.set_index("sample_id")
+    for card in section["suspects"]:  # given vs suggested, beside the sample's own feature values
+        assert card["given_label"] == rows.at[card["sample_id"], "label"] != card["suggested_label"]
+        assert dict(card["row"]) == {"f1": rows.at[card["sample_id"], "f1"], "f2": rows.at[card["sample_id"], "f2"]}
+    assert section["mode_effect"] == label_review.MODE_EFFECT["quarantine"]
+    assert section["cluster_count"] == 1 and section["clusters"][0]["size"] == 3
+    assert [card["sample_id"] for card in section["clusters"][0]["looks"]] == sorted(manifest.loc[copies, "sample_id"])
+    assert label_review.report_section(None, manifest, params_for()) is None  # bias has not run

@@ -21,7 +21,7 @@ from tests.test_evaluate import project_here, run_pipeline
 
 HOSTILE_LABEL = "<script>alert(1)</script>"
 HOSTILE_NOTE = '<img src=x onerror="alert(2)">'
-SECTIONS = ("explore", "bias", "distribution", "validation", "gallery", "quarantine", "evaluate", "review")
+SECTIONS = ("explore", "bias", "labels", "distribution", "validation", "gallery", "quarantine", "evaluate", "review")
 USER = {"prepare": {"dataset": "none"}, "data": {"raw_dir": "data/user", "manifest_csv": "data/user/labels.csv"}}
 
 
@@ -63,6 +63,7 @@ def test_every_section_is_present_and_filled(report):
         assert f'id="{section}"' in html
     assert "Not available yet" not in html
     assert 'href="gx_docs/index.html"' in html and 'href="validation.html"' in html and 'href="gallery.html"' in html
+    assert 'href="label_review.html"' in html
     # Self-contained: plots and thumbnails are inline PNGs, nothing is fetched.
     images = re.findall(r'<img [^>]*src="([^"]*)"', html)
     assert len(images) > 20 and all(src.startswith("data:image/png;base64,") for src in images)

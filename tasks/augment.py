@@ -114,7 +114,7 @@ def dask_mapper(address: str) -> ShardMapper:
 
 def modality_code(modality: str, *extra: str) -> str:
     """The code a modality's results depend on (not the other modalities' code)."""
-    return code_version("ops/base.py", "ops/policy.py", f"ops/{modality}*.py", f"modalities/{modality}*.py",
+    return code_version("ops/base.py", "ops/policy.py", "ops/presets.py", "ops/mixing.py", f"ops/{modality}*.py", f"modalities/{modality}*.py",
                         "imaging.py", "io.py", *extra)
 
 
@@ -130,6 +130,14 @@ def augment_salt(params: Params) -> str:
                   params.augment.model_dump(exclude={"factor", "max_variants_per_source"}),
                   section.model_dump() if section is not None else {},
                   modality_code(params.data.modality, "augment.py"), modality_libraries(params.data.modality))
+
+
+def mixes_sources(params: Params) -> bool:
+    """Whether the policy has a mixer (MixUp, CutMix: tasks.ops.mixing), whose partner is any train source."""
+    from tasks.ops.mixing import MIXERS
+
+    entries = params.augment.policy
+    return isinstance(entries, list) and any(entry.get("name") in MIXERS for entry in entries)
 
 
 def failure_row(sources: tuple[dict, ...], error: Exception, per_source: bool) -> dict:
@@ -246,6 +254,8 @@ def run(params: Params, mapper: ShardMapper | None = None) -> int:
         mapper = dask_mapper(address) if address else local_mapper(params.execution.workers)
     # Per-source memo only where a shard is a set of independent sources (not e.g. a class fit).
     salt = augment_salt(params) if params.execution.cache and not custom_shards else None
+    if salt is not None and mixes_sources(params):  # a MixUp/CutMix variant depends on the whole train pool
+        salt = key_of(salt, sources[["source_id", "label", "sha256"]].astype(str).to_numpy().tolist())
     results = mapper(partial(run_shard_in_project, params=params, root=str(Path.cwd().resolve()), salt=salt), shards)
     # A modality whose extra columns depend on the dataset (a table's own columns) names them per run.
     extra_columns = getattr(modality, "augmented_columns", None)

@@ -30,7 +30,8 @@ FINAL = "data/final"
 SPLITS = ("train", "val", "test")
 ORIGINS = ("original", "augmented", "synthetic")
 # Lineage kept beside every item, so a training run can say where each sample came from.
-LINEAGE = ("sample_id", "source_id", "split", "origin", "ops", "seed", "sha256")
+# soft_label: a MixUp/CutMix row's JSON {label: weight} (null otherwise); see soft_target.
+LINEAGE = ("sample_id", "source_id", "split", "origin", "ops", "seed", "sha256", "soft_label")
 
 
 class LoaderError(ValueError):
@@ -162,7 +163,19 @@ class VersionDataset:
             item = self.transform(item)
         label = str(row["label"])
         return {"item": item, "label": label, "target": self.classes.index(label),
-                **{key: row.get(key) for key in LINEAGE}}
+                "soft_target": soft_target(row.get("soft_label"), label, self.classes),
+                **{key: None if _missing(row.get(key)) else row.get(key) for key in LINEAGE}}
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value))
+
+
+def soft_target(soft_label: str | None, label: str, classes: list[str]) -> list[float]:
+    """The class probabilities a loss takes: the row's soft label (a MixUp/CutMix row: both
+    sources' labels by their weights), else one-hot on its label."""
+    weights = json.loads(soft_label) if isinstance(soft_label, str) and soft_label else {label: 1.0}
+    return [float(weights.get(name, 0.0)) for name in classes]
 
 
 def hf_dataset(root: str | Path = ".", *, rev: str | None = None, split: str | Iterable[str] | None = None,
@@ -178,7 +191,8 @@ def hf_dataset(root: str | Path = ".", *, rev: str | None = None, split: str | I
     label = datasets.ClassLabel(names=base.classes)
     lineage = {"sample_id": datasets.Value("string"), "source_id": datasets.Value("string"),
                "split": datasets.Value("string"), "origin": datasets.Value("string"),
-               "ops": datasets.Value("string"), "seed": datasets.Value("int64"), "sha256": datasets.Value("string")}
+               "ops": datasets.Value("string"), "seed": datasets.Value("int64"), "sha256": datasets.Value("string"),
+               "soft_label": datasets.Value("string")}
     tables = {}
     for name in splits:
         rows = base.frame[base.frame["split"] == name]

@@ -42,7 +42,7 @@ def build_policy(entries: list[dict[str, Any]] | dict[str, Any], modality: str,
         from tasks.ops.presets import build_preset
 
         return [build_preset(entries, modality, key)]
-    available = operators_for(modality)
+    available = operators_for(modality) | mixers_for(modality)
     if not entries:
         raise OperatorConfigError(f"{key} is empty: list at least one operator of {sorted(available)}")
     ops = []
@@ -90,13 +90,28 @@ def sample_seed(seed: int, source_id: str, variant: int) -> int:
     return int(state >> np.uint64(1))
 
 
-def run_policy(ops: list[Operator | Preset], rng: np.random.Generator, item: Any) -> tuple[Any, list[dict]]:
+def mixers_for(modality: str) -> dict[str, type[Operator]]:
+    """The operators that mix two sources (tasks.ops.mixing): built like the others, run with a partner."""
+    from tasks.ops.mixing import MIXERS
+
+    return {name: cls for name, cls in MIXERS.items() if cls.modality == modality}
+
+
+def run_policy(ops: list[Operator | Preset], rng: np.random.Generator, item: Any,
+               draw_partner: Any = None) -> tuple[Any, list[dict]]:
     """Apply each operator with its probability; if none fired, apply one chosen
     at random so that no variant is a plain copy of its source. A preset fires the
-    operators it chooses for this sample, each recorded as itself."""
+    operators it chooses for this sample, each recorded as itself. A mixer (MixUp,
+    CutMix) takes its partner from ``draw_partner`` (tasks.ops.mixing.partner_drawer)."""
     records: list[dict] = []
 
     def fire(op: Operator | Preset, item: Any) -> Any:
+        if getattr(op, "is_mixer", False):
+            from tasks.ops.mixing import fire_mixer
+
+            item, record = fire_mixer(op, rng, item, draw_partner)
+            records.extend([record] if record else [])
+            return item
         for chosen in op.choose(rng, item) if isinstance(op, Preset) else (op,):
             params = chosen.sample(rng, item)
             item = chosen.apply(item, **params)
@@ -112,10 +127,16 @@ def run_policy(ops: list[Operator | Preset], rng: np.random.Generator, item: Any
     return item, records
 
 
-def replay(item: Any, records: list[dict], modality: str) -> Any:
-    """Re-apply recorded operators: the proof that a row's lineage is complete."""
+def replay(item: Any, records: list[dict], modality: str, load_partner: Any = None) -> Any:
+    """Re-apply recorded operators: the proof that a row's lineage is complete. A mixer's
+    partner comes from ``load_partner(source_id)`` (its item, loaded as the source was)."""
     available = operators_for(modality)
     for record in records:
+        if record["name"] not in available and record["name"] in mixers_for(modality):
+            from tasks.ops.mixing import replay_mixer
+
+            item = replay_mixer(record["name"], item, record["params"], load_partner)
+            continue
         cls = available[record["name"]]
         item = cls.__new__(cls).apply(item, **record["params"])
     return item
@@ -130,5 +151,5 @@ def _load_builtin_operators() -> None:
     import tasks.ops
 
     for info in pkgutil.iter_modules(tasks.ops.__path__):
-        if info.name not in ("base", "policy", "presets"):
+        if info.name not in ("base", "policy", "presets", "mixing"):
             importlib.import_module(f"tasks.ops.{info.name}")

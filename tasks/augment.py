@@ -114,7 +114,8 @@ def dask_mapper(address: str) -> ShardMapper:
 
 def modality_code(modality: str, *extra: str) -> str:
     """The code a modality's results depend on (not the other modalities' code)."""
-    return code_version("ops/base.py", "ops/policy.py", "ops/presets.py", "ops/mixing.py", f"ops/{modality}*.py", f"modalities/{modality}*.py",
+    return code_version("ops/base.py", "ops/policy.py", "ops/presets.py", "ops/mixing.py",
+                        f"ops/{modality}*.py", f"modalities/{modality}*.py",
                         "imaging.py", "io.py", *extra)
 
 

@@ -13,9 +13,9 @@ variant's size. A mixer records ``partner`` (its source_id), ``partner_label`` a
 ``{label: weight, partner_label: 1 - weight}`` (merge writes it as the final manifest's
 ``soft_label`` column). The row's ``label`` stays its source's.
 
-Mixers are not in the operator REGISTRY: their ``sample`` and ``apply`` take a partner,
-which the one-item operator contract (and its suite) cannot give. ``tasks.ops.policy``
-runs and replays them with a partner provider.
+Mixers are not in the operator REGISTRY but in its EXTRA: their ``apply`` takes a partner,
+which the one-item operator contract (and its suite) cannot give; tests/test_ops_mixing.py
+is theirs. ``tasks.ops.policy`` runs and replays them with a partner provider.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import numpy as np
 from PIL import Image
 
 from tasks.ops.base import Operator, OperatorConfigError
+from tasks.ops.policy import register_extra
 
 MIXERS: dict[str, type[Mixer]] = {}
 # (source_id, label, item) of a partner drawn with the sample's generator; None: no other train source.
@@ -44,7 +45,7 @@ class NoPartner(ValueError):
 
 def _register(cls: type[Mixer]) -> type[Mixer]:
     MIXERS[cls.name] = cls
-    return cls
+    return register_extra(cls)
 
 
 @dataclass(frozen=True)

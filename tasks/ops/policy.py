@@ -42,7 +42,7 @@ def build_policy(entries: list[dict[str, Any]] | dict[str, Any], modality: str,
         from tasks.ops.presets import build_preset
 
         return [build_preset(entries, modality, key)]
-    available = operators_for(modality) | mixers_for(modality)
+    available = operators_for(modality) | extra_operators_for(modality)
     if not entries:
         raise OperatorConfigError(f"{key} is empty: list at least one operator of {sorted(available)}")
     ops = []
@@ -90,11 +90,23 @@ def sample_seed(seed: int, source_id: str, variant: int) -> int:
     return int(state >> np.uint64(1))
 
 
-def mixers_for(modality: str) -> dict[str, type[Operator]]:
-    """The operators that mix two sources (tasks.ops.mixing): built like the others, run with a partner."""
-    from tasks.ops.mixing import MIXERS
+# Operators a policy takes that the one-item contract suite cannot run alone: mixers (their
+# partner: tasks.ops.mixing) and model hooks (a user's local model folder: tasks.ops.text_paraphrase).
+# Each has its own suite; they are built, run and replayed like the others.
+EXTRA: dict[str, type[Operator]] = {}
 
-    return {name: cls for name, cls in MIXERS.items() if cls.modality == modality}
+
+def register_extra(cls: type[Operator]) -> type[Operator]:
+    if cls.name in REGISTRY or cls.name in EXTRA:
+        raise TypeError(f"operator name {cls.name!r} is registered twice")
+    EXTRA[cls.name] = cls
+    return cls
+
+
+def extra_operators_for(modality: str) -> dict[str, type[Operator]]:
+    """The extra operators of a modality (see EXTRA)."""
+    _load_builtin_operators()
+    return {name: cls for name, cls in EXTRA.items() if cls.modality == modality}
 
 
 def run_policy(ops: list[Operator | Preset], rng: np.random.Generator, item: Any,
@@ -130,9 +142,9 @@ def run_policy(ops: list[Operator | Preset], rng: np.random.Generator, item: Any
 def replay(item: Any, records: list[dict], modality: str, load_partner: Any = None) -> Any:
     """Re-apply recorded operators: the proof that a row's lineage is complete. A mixer's
     partner comes from ``load_partner(source_id)`` (its item, loaded as the source was)."""
-    available = operators_for(modality)
+    available = operators_for(modality) | extra_operators_for(modality)
     for record in records:
-        if record["name"] not in available and record["name"] in mixers_for(modality):
+        if getattr(available.get(record["name"]), "is_mixer", False):
             from tasks.ops.mixing import replay_mixer
 
             item = replay_mixer(record["name"], item, record["params"], load_partner)
@@ -151,5 +163,5 @@ def _load_builtin_operators() -> None:
     import tasks.ops
 
     for info in pkgutil.iter_modules(tasks.ops.__path__):
-        if info.name not in ("base", "policy", "presets", "mixing"):
+        if info.name not in ("base", "policy", "presets"):
             importlib.import_module(f"tasks.ops.{info.name}")

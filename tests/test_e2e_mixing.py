@@ -64,6 +64,9 @@ def test_mixup_and_cutmix_rows_keep_both_sources_replay_and_carry_soft_labels(tm
     assert is_mixed.sum() >= mixed
     assert not (validated.loc[is_mixed, "reason_code"] == "photometric_destroyed").any()
 
+    gallery = (root / "reports/gallery.html").read_text(encoding="utf-8")  # a reviewer sees the mixes and partners
+    assert "mixup(" in gallery and "cutmix(" in gallery and "partner=" in gallery
+
     report = json.loads((root / "reports/evaluate.json").read_text())
     assert report["setup"]["soft_labels"]["rows"] == final["soft_label"].notna().sum()
 

@@ -306,7 +306,17 @@ def report_thumbnail(path: Path, params: Params) -> str | None:
 def preview(samples: pd.DataFrame, params: Params, output_stem: Path) -> Path:
     """Each chosen source beside the variant the augment stage would make as its first
     (same generator seed), with the operators that fired; drawn into output_stem.png."""
-    from tasks.preview import PreviewTile, draw_grid
+    from tasks.preview import draw_grid
+
+    tiles = preview_tiles(samples, params)
+    path = output_stem.with_suffix(".png")
+    draw_grid(tiles, f"augment.policy preview: source | variant 0, {len(tiles)} train samples", path)
+    return path
+
+
+def preview_tiles(samples: pd.DataFrame, params: Params) -> list:
+    """The preview's tiles: each source, its variant 0, and the operators that fired (described)."""
+    from tasks.preview import PreviewTile
     from tasks.review_pages import describe_ops
 
     policy = build_policy(params.augment.policy, params.data.modality)
@@ -319,6 +329,4 @@ def preview(samples: pd.DataFrame, params: Params, output_stem: Path) -> Path:
         variant, records = run_policy(policy, np.random.default_rng(seed), image, partners_of(source.source_id))
         tiles.append(PreviewTile(f"{source.label} · {source.source_id}", np.asarray(image), np.asarray(variant),
                                  describe_ops(json.dumps(records))))
-    path = output_stem.with_suffix(".png")
-    draw_grid(tiles, f"augment.policy preview: source | variant 0, {len(tiles)} train samples", path)
-    return path
+    return tiles

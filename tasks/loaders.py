@@ -242,6 +242,10 @@ class PolicyTransform:
         from tasks.ops.policy import build_policy
 
         self._ops = build_policy(self.policy, self.modality)
+        mixers = [op.name for op in self._ops if getattr(op, "is_mixer", False)]
+        if mixers:  # a transform sees one item; a mix needs two (tasks.ops.mixing)
+            raise LoaderError(f"PolicyTransform: {mixers} mix two train sources and cannot run on one item; "
+                              "drop them from this policy and mix in your batch collate function")
 
     @classmethod
     def from_params(cls, path: str | Path = "params.yaml", **options: Any) -> PolicyTransform:

@@ -113,3 +113,10 @@ def test_evaluate_trains_on_each_label_of_a_soft_row_at_its_weight():
     rows, labels, weights = soft_label_rows(x, y, soft, weighted=False)  # the CNN: the heaviest label
     assert labels.tolist() == ["cat", "dog", "cat"] and weights is None
     assert soft_label_rows(x, y, np.array([None] * 3, dtype=object), weighted=True)[2] is None
+
+
+def test_the_on_the_fly_transform_refuses_a_mixer_naming_it():
+    from tasks.loaders import LoaderError, PolicyTransform
+
+    with pytest.raises(LoaderError, match=r"\['cutmix'\] mix two train sources"):
+        PolicyTransform([{"name": "rotate"}, {"name": "cutmix"}], "image")

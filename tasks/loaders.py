@@ -164,11 +164,8 @@ class VersionDataset:
         label = str(row["label"])
         return {"item": item, "label": label, "target": self.classes.index(label),
                 "soft_target": soft_target(row.get("soft_label"), label, self.classes),
-                **{key: None if _missing(row.get(key)) else row.get(key) for key in LINEAGE}}
-
-
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and np.isnan(value))
+                **{key: row.get(key) for key in LINEAGE},
+                "soft_label": row.get("soft_label") if isinstance(row.get("soft_label"), str) else None}
 
 
 def soft_target(soft_label: str | None, label: str, classes: list[str]) -> list[float]:

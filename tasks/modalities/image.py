@@ -134,34 +134,30 @@ def image_loader(raw_dir: Path, rows: pd.DataFrame, max_pixels: int):
     """source_id -> its image as a variant's source is loaded (the last few kept: a partner recurs)."""
     from functools import lru_cache
 
-    relative = dict(zip(rows["source_id"] if "source_id" in rows else rows["sample_id"], rows["path"], strict=True))
+    relative = dict(zip(rows["source_id"], rows["path"], strict=True))
     return lru_cache(maxsize=32)(lambda source_id: load_image(raw_dir / relative[source_id], max_pixels).image)
 
 
 def mixing_partners(params: Params, pool: pd.DataFrame | None = None):
-    """(draw_partner(source_id), load_partner) for MixUp/CutMix, or (None, None) when the policy mixes
-    nothing. The pool is the augment stage's train sources (tasks.augment.augmentable_sources: train,
-    readable, not held out as a leak or a suspected label error), so both sources of a mix are train's."""
+    """source_id -> the MixUp/CutMix partner drawer of that source (None when the policy mixes nothing).
+    The pool is the augment stage's train sources (tasks.augment.augmentable_sources: train, readable,
+    not held out as a leak or a suspected label error), so both sources of a mix are train's."""
     from tasks.augment import augmentable_sources, mixes_sources
     from tasks.ops.mixing import partner_drawer
 
     if not mixes_sources(params):
-        return (lambda source_id: None), None
-    if pool is None:
-
-        pool = augmentable_sources(params)
-    pool = pool.sort_values("source_id" if "source_id" in pool else "sample_id")
-    ids = pool["source_id"] if "source_id" in pool else pool["sample_id"]
-    pairs = list(zip(ids.astype(str), pool["label"].astype(str), strict=True))
+        return lambda source_id: None
+    pool = (augmentable_sources(params) if pool is None else pool).sort_values("source_id")
+    pairs = list(zip(pool["source_id"].astype(str), pool["label"].astype(str), strict=True))
     load = image_loader(Path(params.data.raw_dir), pool, params.data.max_image_pixels)
-    return (lambda source_id: partner_drawer(pairs, load, exclude=source_id)), load
+    return lambda source_id: partner_drawer(pairs, load, exclude=source_id)
 
 
 def augment_shard(shard, params: Params, output_dir: Path = paths.AUGMENTED_DIR) -> list[dict]:
     """Make every variant of every source in the shard; write each file atomically."""
     policy = build_policy(params.augment.policy, params.data.modality)
     raw_dir = Path(params.data.raw_dir)
-    partners_of, _ = mixing_partners(params)
+    partners_of = mixing_partners(params)
     rows = []
     for source in shard.sources:
         image_source = load_image(raw_dir / source["path"], params.data.max_image_pixels).image
@@ -320,8 +316,9 @@ def preview_tiles(samples: pd.DataFrame, params: Params) -> list:
     from tasks.review_pages import describe_ops
 
     policy = build_policy(params.augment.policy, params.data.modality)
-    # MixUp/CutMix partners: the samples previewed (no plan yet), so a preview needs no pipeline run.
-    partners_of, _ = mixing_partners(params, samples)
+    # MixUp/CutMix partners: drawn among the samples previewed (a preview needs no plan, so no pipeline
+    # run): a mixed tile shows what the op does, not necessarily the partner the augment stage will draw.
+    partners_of = mixing_partners(params, samples)
     tiles = []
     for source in samples.itertuples(index=False):
         image = load_image(Path(params.data.raw_dir) / source.path, params.data.max_image_pixels).image

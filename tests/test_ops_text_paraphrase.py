@@ -89,3 +89,24 @@ def test_a_model_that_is_not_a_local_folder_is_refused_naming_the_key(config, me
 def test_max_new_tokens_must_be_a_positive_integer(model_folder):
     with pytest.raises(OperatorConfigError, match="paraphrase.max_new_tokens must be an integer >= 1"):
         build_policy([{"name": "paraphrase", "model": model_folder, "max_new_tokens": 0}], "text")
+
+
+def test_the_text_stage_paraphrases_keeping_labels_lineage_and_replay(model_folder, tmp_path):
+    from tasks.augment import Shard
+    from tasks.modalities import text
+    from tests.test_text_modality import make_params, sources
+
+    params = make_params(tmp_path)
+    params = params.model_copy(update={"augment": params.augment.model_copy(update={"policy": [
+        {"name": "paraphrase", "p": 1.0, "model": model_folder, "max_new_tokens": 8},
+        {"name": "random_swap", "p": 0.5}]})})
+    frame = sources(tmp_path)
+    shard = Shard(0, tuple(frame[frame["variants"] > 0].to_dict("records")))
+    rows = text.augment_shard(shard, params)
+    assert rows == text.augment_shard(shard, params) and len(rows) == 9
+    by_source = frame.set_index("sample_id")
+    for row in rows:
+        ops = json.loads(row["ops"])
+        assert row["label"] == by_source.loc[row["source_id"], "label"]
+        assert ops[0]["name"] == "paraphrase" and ops[0]["params"]["model"] == model_folder
+        assert replay(by_source.loc[row["source_id"], "text"], ops, "text") == row["text"]

@@ -34,10 +34,10 @@ def _augmented_paths(frame: pd.DataFrame) -> pd.Series | str:
 
 def review_rejections(accepted: pd.DataFrame, validated: pd.DataFrame, modality: str) -> pd.DataFrame:
     """Quarantine rows of the accepted variants a reviewer rejected (reviews/decisions.csv)."""
-    from tasks.ops.policy import operators_for
+    from tasks.review import modality_operators
 
     decisions = read_decisions(paths.DECISIONS)
-    check_targets(decisions, validated, operators_for(modality))
+    check_targets(decisions, validated, modality_operators(modality))
     rejected = rejected_variants(decisions, accepted)
     frame = accepted[accepted["sample_id"].isin(rejected)]
     return pd.DataFrame({"sample_id": frame["sample_id"], "path": _augmented_paths(frame), "stage": "review",

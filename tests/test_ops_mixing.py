@@ -120,3 +120,14 @@ def test_the_on_the_fly_transform_refuses_a_mixer_naming_it():
 
     with pytest.raises(LoaderError, match=r"\['cutmix'\] mix two train sources"):
         PolicyTransform([{"name": "rotate"}, {"name": "cutmix"}], "image")
+
+
+def test_a_reviewer_can_reject_every_mix_by_its_operator():
+    import pandas as pd
+
+    from tasks.review import DecisionsError, check_targets, modality_operators
+
+    variants = pd.DataFrame({"sample_id": ["x-aug000"]})
+    check_targets(pd.DataFrame([{"target": "op:cutmix", "line": 2}]), variants, modality_operators("image"))
+    with pytest.raises(DecisionsError, match="'op:cutmixx': unknown operator"):
+        check_targets(pd.DataFrame([{"target": "op:cutmixx", "line": 2}]), variants, modality_operators("image"))

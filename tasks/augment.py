@@ -127,20 +127,23 @@ def modality_libraries(modality: str) -> dict[str, str]:
 def augment_salt(params: Params) -> str:
     """Everything besides the source itself that decides a source's variants."""
     section = getattr(params, params.data.modality, None)  # the modality's own params, if it has any
-    folders = recording_folders(params)  # the bytes of a user's noise or impulse-response folder decide variants too
+    folders = policy_folders(params)  # the bytes of a user's recordings or model folder decide variants too
     return key_of("augment", params.seed, params.data.modality, params.data.max_image_pixels, *folders,
                   params.augment.model_dump(exclude={"factor", "max_variants_per_source"}),
                   section.model_dump() if section is not None else {},
                   modality_code(params.data.modality, "augment.py"), modality_libraries(params.data.modality))
 
 
-def recording_folders(params: Params) -> list[str]:
-    """A digest of each folder of recordings the policy reads (tasks.ops.audio_recorded); [] for none."""
+def policy_folders(params: Params) -> list[str]:
+    """A digest of each user folder the policy reads: recordings (tasks.ops.audio_recorded) and a
+    paraphrase model (tasks.ops.text_paraphrase); [] for none."""
     from tasks.ops.audio_recorded import folder_digest
+    from tasks.ops.text_paraphrase import model_digest
 
-    entries = params.augment.policy
-    return [folder_digest(entry["folder"]) for entry in (entries if isinstance(entries, list) else [])
-            if isinstance(entry, dict) and entry.get("folder")]
+    entries = [e for e in (params.augment.policy if isinstance(params.augment.policy, list) else [])
+               if isinstance(e, dict)]
+    return ([folder_digest(e["folder"]) for e in entries if e.get("folder")]
+            + [model_digest(e["model"]) for e in entries if e.get("name") == "paraphrase" and e.get("model")])
 
 
 def mixes_sources(params: Params) -> bool:

@@ -93,3 +93,21 @@ def test_without_a_folder_the_synthetic_noise_is_unchanged():
     clean = Clip(tone(seconds=0.2).samples, RATE)
     params = AUDIO_OPS["background_noise"]().sample(np.random.default_rng(0), clean)
     assert set(params) == {"colour", "snr_db", "noise_dbfs", "noise_seed"}
+
+
+def test_the_augment_memo_key_follows_the_folder_bytes(noise_folder, tmp_path):
+    import yaml
+
+    from tasks.augment import augment_salt
+    from tasks.params import parse_params
+    from tests.project import REPO
+
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw["data"].update(modality="audio", raw_dir=str(tmp_path))
+    raw["prepare"] = {"dataset": "none"}
+    raw["augment"]["policy"] = [{"name": "background_noise", "folder": str(noise_folder)}]
+    params = parse_params(raw)
+    before = augment_salt(params)
+    assert augment_salt(params) == before
+    hum(noise_folder / "hum300.wav", 310.0)  # same name, other bytes
+    assert augment_salt(params) != before

@@ -4,7 +4,9 @@
     python examples/train_hf.py --root . --on-the-fly   # originals only, the policy via set_transform
 
 Images go to 16x16 greyscale; scikit-learn's logistic regression learns them; prints the test
-accuracy and the lineage columns the dataset carries, as JSON.
+accuracy and the lineage columns the dataset carries, as JSON. A MixUp/CutMix row's soft label is
+the ``soft_label`` column (JSON {label: weight}); this example fits the hard ``label`` (see
+tasks.evaluate.soft_label_rows for a fit that weighs each label).
 """
 
 from __future__ import annotations

@@ -24,8 +24,11 @@ def pixels(image) -> torch.Tensor:
     return torch.from_numpy(np.asarray(image.convert("L").resize((16, 16)), dtype=np.float32).reshape(-1) / 255.0)
 
 
-def collate(batch: list[dict]) -> tuple[torch.Tensor, torch.Tensor]:
-    return torch.stack([pixels(sample["item"]) for sample in batch]), torch.tensor([s["target"] for s in batch])
+def collate(batch: list[dict]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Pixels, class indices, and class probabilities: a MixUp/CutMix row's soft label (the
+    manifest's soft_label), one-hot for every other row."""
+    return (torch.stack([pixels(sample["item"]) for sample in batch]), torch.tensor([s["target"] for s in batch]),
+            torch.tensor([s["soft_target"] for s in batch], dtype=torch.float32))
 
 
 def main() -> None:
@@ -44,12 +47,12 @@ def main() -> None:
     optimiser = torch.optim.Adam(model.parameters(), lr=0.05)
     for epoch in range(args.epochs):
         train.set_epoch(epoch)  # each (sample, epoch) draw is seeded: an epoch can be replayed
-        for inputs, targets in DataLoader(train, batch_size=64, shuffle=True, collate_fn=collate,
-                                          generator=torch.Generator().manual_seed(epoch)):
+        for inputs, _, soft_targets in DataLoader(train, batch_size=64, shuffle=True, collate_fn=collate,
+                                                  generator=torch.Generator().manual_seed(epoch)):
             optimiser.zero_grad()
-            torch.nn.functional.cross_entropy(model(inputs), targets).backward()
+            torch.nn.functional.cross_entropy(model(inputs), soft_targets).backward()  # probabilities as targets
             optimiser.step()
-    inputs, targets = collate([test[i] for i in range(len(test))])
+    inputs, targets, _ = collate([test[i] for i in range(len(test))])
     accuracy = float((model(inputs).argmax(1) == targets).float().mean())
     print(json.dumps({"loader": "torch", "train": len(train), "test": len(test), "accuracy": round(accuracy, 4)}))
 

@@ -114,7 +114,8 @@ def dask_mapper(address: str) -> ShardMapper:
 
 def modality_code(modality: str, *extra: str) -> str:
     """The code a modality's results depend on (not the other modalities' code)."""
-    return code_version("ops/base.py", "ops/policy.py", f"ops/{modality}*.py", f"modalities/{modality}*.py",
+    return code_version("ops/base.py", "ops/policy.py", "ops/presets.py", "ops/mixing.py",
+                        f"ops/{modality}*.py", f"modalities/{modality}*.py",
                         "imaging.py", "io.py", *extra)
 
 
@@ -126,10 +127,31 @@ def modality_libraries(modality: str) -> dict[str, str]:
 def augment_salt(params: Params) -> str:
     """Everything besides the source itself that decides a source's variants."""
     section = getattr(params, params.data.modality, None)  # the modality's own params, if it has any
-    return key_of("augment", params.seed, params.data.modality, params.data.max_image_pixels,
+    folders = policy_folders(params)  # the bytes of a user's recordings or model folder decide variants too
+    return key_of("augment", params.seed, params.data.modality, params.data.max_image_pixels, *folders,
                   params.augment.model_dump(exclude={"factor", "max_variants_per_source"}),
                   section.model_dump() if section is not None else {},
                   modality_code(params.data.modality, "augment.py"), modality_libraries(params.data.modality))
+
+
+def policy_folders(params: Params) -> list[str]:
+    """A digest of each user folder the policy reads: recordings (tasks.ops.audio_recorded) and a
+    paraphrase model (tasks.ops.text_paraphrase); [] for none."""
+    from tasks.ops.audio_recorded import folder_digest
+    from tasks.ops.text_paraphrase import model_digest
+
+    entries = [e for e in (params.augment.policy if isinstance(params.augment.policy, list) else [])
+               if isinstance(e, dict)]
+    return ([folder_digest(e["folder"]) for e in entries if e.get("folder")]
+            + [model_digest(e["model"]) for e in entries if e.get("name") == "paraphrase" and e.get("model")])
+
+
+def mixes_sources(params: Params) -> bool:
+    """Whether the policy has a mixer (MixUp, CutMix: tasks.ops.mixing), whose partner is any train source."""
+    from tasks.ops.mixing import MIXERS
+
+    entries = params.augment.policy
+    return isinstance(entries, list) and any(entry.get("name") in MIXERS for entry in entries)
 
 
 def failure_row(sources: tuple[dict, ...], error: Exception, per_source: bool) -> dict:
@@ -246,6 +268,8 @@ def run(params: Params, mapper: ShardMapper | None = None) -> int:
         mapper = dask_mapper(address) if address else local_mapper(params.execution.workers)
     # Per-source memo only where a shard is a set of independent sources (not e.g. a class fit).
     salt = augment_salt(params) if params.execution.cache and not custom_shards else None
+    if salt is not None and mixes_sources(params):  # a MixUp/CutMix variant depends on the whole train pool
+        salt = key_of(salt, sources[["source_id", "label", "sha256"]].astype(str).to_numpy().tolist())
     results = mapper(partial(run_shard_in_project, params=params, root=str(Path.cwd().resolve()), salt=salt), shards)
     # A modality whose extra columns depend on the dataset (a table's own columns) names them per run.
     extra_columns = getattr(modality, "augmented_columns", None)

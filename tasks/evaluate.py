@@ -29,6 +29,7 @@ on. The report page is written last.
 
 from __future__ import annotations
 
+import json
 import logging
 import warnings
 
@@ -127,14 +128,40 @@ def model_description(kind: str, params: Params) -> str:
     return "logistic regression on " + ("TF-IDF features" if kind == "tfidf" else "standardised features")
 
 
-def fit_and_score(model, x_train, y_train, x_test, y_test, labels: list[str]) -> tuple[dict, bool, np.ndarray]:
-    """Scores on the test rows, whether the solver converged, and the predictions (for the interval)."""
+def soft_label_rows(x: np.ndarray, y: np.ndarray, soft: np.ndarray | None, weighted: bool
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The training rows with their soft labels (MixUp/CutMix rows: tasks.ops.mixing): each such
+    row once per label it holds, weighted by that label's share, when the model takes sample
+    weights (``weighted``: the logistic regression); else (the CNN) once, with its heaviest
+    label. Weights are None when no row is soft, so a run without mixing fits as before."""
+    if soft is None or not any(isinstance(value, str) and value for value in soft):
+        return x, y, None
+    rows, labels, weights = [], [], []
+    for index, value in enumerate(soft):
+        shares = json.loads(value) if isinstance(value, str) and value else {str(y[index]): 1.0}
+        if not weighted:
+            shares = {max(shares, key=lambda label: (shares[label], label == str(y[index]))): 1.0}
+        for label, share in shares.items():
+            rows.append(index)
+            labels.append(label)
+            weights.append(share)
+    return x[rows], np.asarray(labels, dtype=y.dtype if y.dtype.kind == "U" else object), (
+        np.asarray(weights) if weighted else None)
+
+
+def fit_and_score(model, x_train, y_train, x_test, y_test, labels: list[str],
+                  soft: np.ndarray | None = None) -> tuple[dict, bool, np.ndarray]:
+    """Scores on the test rows, whether the solver converged, and the predictions (for the interval).
+    ``soft``: the training rows' soft labels (final manifest ``soft_label``), see soft_label_rows."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, recall_score
 
+    weighted = hasattr(model, "steps")  # the sklearn pipeline; the CNN's fit takes no weights
+    x_train, y_train, weights = soft_label_rows(x_train, y_train, soft, weighted)
+    fit_options = {} if weights is None else {f"{model.steps[-1][0]}__sample_weight": weights}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
-        model.fit(x_train, y_train)
+        model.fit(x_train, y_train, **fit_options)
     predicted = model.predict(x_test)
     scores = {
         "accuracy": accuracy_score(y_test, predicted),
@@ -228,6 +255,7 @@ def evaluate(final: pd.DataFrame, params: Params) -> dict:
     x_train, x_test = values[: len(train)], values[len(train):]
     y_train, y_test = train["label"].astype(str).to_numpy(), test["label"].astype(str).to_numpy()
     labels = _sorted_labels(set(y_train) | set(y_test))
+    soft = train["soft_label"].to_numpy(dtype=object) if "soft_label" in train else None  # MixUp/CutMix rows
     runs: dict[str, list[dict]] = {"baseline": [], "augmented": []}
     predictions: dict[str, list[np.ndarray]] = {"baseline": [], "augmented": []}
     converged = True
@@ -239,7 +267,7 @@ def evaluate(final: pd.DataFrame, params: Params) -> dict:
             for name, mask in masks.items():
                 model = make_model(kind, params, seed=repeat_seed(params.seed, repeat))  # paired: both arms alike
                 scores, ok, predicted = fit_and_score(model, x_train[mask], y_train[mask], x_test,
-                                                      y_test, labels)
+                                                      y_test, labels, soft[mask] if soft is not None else None)
                 runs[name].append(scores)
                 predictions[name].append(predicted)
                 converged &= ok
@@ -286,6 +314,12 @@ def evaluate(final: pd.DataFrame, params: Params) -> dict:
             "classes": len(labels),
         },
     }
+    soft_rows = int(sum(isinstance(v, str) and bool(v) for v in soft)) if soft is not None else 0
+    if soft_rows:  # said only when there are any: a run without MixUp/CutMix reports as before
+        report["setup"]["soft_labels"] = {
+            "rows": soft_rows,
+            "used_as": "each label at its weight (sample weights)" if kind != "dense" or params.evaluate.model != "cnn"
+            else "the heaviest label only: the CNN's fit takes no sample weights"}
     return report
 
 

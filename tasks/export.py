@@ -2,7 +2,8 @@
 outside the DVC outputs, with the manifest beside it.
 
 - ``imagefolder`` (images, audio): ``split/label/file`` plus a ``metadata.csv`` per split with
-  ``file_name`` and the lineage columns, the layout of Hugging Face's ``imagefolder`` /
+  ``file_name`` and the lineage columns (``soft_label``: a MixUp/CutMix row's JSON ``{label:
+  weight}``, empty for the others), the layout of Hugging Face's ``imagefolder`` /
   ``audiofolder`` builders and of torchvision's ``ImageFolder`` (which ignores the CSV);
 - ``hf``: ``datasets.DatasetDict.save_to_disk`` (typed features, lineage kept; see
   tasks.loaders.hf_dataset), read back by ``datasets.load_from_disk``;
@@ -70,7 +71,7 @@ def _folders(root: Path, out: Path, frame, rev: str | None) -> None:
                 target.write_bytes(_read(root, f"{FINAL}/{row.path}", rev))
             metadata.append({"file_name": target.relative_to(out / name).as_posix(), "label": row.label,
                              **{key: getattr(row, key) for key in ("sample_id", "source_id", "origin", "ops", "seed",
-                                                                   "sha256") if hasattr(row, key)}})
+                                                                   "sha256", "soft_label") if hasattr(row, key)}})
         with open(out / name / "metadata.csv", "w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=list(metadata[0]), lineterminator="\n")
             writer.writeheader()

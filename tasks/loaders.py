@@ -30,7 +30,8 @@ FINAL = "data/final"
 SPLITS = ("train", "val", "test")
 ORIGINS = ("original", "augmented", "synthetic")
 # Lineage kept beside every item, so a training run can say where each sample came from.
-LINEAGE = ("sample_id", "source_id", "split", "origin", "ops", "seed", "sha256")
+# soft_label: a MixUp/CutMix row's JSON {label: weight} (null otherwise); see soft_target.
+LINEAGE = ("sample_id", "source_id", "split", "origin", "ops", "seed", "sha256", "soft_label")
 
 
 class LoaderError(ValueError):
@@ -162,7 +163,16 @@ class VersionDataset:
             item = self.transform(item)
         label = str(row["label"])
         return {"item": item, "label": label, "target": self.classes.index(label),
-                **{key: row.get(key) for key in LINEAGE}}
+                "soft_target": soft_target(row.get("soft_label"), label, self.classes),
+                **{key: row.get(key) for key in LINEAGE},
+                "soft_label": row.get("soft_label") if isinstance(row.get("soft_label"), str) else None}
+
+
+def soft_target(soft_label: str | None, label: str, classes: list[str]) -> list[float]:
+    """The class probabilities a loss takes: the row's soft label (a MixUp/CutMix row: both
+    sources' labels by their weights), else one-hot on its label."""
+    weights = json.loads(soft_label) if isinstance(soft_label, str) and soft_label else {label: 1.0}
+    return [float(weights.get(name, 0.0)) for name in classes]
 
 
 def hf_dataset(root: str | Path = ".", *, rev: str | None = None, split: str | Iterable[str] | None = None,
@@ -178,7 +188,8 @@ def hf_dataset(root: str | Path = ".", *, rev: str | None = None, split: str | I
     label = datasets.ClassLabel(names=base.classes)
     lineage = {"sample_id": datasets.Value("string"), "source_id": datasets.Value("string"),
                "split": datasets.Value("string"), "origin": datasets.Value("string"),
-               "ops": datasets.Value("string"), "seed": datasets.Value("int64"), "sha256": datasets.Value("string")}
+               "ops": datasets.Value("string"), "seed": datasets.Value("int64"), "sha256": datasets.Value("string"),
+               "soft_label": datasets.Value("string")}
     tables = {}
     for name in splits:
         rows = base.frame[base.frame["split"] == name]
@@ -228,6 +239,10 @@ class PolicyTransform:
         from tasks.ops.policy import build_policy
 
         self._ops = build_policy(self.policy, self.modality)
+        mixers = [op.name for op in self._ops if getattr(op, "is_mixer", False)]
+        if mixers:  # a transform sees one item; a mix needs two (tasks.ops.mixing)
+            raise LoaderError(f"PolicyTransform: {mixers} mix two train sources and cannot run on one item; "
+                              "drop them from this policy and mix in your batch collate function")
 
     @classmethod
     def from_params(cls, path: str | Path = "params.yaml", **options: Any) -> PolicyTransform:

@@ -18,12 +18,14 @@ from tasks.bias import apply_relabels, imbalance_ratio, normalised_entropy
 from tasks.generative.final import SyntheticRows
 from tasks.io import read_json, read_parquet, write_csv, write_json, write_parquet
 from tasks.modalities import get_modality
+from tasks.ops.mixing import soft_label
 from tasks.params import Params
 from tasks.report_plots import bar_chart
 from tasks.review import check_targets, read_decisions, rejected_variants, rejection_reason
 from tasks.samples import QUARANTINE_COLUMNS
 
-LINEAGE_COLUMNS = ["sample_id", "source_id", "split", "label", "origin", "ops", "seed", "sha256"]
+# soft_label: JSON {label: weight} for a MixUp/CutMix row (both sources' labels), null for every other row.
+LINEAGE_COLUMNS = ["sample_id", "source_id", "split", "label", "soft_label", "origin", "ops", "seed", "sha256"]
 
 
 def _augmented_paths(frame: pd.DataFrame) -> pd.Series | str:
@@ -32,10 +34,10 @@ def _augmented_paths(frame: pd.DataFrame) -> pd.Series | str:
 
 def review_rejections(accepted: pd.DataFrame, validated: pd.DataFrame, modality: str) -> pd.DataFrame:
     """Quarantine rows of the accepted variants a reviewer rejected (reviews/decisions.csv)."""
-    from tasks.ops.policy import operators_for
+    from tasks.review import modality_operators
 
     decisions = read_decisions(paths.DECISIONS)
-    check_targets(decisions, validated, operators_for(modality))
+    check_targets(decisions, validated, modality_operators(modality))
     rejected = rejected_variants(decisions, accepted)
     frame = accepted[accepted["sample_id"].isin(rejected)]
     return pd.DataFrame({"sample_id": frame["sample_id"], "path": _augmented_paths(frame), "stage": "review",
@@ -105,6 +107,8 @@ def run(params: Params) -> dict:
         shutil.rmtree(paths.FINAL_PREVIOUS, ignore_errors=True)  # what no new file took back: stale
     # A modality whose final columns depend on the dataset (a table's own columns) names them per run.
     final_columns = getattr(modality, "final_columns", None)
+    final["soft_label"] = pd.Series([soft_label(ops, label) for ops, label in zip(final["ops"], final["label"], strict=True)],
+                                    index=final.index, dtype=object)
     final = final[LINEAGE_COLUMNS + (final_columns(final, params) if final_columns else modality.FINAL_COLUMNS)]
     final = final.astype({"seed": "Int64"})
     final = final.sort_values(["split", "label", "sample_id"]).reset_index(drop=True)

@@ -184,10 +184,10 @@ def _accepted(variants: pd.DataFrame) -> pd.DataFrame:
     return variants[variants["status"] == "accepted"]
 
 
-def _operators(modality: str) -> list[str]:
-    from tasks.ops.policy import operators_for
+def modality_operators(modality: str) -> list[str]:
+    from tasks.ops.policy import extra_operators_for, operators_for
 
-    return sorted(operators_for(modality))
+    return sorted(operators_for(modality) | extra_operators_for(modality))  # op:mixup and op:paraphrase too
 
 
 def add_decision(target: str, decision: str, note: str, reviewer: str, modality: str,
@@ -199,7 +199,7 @@ def add_decision(target: str, decision: str, note: str, reviewer: str, modality:
     if decision not in DECISIONS:
         raise DecisionsError(f"decision {decision!r} must be one of {list(DECISIONS)}")
     variants = _variants()
-    check_targets(pd.DataFrame([row | {"line": 0}]), variants, _operators(modality), f"augmill review {decision}")
+    check_targets(pd.DataFrame([row | {"line": 0}]), variants, modality_operators(modality), f"augmill review {decision}")
     decisions = pd.concat([decisions, pd.DataFrame([row])], ignore_index=True)
     write_decisions(decisions, path)
     return decisions

@@ -130,16 +130,41 @@ def bias_extra(ok: pd.DataFrame, params: Params) -> dict:
 
 # ---- augment ---------------------------------------------------------------
 
+def image_loader(raw_dir: Path, rows: pd.DataFrame, max_pixels: int):
+    """source_id -> its image as a variant's source is loaded (the last few kept: a partner recurs)."""
+    from functools import lru_cache
+
+    relative = dict(zip(rows["source_id"], rows["path"], strict=True))
+    return lru_cache(maxsize=32)(lambda source_id: load_image(raw_dir / relative[source_id], max_pixels).image)
+
+
+def mixing_partners(params: Params, pool: pd.DataFrame | None = None):
+    """source_id -> the MixUp/CutMix partner drawer of that source (None when the policy mixes nothing).
+    The pool is the augment stage's train sources (tasks.augment.augmentable_sources: train, readable,
+    not held out as a leak or a suspected label error), so both sources of a mix are train's."""
+    from tasks.augment import augmentable_sources, mixes_sources
+    from tasks.ops.mixing import partner_drawer
+
+    if not mixes_sources(params):
+        return lambda source_id: None
+    pool = (augmentable_sources(params) if pool is None else pool).sort_values("source_id")
+    pairs = list(zip(pool["source_id"].astype(str), pool["label"].astype(str), strict=True))
+    load = image_loader(Path(params.data.raw_dir), pool, params.data.max_image_pixels)
+    return lambda source_id: partner_drawer(pairs, load, exclude=source_id)
+
+
 def augment_shard(shard, params: Params, output_dir: Path = paths.AUGMENTED_DIR) -> list[dict]:
     """Make every variant of every source in the shard; write each file atomically."""
     policy = build_policy(params.augment.policy, params.data.modality)
     raw_dir = Path(params.data.raw_dir)
+    partners_of = mixing_partners(params)
     rows = []
     for source in shard.sources:
         image_source = load_image(raw_dir / source["path"], params.data.max_image_pixels).image
         for variant in source.get("variant_ids", range(int(source["variants"]))):
             seed = sample_seed(params.seed, source["source_id"], variant)
-            image, records = run_policy(policy, np.random.default_rng(seed), image_source)
+            image, records = run_policy(policy, np.random.default_rng(seed), image_source,
+                                        partners_of(source["source_id"]))
             image_format = output_format(source["format"], image.mode, params.augment.image_format)
             data = encode_image(image, image_format, params.augment.jpeg_quality)
             sample_id = f"{source['source_id']}-aug{variant:03d}"
@@ -159,6 +184,7 @@ def features(augmented: pd.DataFrame, sources: pd.DataFrame, params: Params) -> 
     like: aligned by the variant's recorded geometric ops (see image_checks)."""
     raw_dir, max_pixels = Path(params.data.raw_dir), params.data.max_image_pixels
     source_paths = dict(zip(sources["sample_id"], sources["path"], strict=False))
+    load_partner = image_loader(raw_dir, sources.assign(source_id=sources["sample_id"]), max_pixels)  # MixUp/CutMix
     rows, cached_source = [], (None, None)
     with progress_bar("validate: measuring", len(augmented)) as advance:
         for row in augmented.itertuples(index=False):
@@ -173,7 +199,8 @@ def features(augmented: pd.DataFrame, sources: pd.DataFrame, params: Params) -> 
                     cached_source = (row.source_id, (source, source_facts(source)))
                 measured.update(width=image.width, height=image.height, **pixel_stats(image))
                 if measured["source_exists"]:
-                    measured.update(compare(cached_source[1][0], image, row.ops, cached_source[1][1]).as_dict())
+                    measured.update(compare(cached_source[1][0], image, row.ops, cached_source[1][1],
+                                           load_partner).as_dict())
             except (UnreadableImage, OSError) as error:
                 measured["unreadable"] = str(error)
             rows.append(measured)
@@ -275,17 +302,28 @@ def report_thumbnail(path: Path, params: Params) -> str | None:
 def preview(samples: pd.DataFrame, params: Params, output_stem: Path) -> Path:
     """Each chosen source beside the variant the augment stage would make as its first
     (same generator seed), with the operators that fired; drawn into output_stem.png."""
-    from tasks.preview import PreviewTile, draw_grid
+    from tasks.preview import draw_grid
+
+    tiles = preview_tiles(samples, params)
+    path = output_stem.with_suffix(".png")
+    draw_grid(tiles, f"augment.policy preview: source | variant 0, {len(tiles)} train samples", path)
+    return path
+
+
+def preview_tiles(samples: pd.DataFrame, params: Params) -> list:
+    """The preview's tiles: each source, its variant 0, and the operators that fired (described)."""
+    from tasks.preview import PreviewTile
     from tasks.review_pages import describe_ops
 
     policy = build_policy(params.augment.policy, params.data.modality)
+    # MixUp/CutMix partners: drawn among the samples previewed (a preview needs no plan, so no pipeline
+    # run): a mixed tile shows what the op does, not necessarily the partner the augment stage will draw.
+    partners_of = mixing_partners(params, samples)
     tiles = []
     for source in samples.itertuples(index=False):
         image = load_image(Path(params.data.raw_dir) / source.path, params.data.max_image_pixels).image
         seed = sample_seed(params.seed, source.source_id, 0)
-        variant, records = run_policy(policy, np.random.default_rng(seed), image)
+        variant, records = run_policy(policy, np.random.default_rng(seed), image, partners_of(source.source_id))
         tiles.append(PreviewTile(f"{source.label} · {source.source_id}", np.asarray(image), np.asarray(variant),
                                  describe_ops(json.dumps(records))))
-    path = output_stem.with_suffix(".png")
-    draw_grid(tiles, f"augment.policy preview: source | variant 0, {len(tiles)} train samples", path)
-    return path
+    return tiles

@@ -35,6 +35,7 @@ import numpy as np
 from PIL import Image
 
 from tasks.ops.image import OPERATOR_KINDS
+from tasks.ops.mixing import MIXERS
 from tasks.ops.policy import replay
 
 WORKING_SIDE = 128  # the photometric comparison's scale: sees structure, averages pixel noise away
@@ -58,13 +59,18 @@ class Comparison:
 def geometric_ops(ops: list[dict] | str) -> list[dict]:
     """The recorded ops that move pixels (see OPERATOR_KINDS), in their order."""
     records = json.loads(ops) if isinstance(ops, str) else ops
-    return [op for op in records if OPERATOR_KINDS[op["name"]] == "geometric"]
+    return [op for op in records if OPERATOR_KINDS.get(op["name"]) == "geometric"]
 
 
-def aligned_source(source: Image.Image, ops: list[dict] | str) -> Image.Image:
+def aligned_source(source: Image.Image, ops: list[dict] | str, load_partner=None) -> Image.Image:
     """The source with the variant's geometric ops alone: what the variant would be
-    without its photometric ops, to compare like with like."""
-    return replay(source, geometric_ops(ops), "image")
+    without its photometric ops, to compare like with like. A MixUp/CutMix is replayed
+    too (its partner from ``load_partner``): the mix is the variant's intended content,
+    so a mixed variant is compared with the aligned mix, not quarantined for being one."""
+    records = json.loads(ops) if isinstance(ops, str) else ops
+    kept = [op for op in records if OPERATOR_KINDS.get(op["name"]) == "geometric"
+            or (load_partner is not None and op["name"] in MIXERS)]
+    return replay(source, kept, "image", load_partner)
 
 
 def _block_grid(size: tuple[int, int]) -> tuple[int, int]:
@@ -223,12 +229,14 @@ def source_facts(source: Image.Image) -> SourceFacts:
     return SourceFacts(_detail_weights(source, *_block_grid(source.size)), resave_difference(source))
 
 
-def compare(source: Image.Image, variant: Image.Image, ops: list[dict] | str, facts: SourceFacts | None = None) -> Comparison:
+def compare(source: Image.Image, variant: Image.Image, ops: list[dict] | str, facts: SourceFacts | None = None,
+            load_partner=None) -> Comparison:
     """Every measure of one variant against its source; see the module docstring. Pass
-    source_facts(source) when comparing several variants of one source."""
+    source_facts(source) when comparing several variants of one source, and load_partner
+    (source_id -> image) for a MixUp/CutMix variant's partner."""
     facts = facts or source_facts(source)
     content_kept, fill_fraction, valid = geometry(source, ops, facts)
-    aligned = aligned_source(source, ops)
+    aligned = aligned_source(source, ops, load_partner)
     if aligned.size != variant.size:  # not made by these ops (a stray file): nothing lines up
         valid = np.zeros((variant.height, variant.width), bool)
     return Comparison(content_kept, fill_fraction, photometric_similarity(aligned, variant, valid),

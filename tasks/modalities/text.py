@@ -166,7 +166,9 @@ def bias_extra(ok: pd.DataFrame, params: Params) -> dict:
 def build_text_policy(params: Params) -> list:
     """The policy with the thesaurus and stop words of the `text:` section bound to each operator."""
     lexicon = load_lexicon(tuple(params.text.synonyms), tuple(params.text.extra_stop_words))
-    return [op.with_lexicon(lexicon) for op in build_policy(params.augment.policy, "text")]
+    # A model hook (paraphrase: tasks.ops.text_paraphrase) has its own vocabulary, no lexicon.
+    return [op.with_lexicon(lexicon) if hasattr(op, "with_lexicon") else op
+            for op in build_policy(params.augment.policy, "text")]
 
 
 def augment_shard(shard, params: Params) -> list[dict]:

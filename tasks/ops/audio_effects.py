@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from tasks.modalities.audio_signal import Clip, power, to_dbfs
 from tasks.ops.audio import FADE_S, _set_range, _uniform
+from tasks.ops.audio_recorded import file_sha256, looped, recording, recording_names
 from tasks.ops.base import Operator, OperatorConfigError
 from tasks.ops.policy import register
 
@@ -62,6 +64,7 @@ class BackgroundNoise(Operator):
     modality = "audio"
     snr_db: tuple[float, float] = (10.0, 30.0)
     colours: tuple[str, ...] = COLOURS
+    folder: str = ""  # recordings of real noise (tasks.ops.audio_recorded); "" : the synthetic colours
 
     def validate(self) -> None:
         _set_range(self, "snr_db", -20.0, 100.0)
@@ -69,15 +72,30 @@ class BackgroundNoise(Operator):
         if not colours or any(colour not in COLOURS for colour in colours):
             raise OperatorConfigError(f"{self.name}.colours must be a list drawn from {list(COLOURS)}, got {self.colours!r}")
         object.__setattr__(self, "colours", colours)
+        if self.folder:
+            recording_names(self.folder, f"{self.name}.folder")
 
     def sample(self, rng: np.random.Generator, item: Clip) -> dict[str, Any]:
         snr = _uniform(rng, *self.snr_db)
         signal_dbfs = to_dbfs(math.sqrt(power(item.samples)))
+        if self.folder:  # a file, then where in it the noise starts (it wraps round)
+            names = recording_names(self.folder, f"{self.name}.folder")
+            name = names[int(rng.integers(len(names)))]
+            sha256 = file_sha256(str(Path(self.folder) / name))
+            frames = recording(self.folder, name, sha256, item.rate, item.channels).shape[0]
+            return {"folder": self.folder, "noise_file": name, "noise_sha256": sha256,
+                    "offset": int(rng.integers(frames)), "snr_db": snr, "noise_dbfs": round(signal_dbfs - snr, 4)}
         return {"colour": self.colours[int(rng.integers(len(self.colours)))], "snr_db": snr,
                 "noise_dbfs": round(signal_dbfs - snr, 4), "noise_seed": int(rng.integers(0, 2**31))}
 
-    def apply(self, item: Clip, *, colour: str, snr_db: float, noise_dbfs: float, noise_seed: int) -> Clip:
-        noise = coloured_noise(item.frames, item.channels, colour, noise_seed)
+    def apply(self, item: Clip, *, snr_db: float, noise_dbfs: float, colour: str = "", noise_seed: int = 0,
+              folder: str = "", noise_file: str = "", noise_sha256: str = "", offset: int = 0) -> Clip:
+        if folder:
+            source = recording(folder, noise_file, noise_sha256, item.rate, item.channels)
+            noise = looped(source, offset, item.frames)
+            noise = noise / _settled(math.sqrt(power(noise)) or 1.0)
+        else:
+            noise = coloured_noise(item.frames, item.channels, colour, noise_seed)
         return item.with_samples(item.samples + noise * 10.0 ** (noise_dbfs / 20.0))
 
 
@@ -104,17 +122,30 @@ class Reverb(Operator):
     modality = "audio"
     rt60: tuple[float, float] = (0.2, 0.8)
     wet: tuple[float, float] = (0.2, 0.5)
+    folder: str = ""  # measured impulse responses (tasks.ops.audio_recorded); "": simulated rooms
 
     def validate(self) -> None:
         _set_range(self, "rt60", 0.01, 10.0)
         _set_range(self, "wet", 0.0, 1.0)
+        if self.folder:
+            recording_names(self.folder, f"{self.name}.folder")
 
     def sample(self, rng: np.random.Generator, item: Clip) -> dict[str, Any]:
+        if self.folder:
+            names = recording_names(self.folder, f"{self.name}.folder")
+            name = names[int(rng.integers(len(names)))]
+            return {"folder": self.folder, "rir_file": name, "rir_sha256": file_sha256(str(Path(self.folder) / name)),
+                    "wet": _uniform(rng, *self.wet)}
         return {"rt60": _uniform(rng, *self.rt60), "wet": _uniform(rng, *self.wet),
                 "rir_seed": int(rng.integers(0, 2**31))}
 
-    def apply(self, item: Clip, *, rt60: float, wet: float, rir_seed: int) -> Clip:
-        response = room_response(item.rate, rt60, rir_seed)
+    def apply(self, item: Clip, *, wet: float, rt60: float = 0.0, rir_seed: int = 0, folder: str = "",
+              rir_file: str = "", rir_sha256: str = "") -> Clip:
+        if folder:  # mono, scaled so its strongest tap (the direct path) is 1, as the simulated one's
+            response = recording(folder, rir_file, rir_sha256, item.rate, 1)[:, 0]
+            response = response / _settled(float(np.max(np.abs(response))))
+        else:
+            response = room_response(item.rate, rt60, rir_seed)
         dry = item.samples.astype(np.float64)
         size = dry.shape[0] + response.size - 1
         n = 1 << max(0, (size - 1).bit_length())

@@ -42,7 +42,7 @@ def build_policy(entries: list[dict[str, Any]] | dict[str, Any], modality: str,
         from tasks.ops.presets import build_preset
 
         return [build_preset(entries, modality, key)]
-    available = operators_for(modality)
+    available = operators_for(modality) | extra_operators_for(modality)
     if not entries:
         raise OperatorConfigError(f"{key} is empty: list at least one operator of {sorted(available)}")
     ops = []
@@ -90,13 +90,40 @@ def sample_seed(seed: int, source_id: str, variant: int) -> int:
     return int(state >> np.uint64(1))
 
 
-def run_policy(ops: list[Operator | Preset], rng: np.random.Generator, item: Any) -> tuple[Any, list[dict]]:
+# Operators a policy takes that the one-item contract suite cannot run alone: mixers (their
+# partner: tasks.ops.mixing) and model hooks (a user's local model folder: tasks.ops.text_paraphrase).
+# Each has its own suite; they are built, run and replayed like the others.
+EXTRA: dict[str, type[Operator]] = {}
+
+
+def register_extra(cls: type[Operator]) -> type[Operator]:
+    if cls.name in REGISTRY or cls.name in EXTRA:
+        raise TypeError(f"operator name {cls.name!r} is registered twice")
+    EXTRA[cls.name] = cls
+    return cls
+
+
+def extra_operators_for(modality: str) -> dict[str, type[Operator]]:
+    """The extra operators of a modality (see EXTRA)."""
+    _load_builtin_operators()
+    return {name: cls for name, cls in EXTRA.items() if cls.modality == modality}
+
+
+def run_policy(ops: list[Operator | Preset], rng: np.random.Generator, item: Any,
+               draw_partner: Any = None) -> tuple[Any, list[dict]]:
     """Apply each operator with its probability; if none fired, apply one chosen
     at random so that no variant is a plain copy of its source. A preset fires the
-    operators it chooses for this sample, each recorded as itself."""
+    operators it chooses for this sample, each recorded as itself. A mixer (MixUp,
+    CutMix) takes its partner from ``draw_partner`` (tasks.ops.mixing.partner_drawer)."""
     records: list[dict] = []
 
     def fire(op: Operator | Preset, item: Any) -> Any:
+        if getattr(op, "is_mixer", False):
+            from tasks.ops.mixing import fire_mixer
+
+            item, record = fire_mixer(op, rng, item, draw_partner)
+            records.extend([record] if record else [])
+            return item
         for chosen in op.choose(rng, item) if isinstance(op, Preset) else (op,):
             params = chosen.sample(rng, item)
             item = chosen.apply(item, **params)
@@ -112,10 +139,16 @@ def run_policy(ops: list[Operator | Preset], rng: np.random.Generator, item: Any
     return item, records
 
 
-def replay(item: Any, records: list[dict], modality: str) -> Any:
-    """Re-apply recorded operators: the proof that a row's lineage is complete."""
-    available = operators_for(modality)
+def replay(item: Any, records: list[dict], modality: str, load_partner: Any = None) -> Any:
+    """Re-apply recorded operators: the proof that a row's lineage is complete. A mixer's
+    partner comes from ``load_partner(source_id)`` (its item, loaded as the source was)."""
+    available = operators_for(modality) | extra_operators_for(modality)
     for record in records:
+        if getattr(available.get(record["name"]), "is_mixer", False):
+            from tasks.ops.mixing import replay_mixer
+
+            item = replay_mixer(record["name"], item, record["params"], load_partner)
+            continue
         cls = available[record["name"]]
         item = cls.__new__(cls).apply(item, **record["params"])
     return item

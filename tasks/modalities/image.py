@@ -68,10 +68,15 @@ def channel_statistics(ok: pd.DataFrame) -> dict:
 def read_raw(params: Params) -> tuple[pd.DataFrame, dict]:
     salt = key_of("read image", params.data.max_image_pixels, code_version("imaging.py", "modalities/image.py", "ingest.py"),
                   library_versions(*LIBRARIES))
-    frame, context = read_file_dataset(params.data.raw_dir, params.data.manifest_csv,
-                                       partial(read_image_file, max_pixels=params.data.max_image_pixels),
-                                       params.data.split.model_dump(), params.seed, "reading images",
-                                       memo=(Memo("explore", params.execution.cache), salt))
+    reader = partial(read_image_file, max_pixels=params.data.max_image_pixels)
+    if params.data.targets != "none":  # the annotation files name the images and carry their targets
+        from tasks.modalities import image_annotated
+
+        frame, context = image_annotated.read_raw(params, reader, salt)
+    else:
+        frame, context = read_file_dataset(params.data.raw_dir, params.data.manifest_csv,
+                                           reader, params.data.split.model_dump(), params.seed, "reading images",
+                                           memo=(Memo("explore", params.execution.cache), salt))
     ok = frame[frame["status"] == "ok"]
     stats = channel_statistics(ok) if len(ok) else {}
     return frame.drop(columns=[c for c in _CHANNEL_COLUMNS if c in frame]), context | {"channel_stats": stats}
@@ -128,10 +133,27 @@ def bias_extra(ok: pd.DataFrame, params: Params) -> dict:
     return {}
 
 
+def object_plan(train: pd.DataFrame, params: Params) -> dict | None:
+    """bias, with data.targets: the plan by objects per class (image_annotated), else None."""
+    if params.data.targets == "none":
+        return None
+    from tasks.modalities import image_annotated
+
+    return image_annotated.object_plan(train, params)
+
+
 # ---- augment ---------------------------------------------------------------
+
+def augmented_columns(sources: pd.DataFrame, params: Params) -> list[str]:
+    return AUGMENTED_COLUMNS + (["targets"] if params.data.targets != "none" else [])
+
 
 def augment_shard(shard, params: Params, output_dir: Path = paths.AUGMENTED_DIR) -> list[dict]:
     """Make every variant of every source in the shard; write each file atomically."""
+    if params.data.targets != "none":
+        from tasks.modalities import image_annotated
+
+        return image_annotated.augment_shard(shard, params, output_dir)
     policy = build_policy(params.augment.policy, params.data.modality)
     raw_dir = Path(params.data.raw_dir)
     rows = []
@@ -229,7 +251,14 @@ def _suffix(path: str) -> str:
 
 def finalize(originals: pd.DataFrame, accepted: pd.DataFrame, params: Params) -> pd.DataFrame:
     """Copy originals (byte for byte) and accepted variants into data/final/split/label/,
-    each named by its sample_id: unique, and safe whatever the input names were."""
+    each named by its sample_id: unique, and safe whatever the input names were. With targets,
+    data/final is written in the input's annotation format instead (image_annotated)."""
+    if params.data.targets != "none":
+        from tasks.modalities import image_annotated
+
+        frame = image_annotated.finalize(originals, accepted, params)
+        frame[["width", "height"]] = frame[["width", "height"]].astype("Int64")
+        return frame
     frame = copy_into_final(originals, accepted, Path(params.data.raw_dir), _suffix)
     frame[["width", "height"]] = frame[["width", "height"]].astype("Int64")
     return frame

@@ -1,0 +1,291 @@
+"""Images with targets (``data.targets``: coco | yolo) through the image modality's stages: the
+annotation files read into the raw manifest (one row per image, its objects as JSON in the
+``targets`` column), variants made with their targets, and data/final written in the input's
+format. The image modality (``image.py``) calls this module when ``data.targets`` is set: an
+annotated image is an image with more to carry, not another modality.
+
+Layouts read (and written to data/final, so the user's training code reads it unchanged):
+  coco  images/ (any tree) and annotations/*.json whose ``file_name`` is relative to images/;
+        the split is the file name's (instances_train2017.json: train), else the image's top
+        folder (train/x.png), else drawn like an unsplit image folder (data.split).
+        Out: images/<split>/<sample_id>.<ext>, annotations/instances_<split>.json.
+  yolo  images/<split>/, labels/<split>/, data.yaml (Ultralytics). Out: the same.
+
+An image's ``label`` (what the classification stages stratify and count by) is the rarest
+class among its objects, counted over the whole set, or ``background`` when it has none.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tasks import paths
+from tasks.cache import Memo
+from tasks.imaging import encode_image, extension_for, load_image, output_format
+from tasks.ingest import _SPLIT_ALIASES, assign_splits, read_samples
+from tasks.io import copy_file_reusing, safe_name, sha256_bytes, write_bytes_atomic, write_parquet
+from tasks.modalities.image_annotations import AnnotatedImage, AnnotatedSet, AnnotationFileError, Problem
+from tasks.modalities.image_coco import annotation_ids, coco_annotation, parse_annotation, read_coco, write_coco
+from tasks.modalities.image_object_balance import object_balance_plan
+from tasks.modalities.image_object_profile import object_profile
+from tasks.modalities.image_targets import object_table
+from tasks.modalities.image_yolo import read_yolo, write_yolo
+from tasks.ops.policy import build_policy, sample_seed
+from tasks.ops.targets import TargetRules, Targets, run_policy_with_targets
+from tasks.params import Params
+
+BACKGROUND = "background"  # the label of an image without objects
+OBJECTS_FILE = "objects.parquet"  # data/final's per-object table, beside manifest.parquet
+
+
+# ---- targets as JSON (the manifests' ``targets`` column) -------------------------------
+
+def targets_to_json(targets: Targets) -> str:
+    """COCO-shaped annotations (box, polygon or RLE mask, keypoints), each with its object id and
+    visibility: a manifest cell that ``targets_from_json`` reads back exactly."""
+    objects = []
+    for obj in targets.objects:
+        record = coco_annotation(obj, 0, 0)
+        record.pop("image_id")
+        objects.append(record | {"id": obj.object_id, "visibility": round(float(obj.visibility), 6)})
+    return json.dumps({"width": targets.width, "height": targets.height, "objects": objects}, sort_keys=True,
+                      allow_nan=False)
+
+
+def targets_from_json(text: str) -> Targets:
+    data = json.loads(text)
+    width, height = int(data["width"]), int(data["height"])
+    categories = {record["category_id"]: "" for record in data["objects"]}
+    objects = []
+    for record in data["objects"]:
+        parsed = parse_annotation(record, categories, width, height)
+        if isinstance(parsed, tuple):  # written by targets_to_json: cannot happen unless edited by hand
+            raise ValueError(f"targets of an image: {parsed[0]}: {parsed[1]}")
+        objects.append(replace(parsed, visibility=float(record.get("visibility", 1.0))))
+    return Targets(width, height, tuple(objects))
+
+
+# ---- explore: read -----------------------------------------------------------------------
+
+def _split_named(text: str) -> str | None:
+    for token in re.split(r"[^a-z]+", text.lower()):
+        if token in _SPLIT_ALIASES:
+            return _SPLIT_ALIASES[token]
+    return None
+
+
+def read_annotations(root: Path, layout: str) -> AnnotatedSet:
+    """Every annotated image under ``root`` and every problem found, as the layout's reader gives them."""
+    if layout == "yolo":
+        return read_yolo(root)
+    files = sorted((root / "annotations").glob("*.json")) if (root / "annotations").is_dir() else []
+    if not files:
+        raise AnnotationFileError(f"{root}: no COCO file in annotations/ (data.targets: coco expects "
+                                  "annotations/*.json and images/)")
+    image_root = root / "images" if (root / "images").is_dir() else root
+    categories: dict[int, str] = {}
+    images, problems = [], []
+    for file in files:
+        read = read_coco(file, image_root, _split_named(file.stem) or "")
+        clash = {k for k in set(read.categories) & set(categories) if read.categories[k] != categories[k]}
+        if clash:
+            raise AnnotationFileError(f"{file}: category ids {sorted(clash)} name other classes than in {files[0]}")
+        categories |= read.categories
+        images += [image if image.split else replace(image, split=_split_named(image.sample_id.split("/")[0]) or "")
+                   for image in read.images]
+        problems += read.problems
+    return AnnotatedSet("coco", categories, images, problems)
+
+
+def image_labels(images: list[AnnotatedImage], categories: dict[int, str]) -> dict[str, str]:
+    """Each image's rarest class (fewest objects over the set; ties by id), or ``background``."""
+    counts = Counter(obj.category for image in images for obj in image.targets.objects)
+    labels = {}
+    for image in images:
+        present = {obj.category for obj in image.targets.objects}
+        rarest = min(present, key=lambda c: (counts[c], c)) if present else None
+        labels[image.sample_id] = BACKGROUND if rarest is None else categories.get(rarest, str(rarest))
+    return labels
+
+
+def _problem_entries(problems: list[Problem]) -> list[dict]:
+    """One quarantine entry per sample (an image with several problems is one row, all reasons)."""
+    by_sample: dict[str, list[Problem]] = {}
+    for problem in problems:
+        by_sample.setdefault(problem.sample, []).append(problem)
+    return [{"path": sample, "label": None, "split": None, "reason_code": found[0].reason_code,
+             "reason": "; ".join(p.message() for p in found)} for sample, found in sorted(by_sample.items())]
+
+
+def read_raw(params: Params, read_file, salt: str) -> tuple[pd.DataFrame, dict]:
+    """The raw manifest of an annotated dataset: one row per image (its objects in ``targets``),
+    bad images and annotation files quarantined with their reason codes; the object profile
+    per split goes into explore's report."""
+    from tasks.progress import progress_bar
+
+    root = Path(params.data.raw_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(f"data.raw_dir: {root} is not a folder (set data.raw_dir in params.yaml)")
+    found = read_annotations(root, params.data.targets)
+    labels = image_labels(found.images, found.categories)
+    entries, by_path = [], {}
+    for image in found.images:
+        path = Path(image.path)
+        relative = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+        entries.append({"path": relative, "label": labels[image.sample_id], "split": image.split or None,
+                        "reason_code": "", "reason": ""})
+        by_path[relative] = image
+    entries += _problem_entries(found.problems)
+    with progress_bar("explore: reading annotated images", len(entries)) as advance:
+        frame = read_samples(root, entries, read_file, advance, (Memo("explore", params.execution.cache), salt))
+    frame = assign_splits(frame, params.data.split.model_dump(), params.seed)
+    ok = frame["status"] == "ok"
+    frame["targets"] = frame["path"].map({p: targets_to_json(i.targets) for p, i in by_path.items()}).where(ok, None)
+    splits: dict[str, list[AnnotatedImage]] = {}
+    for path, split in frame.loc[ok, ["path", "split"]].itertuples(index=False):
+        splits.setdefault(str(split), []).append(by_path[path])
+    context = {"root": str(root), "layout": params.data.targets,
+               "categories": {str(k): v for k, v in sorted(found.categories.items())},
+               "objects": {split: object_profile(object_table(group, found.categories, "original"), group)
+                           for split, group in sorted(splits.items())}}
+    return frame, context
+
+
+def object_plan(train: pd.DataFrame, params: Params) -> dict | None:
+    """bias.policy rebalance: variants per train image from the objects it holds (None otherwise:
+    the plan by image label, the rarest class each image holds)."""
+    if params.bias.policy != "rebalance":
+        return None
+    categories = categories_of(params)
+    plan = object_balance_plan(annotated_images(train, Path(params.data.raw_dir)),
+                               params.augment.max_variants_per_source)
+    named = {key: {categories.get(int(c), str(c)): n for c, n in plan[key].items()}
+             for key in ("objects_per_class", "projected_objects_per_class")}
+    return plan | named | {"limited_classes": [categories.get(c, str(c)) for c in plan["limited_classes"]]}
+
+
+def categories_of(params: Params) -> dict[int, str]:
+    """The class ids and names, as explore recorded them (reports/explore.json)."""
+    from tasks.io import read_json
+
+    report = read_json(paths.EXPLORE_REPORT)
+    return {int(k): v for k, v in report["dataset"]["categories"].items()}
+
+
+def annotated_images(frame: pd.DataFrame, folder: Path) -> list[AnnotatedImage]:
+    """Manifest rows with a ``targets`` cell as annotated images (paths under ``folder``)."""
+    return [AnnotatedImage(row.sample_id, row.split, str(folder / row.path), targets_from_json(row.targets))
+            for row in frame[["sample_id", "split", "path", "targets"]].itertuples(index=False)]
+
+
+def rules_of(params: Params) -> TargetRules:
+    return TargetRules(min_visibility=params.augment.min_visibility, min_area=params.augment.min_area)
+
+
+# ---- augment -------------------------------------------------------------------------------
+
+def augment_shard(shard, params: Params, output_dir: Path = paths.AUGMENTED_DIR) -> list[dict]:
+    """image.augment_shard with the targets carried through the same draws: the pixels are the
+    very bytes of the image-only run; each op's record lists the objects it dropped."""
+    policy = build_policy(params.augment.policy, "image")
+    raw_dir, rules = Path(params.data.raw_dir), rules_of(params)
+    rows = []
+    for source in shard.sources:
+        pixels = load_image(raw_dir / source["path"], params.data.max_image_pixels).image
+        source_targets = targets_from_json(source["targets"])
+        for variant in source.get("variant_ids", range(int(source["variants"]))):
+            seed = sample_seed(params.seed, source["source_id"], variant)
+            image, targets, records = run_policy_with_targets(policy, np.random.default_rng(seed), pixels,
+                                                              source_targets, rules)
+            image_format = output_format(source["format"], image.mode, params.augment.image_format)
+            data = encode_image(image, image_format, params.augment.jpeg_quality)
+            sample_id = f"{source['source_id']}-aug{variant:03d}"
+            relative = f"{safe_name(source['label'])}/{sample_id}{extension_for(image_format)}"
+            write_bytes_atomic(output_dir / relative, data)
+            # Object ids carry their variant: never the same as the source's or another variant's.
+            objects = tuple(replace(obj, object_id=f"{sample_id}#{obj.object_id}") for obj in targets.objects)
+            rows.append({"sample_id": sample_id, "source_id": source["source_id"], "label": source["label"],
+                         "ops": json.dumps(records, sort_keys=True), "seed": seed, "variant": variant,
+                         "sha256": sha256_bytes(data), "path": relative, "width": image.width,
+                         "height": image.height, "mode": image.mode, "format": image_format,
+                         "targets": targets_to_json(replace(targets, objects=objects))})
+    return rows
+
+
+# ---- merge ---------------------------------------------------------------------------------
+
+def finalize(originals: pd.DataFrame, accepted: pd.DataFrame, params: Params) -> pd.DataFrame:
+    """data/final/images/<split>/<sample_id>.<ext> and the annotations in the input's format
+    (COCO: annotations/instances_<split>.json; YOLO: labels/<split>/ and data.yaml), plus the
+    per-object table objects.parquet. Annotation ids are unique over every split and variant."""
+    from tasks.modalities.image import _suffix
+
+    categories = categories_of(params)
+    originals = originals.assign(final_path=[f"images/{s}/{i}{_suffix(p)}" for s, i, p in
+                                             originals[["split", "sample_id", "path"]].itertuples(index=False)])
+    accepted = accepted.assign(split="train", final_path=[f"images/train/{i}{_suffix(p)}" for i, p in
+                                                          accepted[["sample_id", "path"]].itertuples(index=False)])
+    raw_dir = Path(params.data.raw_dir)
+    read = {}  # final sample id -> (split, targets as read), originals then variants
+    for origin, frame in ((lambda p: raw_dir / p, originals), (lambda p: paths.AUGMENTED_DIR / p, accepted)):
+        for row in frame[["path", "final_path", "split", "targets"]].itertuples(index=False):
+            copy_file_reusing(origin(row.path), paths.FINAL / row.final_path, paths.FINAL_PREVIOUS / row.final_path)
+            read[row.final_path.removeprefix("images/")] = (row.split, targets_from_json(row.targets))
+    source_ids = [o.object_id for sid in originals["final_path"].str.removeprefix("images/") for o in read[sid][1].objects]
+    # The input's own ids stay (COCO keeps its annotation ids) unless they repeat across files or images.
+    keep_ids = len(set(source_ids)) == len(source_ids)
+    final_of = dict(zip(originals["sample_id"], originals["final_path"].str.removeprefix("images/"), strict=True))
+    source_of = dict(zip(accepted["final_path"].str.removeprefix("images/"), accepted["source_id"], strict=True))
+
+    def original_id(sample_id: str, raw: str) -> str:
+        return raw if keep_ids else f"{sample_id}#{raw}"
+
+    images, lineage = [], {}
+    for sample_id, (split, targets) in read.items():
+        objects = []
+        for obj in targets.objects:
+            if sample_id in source_of:  # a variant's object: "<variant>#<source object>"
+                source_sample, raw = final_of[source_of[sample_id]], obj.object_id.split("#", 1)[1]
+                object_id, lineage[f"{sample_id}#{raw}"] = f"{sample_id}#{raw}", original_id(source_sample, raw)
+            else:
+                object_id = lineage[original_id(sample_id, obj.object_id)] = original_id(sample_id, obj.object_id)
+            objects.append(replace(obj, object_id=object_id))
+        images.append(AnnotatedImage(sample_id, split, str(paths.FINAL / "images" / sample_id),
+                                     replace(targets, objects=tuple(objects))))
+    write_annotations(images, categories, params.data.targets, paths.FINAL)
+    tables = [object_table([image], categories, "augmented" if image.sample_id in source_of else "original")
+              for image in images]
+    objects = pd.concat(tables, ignore_index=True) if tables else object_table([], categories, "original")
+    objects["source_object_id"] = objects["object_id"].map(lineage)
+    write_parquet(objects, paths.FINAL / OBJECTS_FILE)
+    frame = pd.concat([originals, accepted], ignore_index=True)
+    frame["path"] = frame.pop("final_path")
+    return frame
+
+
+def write_annotations(images: list[AnnotatedImage], categories: dict[int, str], layout: str, root: Path) -> None:
+    if layout == "yolo":
+        write_yolo(images, categories, root)
+        return
+    ids = annotation_ids(images)  # over every split at once: no id repeats across the files
+    for split in sorted({image.split for image in images}):
+        write_coco([image for image in images if image.split == split], categories,
+                   root / "annotations" / f"instances_{split}.json", ids)
+
+
+def read_final(root: Path, layout: str) -> AnnotatedSet:
+    """data/final read back by the same readers as the input (what a user's training code sees)."""
+    if layout == "yolo":
+        return read_yolo(root)
+    sets = [read_coco(file, root / "images", file.stem.removeprefix("instances_"))
+            for file in sorted((root / "annotations").glob("instances_*.json"))]
+    return AnnotatedSet("coco", sets[0].categories if sets else {}, [i for s in sets for i in s.images],
+                        [p for s in sets for p in s.problems])
+

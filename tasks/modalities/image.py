@@ -212,7 +212,22 @@ REASON_CODES = {
     "fill_fraction": ("too_much_fill", "too much of the frame is padding"),
     "photometric_similarity": ("photometric_destroyed", "the variant no longer matches its aligned source"),
     "difference": ("near_copy", "the variant barely differs from its source"),
+    # data.targets (expectations/image_objects.json, image_object_counts.json)
+    "box_inside": ("box_outside_image", "a box leaves the image"),
+    "box_area": ("box_degenerate", "a box has no area"),
+    "box_shape_gap": ("box_shape_mismatch", "a box is not the bounding box of its mask or polygon"),
+    "object_count_gap": ("object_count_mismatch", "the objects are not the source's minus the recorded drops"),
+    "mask_classes_in_source": ("mask_class_not_in_source", "the mask holds a class its source does not"),
 }
+
+
+def target_checks(augmented: pd.DataFrame, sources: pd.DataFrame, params: Params) -> tuple[dict, dict] | None:
+    """validate, with data.targets: failures of the per-object suites by sample, and their summary."""
+    if params.data.targets == "none":
+        return None
+    from tasks.modalities import image_annotated
+
+    return image_annotated.target_checks(augmented, sources, params)
 
 
 def comparison_bounds(params: Params) -> dict[str, tuple[str, float]]:

@@ -1,0 +1,102 @@
+"""Images with boxes and masks (data.targets) end to end: the generated shapes dataset written as
+COCO or YOLO, `augmill init` then `augmill run` through the real CLI (git, DVC, Prefect, GX), and
+data/final read back by the same format's reader with every invariant holding."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from tasks.modalities.image_annotated import read_final
+from tasks.modalities.image_coco import write_coco
+from tasks.modalities.image_shapes import CATEGORIES, write_shapes
+from tasks.modalities.image_yolo import write_yolo
+from tasks.ops.targets import TargetRules, box_of_mask, box_of_rings, replay_targets
+from tests.project import run
+
+pytestmark = pytest.mark.e2e
+
+
+def shapes(root: Path, layout: str) -> None:
+    annotated = write_shapes(root, {"train": 16, "val": 5, "test": 6}, seed=7)
+    if layout == "coco":
+        write_coco(annotated, CATEGORIES, root / "annotations" / "instances.json")
+    else:
+        write_yolo(annotated, CATEGORIES, root)
+
+
+def init_and_run(project: Path) -> dict:
+    made = run(["augmill", "init"], project)
+    assert "next: augmill run" in made.stdout, made.stdout
+    ran = run(["augmill", "run"], project, timeout=900)
+    assert "pipeline finished" in ran.stdout
+    return yaml.safe_load((project / "params.yaml").read_text())
+
+
+def per_class(objects: pd.DataFrame) -> dict[str, int]:
+    return objects["class_name"].value_counts().to_dict()
+
+
+def check_final(project: Path, layout: str) -> None:
+    final = project / "data" / "final"
+    read = read_final(final, layout)
+    assert read.problems == [] and read.categories == CATEGORIES
+    manifest = pd.read_parquet(final / "manifest.parquet")
+    objects = pd.read_parquet(final / "objects.parquet")
+    # Every image of the manifest is in the annotation files and every object in the per-object table.
+    assert len(read.images) == len(manifest)
+    assert sum(len(image.targets.objects) for image in read.images) == len(objects)
+    assert objects["object_id"].is_unique and objects["source_object_id"].notna().all()
+    for image in read.images:
+        width, height = image.targets.width, image.targets.height
+        for obj in image.targets.objects:
+            x0, y0, x1, y1 = obj.box
+            assert 0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height
+            if obj.mask is not None:  # COCO keeps the shapes' masks: the box is the mask's, exactly
+                assert obj.box == box_of_mask(obj.mask)
+            elif obj.polygon:  # YOLO keeps polygons, written to a millionth of the side
+                assert np.allclose(obj.box, box_of_rings(obj.polygon), atol=0.01 * max(width, height) + 1)
+    # Count = source - recorded drops, and replay gives the variant's boxes again.
+    by_sample = {Path(image.path).relative_to(final / "images").as_posix(): image for image in read.images}
+    paths = dict(zip(manifest["sample_id"], manifest["path"].str.removeprefix("images/"), strict=True))
+    variants = manifest[manifest["origin"] == "augmented"]
+    assert len(variants) > 0
+    rules = yaml.safe_load((project / "params.yaml").read_text())["augment"]
+    for row in variants.itertuples():
+        records = json.loads(row.ops)
+        source, variant = by_sample[paths[row.source_id]], by_sample[paths[row.sample_id]]
+        dropped = sum(len(record["dropped"]) for record in records)
+        assert len(variant.targets.objects) == len(source.targets.objects) - dropped
+        again, _ = replay_targets(source.targets, records, TargetRules(rules["min_visibility"], rules["min_area"]))
+        assert np.allclose([o.box for o in again.objects], [o.box for o in variant.targets.objects], atol=1e-4)
+    # The rare class (triangles) gained more than the common ones: the plan counted objects.
+    train = objects[objects["sample_id"].str.startswith("train/")]
+    before, after = per_class(train[train["origin"] == "original"]), per_class(train)
+    assert max(before.values()) / before["triangle"] > max(after.values()) / after["triangle"]
+    bias = json.loads((project / "reports" / "bias.json").read_text())
+    assert bias["objects"]["objects_per_class"] == before
+    validation = json.loads((project / "reports" / "validation.json").read_text())
+    assert all(suite["success"] for suite in validation["targets"]["suites"].values())
+
+
+def test_coco_project_runs_end_to_end_and_writes_coco(tmp_path):
+    shapes(tmp_path, "coco")
+    params = init_and_run(tmp_path)
+    assert params["data"]["targets"] == "coco"
+    check_final(tmp_path, "coco")
+    # Annotation ids never collide across the split files.
+    ids = [a["id"] for f in sorted((tmp_path / "data/final/annotations").glob("*.json"))
+           for a in json.loads(f.read_text())["annotations"]]
+    assert len(ids) == len(set(ids))
+
+
+def test_yolo_project_runs_end_to_end_and_writes_yolo(tmp_path):
+    shapes(tmp_path, "yolo")
+    params = init_and_run(tmp_path)
+    assert params["data"]["targets"] == "yolo"
+    check_final(tmp_path, "yolo")

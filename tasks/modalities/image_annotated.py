@@ -31,15 +31,22 @@ from tasks.cache import Memo
 from tasks.imaging import encode_image, extension_for, load_image, output_format
 from tasks.ingest import _SPLIT_ALIASES, assign_splits, read_samples
 from tasks.io import copy_file_reusing, safe_name, sha256_bytes, write_bytes_atomic, write_parquet
-from tasks.modalities.image_annotations import AnnotatedImage, AnnotatedSet, AnnotationFileError, Problem
-from tasks.modalities.image_coco import annotation_ids, coco_annotation, parse_annotation, read_coco, write_coco
+from tasks.modalities.image_annotations import (
+    AnnotatedImage,
+    AnnotatedSet,
+    AnnotationFileError,
+    Problem,
+    rle_decode,
+    rle_from_string,
+)
+from tasks.modalities.image_coco import annotation_ids, coco_annotation, read_coco, write_coco
 from tasks.modalities.image_object_balance import object_balance_plan
 from tasks.modalities.image_object_profile import object_profile
 from tasks.modalities.image_target_checks import BOX_SHAPE_TOLERANCE, image_measurements, object_measurements
 from tasks.modalities.image_targets import object_table
 from tasks.modalities.image_yolo import read_yolo, write_yolo
 from tasks.ops.policy import build_policy, sample_seed
-from tasks.ops.targets import TargetRules, Targets, run_policy_with_targets
+from tasks.ops.targets import TargetObject, TargetRules, Targets, run_policy_with_targets
 from tasks.params import Params
 
 BACKGROUND = "background"  # the label of an image without objects
@@ -61,15 +68,22 @@ def targets_to_json(targets: Targets) -> str:
 
 
 def targets_from_json(text: str) -> Targets:
+    """The targets as written, not checked or clipped: validate measures exactly what was made."""
     data = json.loads(text)
     width, height = int(data["width"]), int(data["height"])
-    categories = {record["category_id"]: "" for record in data["objects"]}
     objects = []
     for record in data["objects"]:
-        parsed = parse_annotation(record, categories, width, height)
-        if isinstance(parsed, tuple):  # written by targets_to_json: cannot happen unless edited by hand
-            raise ValueError(f"targets of an image: {parsed[0]}: {parsed[1]}")
-        objects.append(replace(parsed, visibility=float(record.get("visibility", 1.0))))
+        x, y, w, h = (float(v) for v in record["bbox"])
+        segmentation, mask, polygon = record.get("segmentation"), None, ()
+        if isinstance(segmentation, dict):
+            mask_height, mask_width = segmentation["size"]
+            mask = rle_decode(rle_from_string(segmentation["counts"]), int(mask_height), int(mask_width))
+        elif segmentation:
+            polygon = tuple(np.asarray(part, dtype=np.float64).reshape(-1, 2) for part in segmentation)
+        keypoints = record.get("keypoints")
+        objects.append(TargetObject(str(record["id"]), int(record["category_id"]), (x, y, x + w, y + h), polygon, mask,
+                                    None if not keypoints else np.asarray(keypoints, dtype=np.float64).reshape(-1, 3),
+                                    bool(record.get("iscrowd", 0)), float(record.get("visibility", 1.0))))
     return Targets(width, height, tuple(objects))
 
 

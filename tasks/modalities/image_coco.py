@@ -120,10 +120,6 @@ def _object(annotation: dict, categories: dict[int, str], width: int, height: in
                         bool(annotation.get("iscrowd", 0)))
 
 
-# Public name for the manifests' targets column (image_annotated), which stores objects COCO-shaped.
-parse_annotation = _object
-
-
 def _rle_mask(segmentation: dict, width: int, height: int) -> np.ndarray:
     rle_height, rle_width = (int(v) for v in segmentation["size"])
     if (rle_height, rle_width) != (height, width):

@@ -281,6 +281,18 @@ def finalize(originals: pd.DataFrame, accepted: pd.DataFrame, params: Params) ->
 
 # ---- evaluate, report, preview ----------------------------------------------
 
+def evaluation_rows(final: pd.DataFrame, params: Params) -> pd.DataFrame | None:
+    """With data.targets, evaluate scores a classifier of object crops (one row per object of
+    data/final/objects.parquet) instead of whole images; None: the final manifest as it is."""
+    if params.data.targets == "none":
+        return None
+    from tasks.io import read_parquet
+    from tasks.modalities.image_annotated import OBJECTS_FILE
+    from tasks.modalities.image_annotated import evaluation_rows as object_rows
+
+    return object_rows(final, read_parquet(paths.FINAL / OBJECTS_FILE, "per-object table (stage merge)"))
+
+
 BASELINE_SIDE = 16
 BASELINE_DESCRIPTION = "greyscale pixels downscaled to 16x16"
 
@@ -293,6 +305,10 @@ def baseline_features(frame: pd.DataFrame, params: Params, folder: Path = paths.
     memoized (execution.cache): an incremental run decodes only the new files."""
     from PIL import Image
 
+    if "x0" in frame:  # data.targets: rows are objects (evaluation_rows), features their boxes' pixels
+        from tasks.modalities.image_annotated import crop_features
+
+        return crop_features(frame, folder, params.data.max_image_pixels)
     # The side from the manifest's sizes, so that images are decoded one at a time and only the
     # small feature rows are held (an EXIF rotation swaps width and height, not the smaller side).
     side = BASELINE_SIDE if frame.empty else int(min(BASELINE_SIDE, np.minimum(frame["width"], frame["height"]).min()))

@@ -355,3 +355,38 @@ def target_checks(augmented: pd.DataFrame, sources: pd.DataFrame, params: Params
     summary = {"objects": len(objects), "images": len(images), "objects_dropped": int(dropped),
                "suites": {o.suite_name: {"success": o.success, "failed_rows": len(o.failures)} for o in outcomes}}
     return {k: sorted(v) for k, v in sorted(failures.items())}, summary
+
+
+# ---- evaluate ------------------------------------------------------------------------------
+
+CROP_SIDE = 16
+PROXY_TASK = ("object classification: each object's box cropped from its image, greyscale, downscaled to 16x16; "
+              "rows are objects (train: originals, or originals with their variants' objects; scored on test "
+              "objects). It measures whether the variants' boxes still frame their class's pixels; it does not "
+              "measure localisation (no detector is trained: no mAP, no missed or extra boxes)")
+
+
+def evaluation_rows(final: pd.DataFrame, objects: pd.DataFrame) -> pd.DataFrame:
+    """The evaluate stage's proxy task: one row per object of data/final (label = its class), so the
+    classifier learns to tell the classes apart from their boxes' pixels. A variant's object
+    follows its source object (``source_id``), as a variant image follows its source image."""
+    images = final.assign(image=final["path"].str.removeprefix("images/"))[["image", "split", "path"]]
+    rows = objects.merge(images, left_on="sample_id", right_on="image", how="inner", validate="many_to_one")
+    return pd.DataFrame({"sample_id": rows["object_id"], "source_id": rows["source_object_id"],
+                         "split": rows["split"], "label": rows["class_name"].astype(str), "origin": rows["origin"],
+                         "path": rows["path"], "x0": rows["x0"], "y0": rows["y0"], "x1": rows["x1"], "y1": rows["y1"]})
+
+
+def crop_features(rows: pd.DataFrame, folder: Path, max_pixels: int) -> np.ndarray:
+    """Each row's box (pixels it touches) as 16x16 greyscale in [0, 1]; each image decoded once."""
+    from PIL import Image
+
+    values = np.zeros((len(rows), CROP_SIDE * CROP_SIDE), dtype=np.float32)
+    for path, group in rows.reset_index(drop=True).groupby("path", sort=True):
+        image = load_image(folder / path, max_pixels).image.convert("L")
+        for index, row in group.iterrows():
+            box = (int(np.floor(row.x0)), int(np.floor(row.y0)), max(int(np.ceil(row.x1)), int(np.floor(row.x0)) + 1),
+                   max(int(np.ceil(row.y1)), int(np.floor(row.y0)) + 1))
+            crop = image.crop(box).resize((CROP_SIDE, CROP_SIDE), Image.Resampling.BOX)
+            values[index] = np.asarray(crop, dtype=np.float32).ravel() / 255.0
+    return values

@@ -80,8 +80,14 @@ def check_final(project: Path, layout: str) -> None:
     assert max(before.values()) / before["triangle"] > max(after.values()) / after["triangle"]
     bias = json.loads((project / "reports" / "bias.json").read_text())
     assert bias["objects"]["objects_per_class"] == before
+    explore = json.loads((project / "reports" / "explore.json").read_text())
+    assert explore["dataset"]["objects"]["train"]["objects_per_class"] == before
     validation = json.loads((project / "reports" / "validation.json").read_text())
     assert all(suite["success"] for suite in validation["targets"]["suites"].values())
+    # evaluate's proxy scores an object-crop classifier on every test object.
+    evaluate = json.loads((project / "reports" / "evaluate.json").read_text())
+    assert evaluate["setup"]["test_rows"] == int(objects["sample_id"].str.startswith("test/").sum())
+    assert evaluate["setup"]["features"].startswith("object classification")
 
 
 def test_coco_project_runs_end_to_end_and_writes_coco(tmp_path):

@@ -5,6 +5,7 @@ data/final read back by the same format's reader with every invariant holding.""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ from tasks.modalities.image_coco import write_coco
 from tasks.modalities.image_shapes import CATEGORIES, write_shapes
 from tasks.modalities.image_yolo import write_yolo
 from tasks.ops.targets import TargetRules, box_of_mask, box_of_rings, replay_targets
-from tests.project import run
+from tests.project import REPO, file_hashes, run
 
 pytestmark = pytest.mark.e2e
 
@@ -106,3 +107,27 @@ def test_yolo_project_runs_end_to_end_and_writes_yolo(tmp_path):
     params = init_and_run(tmp_path)
     assert params["data"]["targets"] == "yolo"
     check_final(tmp_path, "yolo")
+
+
+def stage_project(root: Path, workers: int) -> Path:
+    """The shapes COCO dataset and a params.yaml for it, run stage by stage (`augmill stage`)."""
+    shapes(root / "data" / "input", "coco")
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["data"].update(raw_dir="data/input", targets="coco")
+    params["prepare"]["dataset"] = "none"
+    params["execution"].update(workers=workers, shard_size=2, cache=False)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    for folder in ("expectations", "reviews"):
+        shutil.copytree(REPO / folder, root / folder)
+    for stage in ("explore", "bias", "augment", "validate", "merge"):
+        run(["augmill", "stage", stage], root)
+    return root
+
+
+def test_targets_are_byte_identical_for_any_worker_count(tmp_path):
+    one, two = stage_project(tmp_path / "one", 1), stage_project(tmp_path / "two", 2)
+    final = file_hashes(one / "data" / "final")
+    assert final == file_hashes(two / "data" / "final")
+    assert {"annotations/instances_train.json", "objects.parquet"} <= set(final)
+    augmented = [pd.read_parquet(p / "data/interim/augmented.parquet")[["sample_id", "ops", "targets"]] for p in (one, two)]
+    pd.testing.assert_frame_equal(*augmented)

@@ -152,7 +152,10 @@ def _file_samples(root: Path, entries: list[dict], modality: str, layout: str, f
 
 
 def annotation_layout(root: Path) -> str | None:
-    """coco (annotations/*.json beside images/) or yolo (data.yaml, images/, labels/), else None."""
+    """coco (annotations/*.json beside images/), yolo (data.yaml, images/, labels/) or voc
+    (Annotations/*.xml beside JPEGImages/), else None."""
+    if (root / "JPEGImages").is_dir() and any((root / "Annotations").glob("*.xml")):
+        return "voc"
     if not (root / "images").is_dir():
         return None
     if (root / "data.yaml").is_file() and (root / "labels").is_dir():

@@ -56,8 +56,9 @@ class DataParams(Section):
     # At most Pillow's own hard ceiling (2 x its default limit), which it enforces while opening.
     max_image_pixels: int = Field(40_000_000, ge=1, le=178_956_970)
     # Images with targets inside them (#19): none (classification), coco (annotations/*.json beside
-    # images/), yolo (images/<split>/, labels/<split>/, data.yaml). data/final is written in the same format.
-    targets: Literal["none", "coco", "yolo"] = "none"
+    # images/), yolo (images/<split>/, labels/<split>/, data.yaml), voc (Annotations/*.xml, JPEGImages/,
+    # ImageSets/Main/<split>.txt). data/final is written in the same format.
+    targets: Literal["none", "coco", "yolo", "voc"] = "none"
 
 
 class PrepareParams(Section):

@@ -290,7 +290,8 @@ def evaluation_rows(final: pd.DataFrame, params: Params) -> pd.DataFrame | None:
     from tasks.modalities.image_annotated import OBJECTS_FILE
     from tasks.modalities.image_annotated import evaluation_rows as object_rows
 
-    return object_rows(final, read_parquet(paths.FINAL / OBJECTS_FILE, "per-object table (stage merge)"))
+    return object_rows(final, read_parquet(paths.FINAL / OBJECTS_FILE, "per-object table (stage merge)"),
+                       params.data.targets)
 
 
 BASELINE_SIDE = 16

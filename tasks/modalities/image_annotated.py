@@ -21,6 +21,7 @@ import json
 import re
 from collections import Counter
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -44,12 +45,21 @@ from tasks.modalities.image_object_balance import object_balance_plan
 from tasks.modalities.image_object_profile import object_profile
 from tasks.modalities.image_target_checks import BOX_SHAPE_TOLERANCE, image_measurements, object_measurements
 from tasks.modalities.image_targets import object_table
+from tasks.modalities.image_voc import read_voc, voc_class_names, voc_splits, write_voc
 from tasks.modalities.image_yolo import read_yolo, write_yolo
 from tasks.ops.policy import build_policy, sample_seed
 from tasks.ops.targets import TargetObject, TargetRules, Targets, run_policy_with_targets
 from tasks.params import Params
 
 BACKGROUND = "background"  # the label of an image without objects
+# Where data/final keeps the images, per layout (the annotation files name them relative to IMAGE_ROOTS).
+IMAGE_FOLDERS = {"coco": "images/{split}", "yolo": "images/{split}", "voc": "JPEGImages"}
+IMAGE_ROOTS = {"coco": "images", "yolo": "images", "voc": "JPEGImages"}
+
+
+def image_key(final_path: str, layout: str) -> str:
+    """A data/final image's path relative to its layout's image root (how its annotations name it)."""
+    return final_path.removeprefix(IMAGE_ROOTS[layout] + "/")
 OBJECTS_FILE = "objects.parquet"  # data/final's per-object table, beside manifest.parquet
 
 
@@ -100,6 +110,8 @@ def read_annotations(root: Path, layout: str) -> AnnotatedSet:
     """Every annotated image under ``root`` and every problem found, as the layout's reader gives them."""
     if layout == "yolo":
         return read_yolo(root)
+    if layout == "voc":
+        return _read_voc_tree(root)
     files = sorted((root / "annotations").glob("*.json")) if (root / "annotations").is_dir() else []
     if not files:
         raise AnnotationFileError(f"{root}: no COCO file in annotations/ (data.targets: coco expects "
@@ -117,6 +129,16 @@ def read_annotations(root: Path, layout: str) -> AnnotatedSet:
                    for image in read.images]
         problems += read.problems
     return AnnotatedSet("coco", categories, images, problems)
+
+
+def _read_voc_tree(root: Path) -> AnnotatedSet:
+    """Annotations/*.xml and JPEGImages/, the split from ImageSets/Main/<split>.txt where listed."""
+    if not (root / "Annotations").is_dir() or not (root / "JPEGImages").is_dir():
+        raise AnnotationFileError(f"{root}: data.targets: voc expects Annotations/*.xml and JPEGImages/")
+    read = read_voc(root / "Annotations", root / "JPEGImages", voc_class_names(root / "Annotations"))
+    splits = voc_splits(root)
+    images = [replace(image, split=splits.get(Path(image.sample_id).stem, "")) for image in read.images]
+    return replace(read, images=images)
 
 
 def image_labels(images: list[AnnotatedImage], categories: dict[int, str]) -> dict[str, str]:
@@ -243,21 +265,24 @@ def finalize(originals: pd.DataFrame, accepted: pd.DataFrame, params: Params) ->
     from tasks.modalities.image import _suffix
 
     categories = categories_of(params)
-    originals = originals.assign(final_path=[f"images/{s}/{i}{_suffix(p)}" for s, i, p in
+    layout = params.data.targets
+    folder = IMAGE_FOLDERS[layout]
+    originals = originals.assign(final_path=[f"{folder.format(split=s)}/{i}{_suffix(p)}" for s, i, p in
                                              originals[["split", "sample_id", "path"]].itertuples(index=False)])
-    accepted = accepted.assign(split="train", final_path=[f"images/train/{i}{_suffix(p)}" for i, p in
-                                                          accepted[["sample_id", "path"]].itertuples(index=False)])
+    accepted = accepted.assign(split="train", final_path=[f"{folder.format(split='train')}/{i}{_suffix(p)}"
+                                                          for i, p in accepted[["sample_id", "path"]].itertuples(index=False)])
+    key = partial(image_key, layout=layout)
     raw_dir = Path(params.data.raw_dir)
     read = {}  # final sample id -> (split, targets as read), originals then variants
     for origin, frame in ((lambda p: raw_dir / p, originals), (lambda p: paths.AUGMENTED_DIR / p, accepted)):
         for row in frame[["path", "final_path", "split", "targets"]].itertuples(index=False):
             copy_file_reusing(origin(row.path), paths.FINAL / row.final_path, paths.FINAL_PREVIOUS / row.final_path)
-            read[row.final_path.removeprefix("images/")] = (row.split, targets_from_json(row.targets))
-    source_ids = [o.object_id for sid in originals["final_path"].str.removeprefix("images/") for o in read[sid][1].objects]
+            read[key(row.final_path)] = (row.split, targets_from_json(row.targets))
+    source_ids = [o.object_id for sid in originals["final_path"].map(key) for o in read[sid][1].objects]
     # The input's own ids stay (COCO keeps its annotation ids) unless they repeat across files or images.
     keep_ids = len(set(source_ids)) == len(source_ids)
-    final_of = dict(zip(originals["sample_id"], originals["final_path"].str.removeprefix("images/"), strict=True))
-    source_of = dict(zip(accepted["final_path"].str.removeprefix("images/"), accepted["source_id"], strict=True))
+    final_of = dict(zip(originals["sample_id"], originals["final_path"].map(key), strict=True))
+    source_of = dict(zip(accepted["final_path"].map(key), accepted["source_id"], strict=True))
 
     def original_id(sample_id: str, raw: str) -> str:
         return raw if keep_ids else f"{sample_id}#{raw}"
@@ -272,7 +297,7 @@ def finalize(originals: pd.DataFrame, accepted: pd.DataFrame, params: Params) ->
             else:
                 object_id = lineage[original_id(sample_id, obj.object_id)] = original_id(sample_id, obj.object_id)
             objects.append(replace(obj, object_id=object_id))
-        images.append(AnnotatedImage(sample_id, split, str(paths.FINAL / "images" / sample_id),
+        images.append(AnnotatedImage(sample_id, split, str(paths.FINAL / IMAGE_ROOTS[layout] / sample_id),
                                      replace(targets, objects=tuple(objects))))
     write_annotations(images, categories, params.data.targets, paths.FINAL)
     tables = [object_table([image], categories, "augmented" if image.sample_id in source_of else "original")
@@ -289,6 +314,9 @@ def write_annotations(images: list[AnnotatedImage], categories: dict[int, str], 
     if layout == "yolo":
         write_yolo(images, categories, root)
         return
+    if layout == "voc":
+        write_voc(images, categories, root)
+        return
     ids = annotation_ids(images)  # over every split at once: no id repeats across the files
     for split in sorted({image.split for image in images}):
         write_coco([image for image in images if image.split == split], categories,
@@ -299,6 +327,8 @@ def read_final(root: Path, layout: str) -> AnnotatedSet:
     """data/final read back by the same readers as the input (what a user's training code sees)."""
     if layout == "yolo":
         return read_yolo(root)
+    if layout == "voc":
+        return _read_voc_tree(root)
     sets = [read_coco(file, root / "images", file.stem.removeprefix("instances_"))
             for file in sorted((root / "annotations").glob("instances_*.json"))]
     return AnnotatedSet("coco", sets[0].categories if sets else {}, [i for s in sets for i in s.images],
@@ -366,11 +396,11 @@ PROXY_TASK = ("object classification: each object's box cropped from its image, 
               "measure localisation (no detector is trained: no mAP, no missed or extra boxes)")
 
 
-def evaluation_rows(final: pd.DataFrame, objects: pd.DataFrame) -> pd.DataFrame:
+def evaluation_rows(final: pd.DataFrame, objects: pd.DataFrame, layout: str) -> pd.DataFrame:
     """The evaluate stage's proxy task: one row per object of data/final (label = its class), so the
     classifier learns to tell the classes apart from their boxes' pixels. A variant's object
     follows its source object (``source_id``), as a variant image follows its source image."""
-    images = final.assign(image=final["path"].str.removeprefix("images/"))[["image", "split", "path"]]
+    images = final.assign(image=final["path"].map(partial(image_key, layout=layout)))[["image", "split", "path"]]
     rows = objects.merge(images, left_on="sample_id", right_on="image", how="inner", validate="many_to_one")
     return pd.DataFrame({"sample_id": rows["object_id"], "source_id": rows["source_object_id"],
                          "split": rows["split"], "label": rows["class_name"].astype(str), "origin": rows["origin"],

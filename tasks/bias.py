@@ -214,9 +214,10 @@ def assess(manifest: pd.DataFrame, params: Params, decisions: pd.DataFrame | Non
                                  "to": target[r.sha256]} for r in relabelled.sort_values("sample_id").itertuples()]}
     object_plan = getattr(get_modality(params.data.modality), "object_plan", None)
     by_objects = object_plan(kept_train, params) if object_plan else None
-    if by_objects is not None:  # annotated images: imbalance in objects, variants given per image
-        plan_file["variants_per_source"] = by_objects["variants_per_image"]
+    if by_objects is not None:  # annotated images: imbalance in objects
         report["objects"] = by_objects
+    if by_objects is not None and "variants_per_image" in by_objects:  # rebalance: variants given per image
+        plan_file["variants_per_source"] = by_objects["variants_per_image"]
         report["planned"] = {"imbalance_ratio": by_objects["imbalance_after"],
                              "new_samples": sum(by_objects["variants_per_image"].values())}
     return report, plan_file, findings

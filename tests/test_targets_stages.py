@@ -140,3 +140,35 @@ def test_init_detects_coco_and_yolo_layouts(tmp_path):
     assert annotation_layout(tmp_path / "y") == "yolo"
     (tmp_path / "plain" / "images").mkdir(parents=True)
     assert annotation_layout(tmp_path / "plain") is None
+
+
+@pytest.mark.parametrize("policy", ["rebalance", "report"])
+def test_bias_counts_objects_and_rebalances_by_the_images_holding_rare_classes(tmp_path, monkeypatch, policy):
+    from tasks import bias, explore
+
+    annotated = write_shapes(tmp_path / "raw", {"train": 12, "test": 4}, seed=3)
+    write_coco(annotated, CATEGORIES, tmp_path / "raw" / "annotations" / "instances.json")
+    monkeypatch.chdir(tmp_path)
+    params = params_for(tmp_path / "raw")
+    params = params.model_copy(update={"bias": params.bias.model_copy(update={"policy": policy})})
+    explore.run(params)
+    report, plan, _ = bias.assess(pd.read_parquet("data/interim/raw_manifest.parquet"), params)
+    counts = {}
+    for image_ in annotated:
+        if image_.split == "train":
+            for obj in image_.targets.objects:
+                counts[CATEGORIES[obj.category]] = counts.get(CATEGORIES[obj.category], 0) + 1
+    assert report["objects"]["objects_per_class"] == counts
+    if policy == "report":
+        assert "variants_per_source" not in plan
+        return
+    manifest = pd.read_parquet("data/interim/raw_manifest.parquet")
+    ids = dict(zip(manifest["path"], manifest["sample_id"], strict=True))
+    variants = {ids[f"images/{i.sample_id}"]: plan["variants_per_source"].get(ids[f"images/{i.sample_id}"], 0)
+                for i in annotated if i.split == "train"}
+    holding = {ids[f"images/{i.sample_id}"] for i in annotated if any(o.category == 3 for o in i.targets.objects)}
+    rare = [n for sid, n in variants.items() if sid in holding]
+    others = [n for sid, n in variants.items() if sid not in holding]
+    assert rare and min(rare) > 0 and np.mean(rare) > np.mean(others)  # the images holding the rare class first
+    projected = report["objects"]["projected_objects_per_class"]
+    assert max(projected.values()) / projected["triangle"] < max(counts.values()) / counts["triangle"]

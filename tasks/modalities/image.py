@@ -134,7 +134,7 @@ def bias_extra(ok: pd.DataFrame, params: Params) -> dict:
 
 
 def object_plan(train: pd.DataFrame, params: Params) -> dict | None:
-    """bias, with data.targets: the plan by objects per class (image_annotated), else None."""
+    """bias, with data.targets: objects per class and the plan by them (image_annotated), else None."""
     if params.data.targets == "none":
         return None
     from tasks.modalities import image_annotated

@@ -195,14 +195,15 @@ def read_raw(params: Params, read_file, salt: str) -> tuple[pd.DataFrame, dict]:
     return frame, context
 
 
-def object_plan(train: pd.DataFrame, params: Params) -> dict | None:
-    """bias.policy rebalance: variants per train image from the objects it holds (None otherwise:
-    the plan by image label, the rarest class each image holds)."""
-    if params.bias.policy != "rebalance":
-        return None
+def object_plan(train: pd.DataFrame, params: Params) -> dict:
+    """Objects per train class; with bias.policy rebalance also the variants per train image from
+    the objects it holds (otherwise the plan stays by image label, the rarest class each holds)."""
     categories = categories_of(params)
-    plan = object_balance_plan(annotated_images(train, Path(params.data.raw_dir)),
-                               params.augment.max_variants_per_source)
+    images = annotated_images(train, Path(params.data.raw_dir))
+    if params.bias.policy != "rebalance":
+        counts = Counter(obj.category for image in images for obj in image.targets.objects)
+        return {"objects_per_class": {categories.get(c, str(c)): n for c, n in sorted(counts.items())}}
+    plan = object_balance_plan(images, params.augment.max_variants_per_source)
     named = {key: {categories.get(int(c), str(c)): n for c, n in plan[key].items()}
              for key in ("objects_per_class", "projected_objects_per_class")}
     return plan | named | {"limited_classes": [categories.get(c, str(c)) for c in plan["limited_classes"]]}

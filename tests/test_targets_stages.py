@@ -172,3 +172,20 @@ def test_bias_counts_objects_and_rebalances_by_the_images_holding_rare_classes(t
     assert rare and min(rare) > 0 and np.mean(rare) > np.mean(others)  # the images holding the rare class first
     projected = report["objects"]["projected_objects_per_class"]
     assert max(projected.values()) / projected["triangle"] < max(counts.values()) / counts["triangle"]
+
+
+def test_an_exif_turned_image_is_quarantined_not_misannotated(tmp_path, monkeypatch):
+    from PIL import Image
+
+    annotated = write_shapes(tmp_path / "raw", {"train": 3, "test": 2}, seed=8)
+    turned = Path(annotated[0].path)
+    with Image.open(turned) as opened:
+        exif = opened.getexif()
+        exif[0x0112] = 6  # rotate 90 degrees on display: 96x72 decodes as 72x96
+        opened.save(turned, exif=exif)
+    write_coco(annotated, CATEGORIES, tmp_path / "raw" / "annotations" / "instances.json")
+    monkeypatch.chdir(tmp_path)
+    frame, _ = image.read_raw(params_for(tmp_path / "raw"))
+    bad = frame[frame["status"] != "ok"]
+    assert bad["reason_code"].tolist() == ["image_size_mismatch"] and "EXIF" in bad["reason"].iat[0]
+    assert bad["path"].iat[0] == f"images/{annotated[0].sample_id}"

@@ -182,6 +182,7 @@ def read_raw(params: Params, read_file, salt: str) -> tuple[pd.DataFrame, dict]:
     entries += _problem_entries(found.problems)
     with progress_bar("explore: reading annotated images", len(entries)) as advance:
         frame = read_samples(root, entries, read_file, advance, (Memo("explore", params.execution.cache), salt))
+    frame = _quarantine_turned(frame, by_path)
     frame = assign_splits(frame, params.data.split.model_dump(), params.seed)
     ok = frame["status"] == "ok"
     frame["targets"] = frame["path"].map({p: targets_to_json(i.targets) for p, i in by_path.items()}).where(ok, None)
@@ -193,6 +194,19 @@ def read_raw(params: Params, read_file, salt: str) -> tuple[pd.DataFrame, dict]:
                "objects": {split: object_profile(object_table(group, found.categories, "original"), group)
                            for split, group in sorted(splits.items())}}
     return frame, context
+
+
+def _quarantine_turned(frame: pd.DataFrame, by_path: dict[str, AnnotatedImage]) -> pd.DataFrame:
+    """Images whose decoded size is not their annotations' (an EXIF orientation turns the pixels,
+    not the boxes): quarantined, as their targets would land on the wrong pixels."""
+    frame = frame.copy()
+    for index, row in frame[frame["status"] == "ok"].iterrows():
+        targets = by_path[row["path"]].targets
+        if (int(row["width"]), int(row["height"])) != (targets.width, targets.height):
+            frame.loc[index, ["status", "reason_code"]] = ["quarantined", "image_size_mismatch"]
+            frame.loc[index, "reason"] = (f"{row['path']}: decoded {row['width']}x{row['height']} (EXIF orientation "
+                                          f"applied), annotated as {targets.width}x{targets.height}")
+    return frame
 
 
 def object_plan(train: pd.DataFrame, params: Params) -> dict:

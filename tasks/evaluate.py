@@ -324,7 +324,7 @@ def run(params: Params) -> dict:
     rows = rows_hook(final, params) if rows_hook else None
     report = evaluate(final if rows is None else rows, params)
     if rows is not None and "setup" in report:
-        from tasks.modalities.image_annotated import PROXY_TASK
+        from tasks.modalities.image_annotated_final import PROXY_TASK
 
         report["setup"]["features"] = PROXY_TASK
     write_json(paths.EVALUATE_REPORT, report)

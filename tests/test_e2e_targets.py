@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tasks.modalities.image_annotated import IMAGE_ROOTS, read_final
+from tasks.modalities.image_annotated_final import IMAGE_ROOTS, read_final
 from tasks.modalities.image_coco import write_coco
 from tasks.modalities.image_shapes import CATEGORIES, write_shapes
 from tasks.modalities.image_voc import write_voc

@@ -16,7 +16,8 @@ import yaml
 from tasks.augment import assign_variants
 from tasks.inspect_data import annotation_layout
 from tasks.modalities import image
-from tasks.modalities.image_annotated import target_checks, targets_from_json, targets_to_json
+from tasks.modalities.image_annotated import targets_from_json, targets_to_json
+from tasks.modalities.image_annotated_checks import target_checks
 from tasks.modalities.image_coco import write_coco
 from tasks.modalities.image_shapes import CATEGORIES, write_shapes
 from tasks.modalities.image_yolo import write_yolo

@@ -225,9 +225,9 @@ def target_checks(augmented: pd.DataFrame, sources: pd.DataFrame, params: Params
     """validate, with data.targets: failures of the per-object suites by sample, and their summary."""
     if params.data.targets == "none":
         return None
-    from tasks.modalities import image_annotated
+    from tasks.modalities import image_annotated_checks
 
-    return image_annotated.target_checks(augmented, sources, params)
+    return image_annotated_checks.target_checks(augmented, sources, params)
 
 
 def comparison_bounds(params: Params) -> dict[str, tuple[str, float]]:
@@ -269,9 +269,9 @@ def finalize(originals: pd.DataFrame, accepted: pd.DataFrame, params: Params) ->
     each named by its sample_id: unique, and safe whatever the input names were. With targets,
     data/final is written in the input's annotation format instead (image_annotated)."""
     if params.data.targets != "none":
-        from tasks.modalities import image_annotated
+        from tasks.modalities import image_annotated_final
 
-        frame = image_annotated.finalize(originals, accepted, params)
+        frame = image_annotated_final.finalize(originals, accepted, params)
         frame[["width", "height"]] = frame[["width", "height"]].astype("Int64")
         return frame
     frame = copy_into_final(originals, accepted, Path(params.data.raw_dir), _suffix)
@@ -287,8 +287,8 @@ def evaluation_rows(final: pd.DataFrame, params: Params) -> pd.DataFrame | None:
     if params.data.targets == "none":
         return None
     from tasks.io import read_parquet
-    from tasks.modalities.image_annotated import OBJECTS_FILE
-    from tasks.modalities.image_annotated import evaluation_rows as object_rows
+    from tasks.modalities.image_annotated_final import OBJECTS_FILE
+    from tasks.modalities.image_annotated_final import evaluation_rows as object_rows
 
     return object_rows(final, read_parquet(paths.FINAL / OBJECTS_FILE, "per-object table (stage merge)"),
                        params.data.targets)
@@ -307,7 +307,7 @@ def baseline_features(frame: pd.DataFrame, params: Params, folder: Path = paths.
     from PIL import Image
 
     if "x0" in frame:  # data.targets: rows are objects (evaluation_rows), features their boxes' pixels
-        from tasks.modalities.image_annotated import crop_features
+        from tasks.modalities.image_annotated_final import crop_features
 
         return crop_features(frame, folder, params.data.max_image_pixels)
     # The side from the manifest's sizes, so that images are decoded one at a time and only the

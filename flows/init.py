@@ -89,11 +89,13 @@ def render_params(finding: Finding, raw_dir: str, source: str, workers: int) -> 
              "# before any work. Keys not written here keep their defaults (README, Parameters).",
              "seed: 42", ""]
     data["max_image_pixels"] = 40_000_000  # dvc.yaml tracks it for every modality
+    data.setdefault("targets", "none")  # dvc.yaml tracks it too
     split_comment = ("val/test drawn from the train split by these fractions (per class, seeded)"
                      if data.get("split", {}).get("resplit_train") else "train/val/test fractions where the input has none")
     lines += _block("data", data, {"raw_dir": "your dataset", "split": split_comment,
                                    "manifest_csv": "a CSV path,label[,split] (paths relative to raw_dir)",
-                                   "max_image_pixels": "decompression-bomb guard per image"})
+                                   "max_image_pixels": "decompression-bomb guard per image",
+                                   "targets": "none | coco | yolo | voc: boxes and masks inside the images"})
     lines += ["", "prepare:", "  dataset: none   # no bundled demo: the data is yours", ""]
     if finding.section:
         lines += _block(finding.modality, finding.section) + [""]
@@ -102,6 +104,8 @@ def render_params(finding: Finding, raw_dir: str, source: str, workers: int) -> 
     lines += ["augment:", f"  factor: {augment['factor']}   # the train split grows to factor x its size",
               f"  max_variants_per_source: {augment['max_variants_per_source']}",
               "  image_format: keep   # image only: keep | png | jpeg | webp", "  jpeg_quality: 95",
+              "  min_visibility: 0.25   # data.targets: an object cut below this share of itself is dropped",
+              "  min_area: 4.0   # ... or below this many pixels",
               "  # Ordered; each operator fires with probability p and draws its parameters from the ranges.",
               "  policy:", *[f"    - {_flow(op)}" for op in finding.policy], ""]
     lines += ["execution:   # how to run, not what to make: outputs do not depend on it",

@@ -53,6 +53,10 @@ def assign_variants(sources: pd.DataFrame, plan: dict, seed: int) -> pd.DataFram
     ranks = np.fromiter((stable_hash(f"{seed}:{sid}") for sid in sources["source_id"]), dtype=np.uint64,
                         count=len(sources))
     variants = np.zeros(len(sources), dtype=np.int64)
+    if "variants_per_source" in plan:  # a plan by source (annotated images: by the objects each holds)
+        wanted = plan["variants_per_source"]
+        return sources.assign(variants=np.array([int(wanted.get(sid, 0)) for sid in sources["source_id"]],
+                                                dtype=np.int64))
     for label, positions in sources.groupby("label", sort=True).indices.items():
         base, remainder = divmod(plan["classes"].get(str(label), {}).get("new", 0), len(positions))
         variants[positions] = base
@@ -128,10 +132,12 @@ def augment_salt(params: Params) -> str:
     """Everything besides the source itself that decides a source's variants."""
     section = getattr(params, params.data.modality, None)  # the modality's own params, if it has any
     folders = policy_folders(params)  # the bytes of a user's recordings or model folder decide variants too
-    return key_of("augment", params.seed, params.data.modality, params.data.max_image_pixels, *folders,
+    targets = ("ops/targets.py",) if params.data.targets != "none" else ()  # where targets move
+    return key_of("augment", params.seed, params.data.modality, params.data.max_image_pixels, params.data.targets,
+                  *folders,
                   params.augment.model_dump(exclude={"factor", "max_variants_per_source"}),
                   section.model_dump() if section is not None else {},
-                  modality_code(params.data.modality, "augment.py"), modality_libraries(params.data.modality))
+                  modality_code(params.data.modality, "augment.py", *targets), modality_libraries(params.data.modality))
 
 
 def policy_folders(params: Params) -> list[str]:
@@ -199,7 +205,9 @@ def run_shard_in_project(shard: Shard, params: Params, root: str, salt: str | No
     for source in shard.sources:
         sid, missing = source["source_id"], []
         for variant in range(int(source["variants"])):
-            key = keys[sid, variant] = key_of(salt, sid, source["label"], source["sha256"], variant)
+            # An annotated image's targets decide its variants as much as its bytes do.
+            source_key = (source["sha256"], source["targets"]) if source.get("targets") else source["sha256"]
+            key = keys[sid, variant] = key_of(salt, sid, source["label"], source_key, variant)
             cached = memo.get(key)
             if cached is None:
                 missing.append(variant)

@@ -212,6 +212,14 @@ def assess(manifest: pd.DataFrame, params: Params, decisions: pd.DataFrame | Non
                  "not_augmented": sorted(set(suspects["sample_id"]) - set(quarantined["sample_id"])),
                  "relabelled": [{"sample_id": r.sample_id, "sha256": r.sha256, "from": str(r.label),
                                  "to": target[r.sha256]} for r in relabelled.sort_values("sample_id").itertuples()]}
+    object_plan = getattr(get_modality(params.data.modality), "object_plan", None)
+    by_objects = object_plan(kept_train, params) if object_plan else None
+    if by_objects is not None:  # annotated images: imbalance in objects
+        report["objects"] = by_objects
+    if by_objects is not None and "variants_per_image" in by_objects:  # rebalance: variants given per image
+        plan_file["variants_per_source"] = by_objects["variants_per_image"]
+        report["planned"] = {"imbalance_ratio": by_objects["imbalance_after"],
+                             "new_samples": sum(by_objects["variants_per_image"].values())}
     return report, plan_file, findings
 
 

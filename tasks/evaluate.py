@@ -354,7 +354,13 @@ def recall_chart(table: pd.DataFrame, title: str) -> bytes:
 
 def run(params: Params) -> dict:
     final = read_parquet(paths.FINAL_MANIFEST, "final manifest (stage merge)")
-    report = evaluate(final, params)
+    rows_hook = getattr(get_modality(params.data.modality), "evaluation_rows", None)  # e.g. objects, not images
+    rows = rows_hook(final, params) if rows_hook else None
+    report = evaluate(final if rows is None else rows, params)
+    if rows is not None and "setup" in report:
+        from tasks.modalities.image_annotated_final import PROXY_TASK
+
+        report["setup"]["features"] = PROXY_TASK
     write_json(paths.EVALUATE_REPORT, report)
     table = recall_table(report)
     write_csv(table, paths.PER_CLASS_RECALL)

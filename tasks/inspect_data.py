@@ -151,6 +151,51 @@ def _file_samples(root: Path, entries: list[dict], modality: str, layout: str, f
         "add_noise 10-30 dB SNR), which keep what a recording says"))
 
 
+def annotation_layout(root: Path) -> str | None:
+    """coco (annotations/*.json beside images/), yolo (data.yaml, images/, labels/) or voc
+    (Annotations/*.xml beside JPEGImages/), else None."""
+    if (root / "JPEGImages").is_dir() and any((root / "Annotations").glob("*.xml")):
+        return "voc"
+    if not (root / "images").is_dir():
+        return None
+    if (root / "data.yaml").is_file() and (root / "labels").is_dir():
+        return "yolo"
+    if (root / "annotations").is_dir() and any((root / "annotations").glob("*.json")):
+        return "coco"
+    return None
+
+
+def _inspect_annotated(root: Path, layout: str) -> Finding:
+    """Images with boxes/masks (data.targets): counted in images and objects per class."""
+    from collections import Counter
+
+    from tasks.modalities.image_annotated import read_annotations
+    from tasks.modalities.image_annotations import AnnotationFileError
+
+    try:
+        found = read_annotations(root, layout)
+    except AnnotationFileError as error:
+        raise InitError(str(error)) from None
+    if not found.images:
+        raise InitError(f"{root}: {layout} layout, but no usable annotated image ({len(found.problems)} problem(s), "
+                        f"first: {found.problems[0].message() if found.problems else 'none'})")
+    finding = Finding("image", f"{layout} annotations", root, data={"manifest_csv": None, "targets": layout})
+    objects = Counter(found.categories.get(o.category, str(o.category)) for i in found.images for o in i.targets.objects)
+    splits = Counter(image.split for image in found.images if image.split)
+    finding.report.append(f"found: images with {layout} annotations (data.targets: {layout}), {len(found.images)} "
+                          f"images, splits {dict(sorted(splits.items()))}")
+    finding.report.append(f"objects per class: {dict(sorted(objects.items()))}")
+    if found.problems:
+        codes = Counter(p.reason_code for p in found.problems)
+        finding.report.append(f"could not use {len(found.problems)} annotation(s)/image(s) (explore quarantines them "
+                              f"with the reason): {dict(sorted(codes.items()))}")
+    _split_plan(set(splits), finding, f"the {layout} files")
+    finding.policy = IMAGE_POLICY
+    finding.report.append("policy: geometric + colour; boxes, polygons and masks follow every geometric operator, "
+                          "objects cut below augment.min_visibility are dropped and recorded")
+    return finding
+
+
 def _media_modality(paths: list[Path]) -> str | None:
     images = sum(p.suffix.lower() in IMAGE_SUFFIXES for p in paths)
     audio = sum(p.suffix.lower() in AUDIO_SUFFIXES for p in paths)
@@ -363,6 +408,9 @@ def inspect(path: Path, label_column: str | None = None, text_column: str | None
     if not files:
         raise InitError(f"{path}: holds no files; put your dataset here (label/file, split/label/file, "
                         "a CSV manifest, or text/table files) or give its path: augmill init PATH")
+    annotated = annotation_layout(path)
+    if annotated:
+        return _inspect_annotated(path, annotated)
     manifests = [p for p in files if p.parent == path and _is_manifest(p)]
     media = _media_modality(files)
     if manifests and media:

@@ -182,6 +182,9 @@ def check(train: pd.DataFrame, params: Params) -> Findings:
         return Findings(empty, no_outliers, clusters, counts,
                         skipped=f"class(es) {sorted(sizes.index[sizes < 2])} have a single train sample; a label "
                                 "check needs at least 2 per class")
+    if params.data.targets != "none":
+        return Findings(empty, no_outliers, clusters, counts,
+                        skipped="an annotated image's label is its rarest object class, not a label to check")
     if not hasattr(get_modality(params.data.modality), "baseline_features"):
         return Findings(empty, no_outliers, clusters, counts,
                         skipped=f"the {params.data.modality} modality has no baseline_features hook (no model to ask)")

@@ -55,6 +55,10 @@ class DataParams(Section):
     # Decompression-bomb guard, applied per file (Pillow's global limit is left alone).
     # At most Pillow's own hard ceiling (2 x its default limit), which it enforces while opening.
     max_image_pixels: int = Field(40_000_000, ge=1, le=178_956_970)
+    # Images with targets inside them (#19): none (classification), coco (annotations/*.json beside
+    # images/), yolo (images/<split>/, labels/<split>/, data.yaml), voc (Annotations/*.xml, JPEGImages/,
+    # ImageSets/Main/<split>.txt). data/final is written in the same format.
+    targets: Literal["none", "coco", "yolo", "voc"] = "none"
 
 
 class PrepareParams(Section):
@@ -105,6 +109,10 @@ class AugmentParams(Section):
     max_variants_per_source: int = Field(10, ge=1, le=1000)
     image_format: Literal["keep", "png", "jpeg", "webp"] = "keep"
     jpeg_quality: int = Field(95, ge=1, le=100)
+    # data.targets: an object a geometric operator cut is dropped (and the drop recorded in the
+    # variant's ops) below this share of its source still visible, or below this area in pixels.
+    min_visibility: float = Field(0.25, ge=0, le=1)
+    min_area: float = Field(4.0, ge=0)
     # Ordered operators [{name, p, ...ranges}], or a preset {preset: randaugment, n, m} | {preset: trivialaugment}.
     policy: list[dict[str, Any]] | dict[str, Any]
 
@@ -330,6 +338,9 @@ def _modality_problems(params: Params) -> list[str]:
 
     if params.evaluate.model == "cnn" and params.data.modality != "image":
         return [f"evaluate.model: cnn is for images so far; {params.data.modality} takes linear"]
+    if params.data.targets != "none" and (params.data.modality != "image" or params.data.manifest_csv):
+        return [f"data.targets: {params.data.targets} needs data.modality: image and no data.manifest_csv "
+                "(the annotation files name the images)"]
 
     try:
         check = getattr(get_modality(params.data.modality), "check_params", None)

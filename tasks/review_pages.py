@@ -33,9 +33,9 @@ def thumbnail_uri(path: Path, max_pixels: int) -> str | None:
     return image_uri(image)
 
 
-def image_uri(image: Image.Image) -> str:
-    """A THUMBNAIL-sized PNG of the image as a data: URI."""
-    scale = THUMBNAIL / max(image.size)
+def image_uri(image: Image.Image, side: int = THUMBNAIL) -> str:
+    """A ``side``-sized (THUMBNAIL) PNG of the image as a data: URI."""
+    scale = side / max(image.size)
     # Small images (the demo's 32 px digits) are enlarged with hard pixels so nothing is invented.
     resample = Image.Resampling.NEAREST if scale > 1 else Image.Resampling.LANCZOS
     image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), resample)
@@ -88,6 +88,32 @@ def _measures(variant, params: Params) -> list[dict]:
     return rows
 
 
+TARGET_THUMBNAIL = 144  # images with boxes: large enough to read the class names
+
+
+def _target_drawer(raw: pd.DataFrame, params: Params):
+    """With data.targets: a function (path, targets JSON) -> data: URI of the image with its boxes, mask
+    outlines and class names drawn (its ``sources`` maps a source id to its targets); else None."""
+    if params.data.targets == "none":
+        return None
+    import math
+
+    from tasks.modalities.image_annotated import categories_of, targets_from_json
+    from tasks.modalities.image_target_drawing import draw_targets, enlarged
+
+    categories = categories_of(params)
+
+    def draw(path: Path, targets: str) -> str | None:
+        image = _load(path, params.data.max_image_pixels)
+        if image is None:
+            return None
+        big, moved = enlarged(image, targets_from_json(targets), max(1, math.ceil(TARGET_THUMBNAIL / max(image.size))))
+        return image_uri(draw_targets(big, moved, categories), TARGET_THUMBNAIL)
+
+    draw.sources = dict(zip(raw["sample_id"], raw["targets"], strict=False))
+    return draw
+
+
 def render_image_gallery(validated: pd.DataFrame, raw: pd.DataFrame, params: Params, path: Path) -> None:
     """Sources beside their variants; a quarantined card names the failed measure with its
     value against the bound, and shows the source aligned by the variant's geometric ops
@@ -96,6 +122,7 @@ def render_image_gallery(validated: pd.DataFrame, raw: pd.DataFrame, params: Par
 
     max_pixels = params.data.max_image_pixels
     raw_paths = dict(zip(raw["sample_id"], raw["path"], strict=False))
+    drawn = _target_drawer(raw, params)
     groups = []
     for source_id in gallery_sources(validated, params.validate_.gallery_sources, params.seed):
         variants = validated[validated["source_id"] == source_id].sort_values("sample_id")
@@ -103,7 +130,8 @@ def render_image_gallery(validated: pd.DataFrame, raw: pd.DataFrame, params: Par
         cards = []
         for v in variants.itertuples():
             card = {"sample_id": v.sample_id, "status": v.status, "reason": v.reason, "ops": describe_ops(v.ops),
-                    "image": thumbnail_uri(paths.AUGMENTED_DIR / v.path, max_pixels), "aligned": None, "measures": [],
+                    "image": drawn(paths.AUGMENTED_DIR / v.path, v.targets) if drawn else
+                    thumbnail_uri(paths.AUGMENTED_DIR / v.path, max_pixels), "aligned": None, "measures": [],
                     "reason_code": getattr(v, "reason_code", "")}
             if v.status == "quarantined":
                 card["measures"] = _measures(v, params)
@@ -111,7 +139,9 @@ def render_image_gallery(validated: pd.DataFrame, raw: pd.DataFrame, params: Par
                     card["aligned"] = image_uri(aligned_source(source, v.ops))
             cards.append(card)
         groups.append({"source_id": source_id, "label": variants["label"].iloc[0],
-                       "source_image": image_uri(source) if source is not None else None, "variants": cards})
+                       "source_image": None if source is None else drawn(Path(params.data.raw_dir) / raw_paths[source_id],
+                                                                          drawn.sources[source_id]) if drawn else
+                       image_uri(source), "variants": cards})
     counts = validated["status"].value_counts()
-    _render("gallery.html.j2", path, groups=groups, accepted=int(counts.get("accepted", 0)),
+    _render("gallery.html.j2", path, groups=groups, targets=drawn is not None, accepted=int(counts.get("accepted", 0)),
             quarantined=int(counts.get("quarantined", 0)), total_sources=int(validated["source_id"].nunique()))

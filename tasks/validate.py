@@ -116,7 +116,13 @@ def run(params: Params) -> dict:
     shutil.rmtree(paths.GX_DOCS, ignore_errors=True)  # GX adds to an existing site; keep only this run's
     outcome = run_suite(measurable, modality.SUITE_FILE, id_column="sample_id",
                         parameters=modality.suite_parameters(labels, params), docs_dir=paths.GX_DOCS)
-    validated = decide(augmented, features, outcome.failures, getattr(modality, "REASON_CODES", None))
+    failures = outcome.failures
+    # Images with targets: their own suites over per-object and per-image measurements (image_annotated).
+    target_checks = getattr(modality, "target_checks", None)
+    checked = target_checks(made_rows(augmented), sources, params) if target_checks else None
+    if checked is not None:
+        failures = {sid: failures.get(sid, []) + checked[0].get(sid, []) for sid in sorted({*failures, *checked[0]})}
+    validated = decide(augmented, features, failures, getattr(modality, "REASON_CODES", None))
     rejected = int((validated["status"] == "quarantined").sum())
     rate = round(rejected / len(validated), 4) if len(validated) else 0.0
     summary = {
@@ -129,6 +135,8 @@ def run(params: Params) -> dict:
                          for e in outcome.expectations],
         "features": {column: _quantiles(features[column]) for column in modality.FEATURE_COLUMNS},
     }
+    if checked is not None:
+        summary["targets"] = checked[1]
     extra = getattr(modality, "summary_extra", None)  # a modality's own figures (e.g. fidelity, privacy)
     summary.update(extra(features, params) if extra else {})
     synthetic = check_synthetic(params)  # the synthesize stage's samples through the quality gates (None when off)

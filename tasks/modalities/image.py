@@ -68,10 +68,15 @@ def channel_statistics(ok: pd.DataFrame) -> dict:
 def read_raw(params: Params) -> tuple[pd.DataFrame, dict]:
     salt = key_of("read image", params.data.max_image_pixels, code_version("imaging.py", "modalities/image.py", "ingest.py"),
                   library_versions(*LIBRARIES))
-    frame, context = read_file_dataset(params.data.raw_dir, params.data.manifest_csv,
-                                       partial(read_image_file, max_pixels=params.data.max_image_pixels),
-                                       params.data.split.model_dump(), params.seed, "reading images",
-                                       memo=(Memo("explore", params.execution.cache), salt))
+    reader = partial(read_image_file, max_pixels=params.data.max_image_pixels)
+    if params.data.targets != "none":  # the annotation files name the images and carry their targets
+        from tasks.modalities import image_annotated
+
+        frame, context = image_annotated.read_raw(params, reader, salt)
+    else:
+        frame, context = read_file_dataset(params.data.raw_dir, params.data.manifest_csv,
+                                           reader, params.data.split.model_dump(), params.seed, "reading images",
+                                           memo=(Memo("explore", params.execution.cache), salt))
     ok = frame[frame["status"] == "ok"]
     stats = channel_statistics(ok) if len(ok) else {}
     return frame.drop(columns=[c for c in _CHANNEL_COLUMNS if c in frame]), context | {"channel_stats": stats}
@@ -128,6 +133,15 @@ def bias_extra(ok: pd.DataFrame, params: Params) -> dict:
     return {}
 
 
+def object_plan(train: pd.DataFrame, params: Params) -> dict | None:
+    """bias, with data.targets: objects per class and the plan by them (image_annotated), else None."""
+    if params.data.targets == "none":
+        return None
+    from tasks.modalities import image_annotated
+
+    return image_annotated.object_plan(train, params)
+
+
 # ---- augment ---------------------------------------------------------------
 
 def image_loader(raw_dir: Path, rows: pd.DataFrame, max_pixels: int):
@@ -153,8 +167,16 @@ def mixing_partners(params: Params, pool: pd.DataFrame | None = None):
     return lambda source_id: partner_drawer(pairs, load, exclude=source_id)
 
 
+def augmented_columns(sources: pd.DataFrame, params: Params) -> list[str]:
+    return AUGMENTED_COLUMNS + (["targets"] if params.data.targets != "none" else [])
+
+
 def augment_shard(shard, params: Params, output_dir: Path = paths.AUGMENTED_DIR) -> list[dict]:
     """Make every variant of every source in the shard; write each file atomically."""
+    if params.data.targets != "none":
+        from tasks.modalities import image_annotated
+
+        return image_annotated.augment_shard(shard, params, output_dir)
     policy = build_policy(params.augment.policy, params.data.modality)
     raw_dir = Path(params.data.raw_dir)
     partners_of = mixing_partners(params)
@@ -217,7 +239,22 @@ REASON_CODES = {
     "fill_fraction": ("too_much_fill", "too much of the frame is padding"),
     "photometric_similarity": ("photometric_destroyed", "the variant no longer matches its aligned source"),
     "difference": ("near_copy", "the variant barely differs from its source"),
+    # data.targets (expectations/image_objects.json, image_object_counts.json)
+    "box_inside": ("box_outside_image", "a box leaves the image"),
+    "box_area": ("box_degenerate", "a box has no area"),
+    "box_shape_gap": ("box_shape_mismatch", "a box is not the bounding box of its mask or polygon"),
+    "object_count_gap": ("object_count_mismatch", "the objects are not the source's minus the recorded drops"),
+    "mask_classes_in_source": ("mask_class_not_in_source", "the mask holds a class its source does not"),
 }
+
+
+def target_checks(augmented: pd.DataFrame, sources: pd.DataFrame, params: Params) -> tuple[dict, dict] | None:
+    """validate, with data.targets: failures of the per-object suites by sample, and their summary."""
+    if params.data.targets == "none":
+        return None
+    from tasks.modalities import image_annotated_checks
+
+    return image_annotated_checks.target_checks(augmented, sources, params)
 
 
 def comparison_bounds(params: Params) -> dict[str, tuple[str, float]]:
@@ -256,13 +293,33 @@ def _suffix(path: str) -> str:
 
 def finalize(originals: pd.DataFrame, accepted: pd.DataFrame, params: Params) -> pd.DataFrame:
     """Copy originals (byte for byte) and accepted variants into data/final/split/label/,
-    each named by its sample_id: unique, and safe whatever the input names were."""
+    each named by its sample_id: unique, and safe whatever the input names were. With targets,
+    data/final is written in the input's annotation format instead (image_annotated)."""
+    if params.data.targets != "none":
+        from tasks.modalities import image_annotated_final
+
+        frame = image_annotated_final.finalize(originals, accepted, params)
+        frame[["width", "height"]] = frame[["width", "height"]].astype("Int64")
+        return frame
     frame = copy_into_final(originals, accepted, Path(params.data.raw_dir), _suffix)
     frame[["width", "height"]] = frame[["width", "height"]].astype("Int64")
     return frame
 
 
 # ---- evaluate, report, preview ----------------------------------------------
+
+def evaluation_rows(final: pd.DataFrame, params: Params) -> pd.DataFrame | None:
+    """With data.targets, evaluate scores a classifier of object crops (one row per object of
+    data/final/objects.parquet) instead of whole images; None: the final manifest as it is."""
+    if params.data.targets == "none":
+        return None
+    from tasks.io import read_parquet
+    from tasks.modalities.image_annotated_final import OBJECTS_FILE
+    from tasks.modalities.image_annotated_final import evaluation_rows as object_rows
+
+    return object_rows(final, read_parquet(paths.FINAL / OBJECTS_FILE, "per-object table (stage merge)"),
+                       params.data.targets)
+
 
 BASELINE_SIDE = 16
 BASELINE_DESCRIPTION = "greyscale pixels downscaled to 16x16"
@@ -276,6 +333,10 @@ def baseline_features(frame: pd.DataFrame, params: Params, folder: Path = paths.
     memoized (execution.cache): an incremental run decodes only the new files."""
     from PIL import Image
 
+    if "x0" in frame:  # data.targets: rows are objects (evaluation_rows), features their boxes' pixels
+        from tasks.modalities.image_annotated_final import crop_features
+
+        return crop_features(frame, folder, params.data.max_image_pixels)
     # The side from the manifest's sizes, so that images are decoded one at a time and only the
     # small feature rows are held (an EXIF rotation swaps width and height, not the smaller side).
     side = BASELINE_SIDE if frame.empty else int(min(BASELINE_SIDE, np.minimum(frame["width"], frame["height"]).min()))

@@ -1,6 +1,7 @@
 """What validate will check on an annotated variant against its source: one row of measurements
 per object and per image, and the reason codes of the rows that fail. The measurements are
-the input of a Great Expectations suite (not written yet); the failures are usable alone.
+the input of the validate stage's Great Expectations suites (``image_annotated_checks.target_checks``:
+expectations/image_objects.json, image_object_counts.json); ``failures`` gives the same verdicts alone.
 
 Checks: every box inside the image with a positive area; a box equals the bounding box of its
 mask or polygon within ``BOX_SHAPE_TOLERANCE``; the object count is the source's minus the

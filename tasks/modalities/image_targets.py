@@ -1,7 +1,10 @@
 """Variants of annotated images: the augment policy run on each image and its targets with the
 same recorded params, and the per-object table that carries lineage down to the object.
 
-Pure apart from writing the variant images; a stage wires it in (not done yet: see README).
+Pure apart from writing the variant images. The augment stage makes its variants with
+``image_annotated.augment_shard`` (the image modality's shard contract, its file naming and
+formats); ``augment_annotated`` is the same policy run for a list of images, and ``object_table``
+is what merge writes as data/final/objects.parquet.
 Seeds come from ``sample_seed(seed, sample_id, variant)`` as for image-only variants, so the
 pixels of a variant are the very bytes the image-only pipeline would make.
 """

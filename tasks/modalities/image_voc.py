@@ -108,3 +108,69 @@ def read_mask_folders(image_dir: Path, mask_dir: Path, classes: list[str]) -> An
             continue
         read.append(AnnotatedImage(image_path.name, "", str(image_path), Targets(size[0], size[1], (), mask)))
     return AnnotatedSet("masks", dict(enumerate(classes)), read, problems)
+
+
+def voc_class_names(annotation_dir: Path) -> list[str]:
+    """Every object name the XML files use, sorted: VOC names its classes in the files themselves
+    (a file that does not parse is left for ``read_voc`` to quarantine)."""
+    names = set()
+    for xml_file in sorted(Path(annotation_dir).glob("*.xml")):
+        try:
+            root = ElementTree.parse(xml_file).getroot()
+        except (ElementTree.ParseError, OSError):
+            continue
+        names |= {(element.findtext("name") or "").strip() for element in root.iter("object")}
+    return sorted(name for name in names if name)
+
+
+def voc_xml(image: AnnotatedImage, categories: dict[int, str]) -> str:
+    """One image's VOC XML. Boxes are written in whole pixels (1-based, inclusive, as VOC's tools
+    expect integers): the box grows outward to the pixels it touches, never past the image."""
+    root = ElementTree.Element("annotation")
+    ElementTree.SubElement(root, "filename").text = Path(image.path).name
+    size = ElementTree.SubElement(root, "size")
+    for key, value in (("width", image.targets.width), ("height", image.targets.height), ("depth", 3)):
+        ElementTree.SubElement(size, key).text = str(value)
+    for obj in image.targets.objects:
+        element = ElementTree.SubElement(root, "object")
+        ElementTree.SubElement(element, "name").text = categories.get(obj.category, str(obj.category))
+        ElementTree.SubElement(element, "difficult").text = "0"
+        box = ElementTree.SubElement(element, "bndbox")
+        x0, y0, x1, y1 = obj.box
+        for key, value in (("xmin", math.floor(x0) + 1), ("ymin", math.floor(y0) + 1),
+                           ("xmax", min(math.ceil(x1), image.targets.width)),
+                           ("ymax", min(math.ceil(y1), image.targets.height))):
+            ElementTree.SubElement(box, key).text = str(value)
+    ElementTree.indent(root)
+    return ElementTree.tostring(root, encoding="unicode") + "\n"
+
+
+def write_voc(images: list[AnnotatedImage], categories: dict[int, str], root: Path) -> None:
+    """``Annotations/<stem>.xml`` beside the images already in ``JPEGImages/`` (their ``path``), and
+    ``ImageSets/Main/<split>.txt`` listing each split's stems."""
+    root = Path(root)
+    splits: dict[str, list[str]] = {}
+    for image in images:
+        stem = Path(image.path).stem
+        target = root / "Annotations" / f"{stem}.xml"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(voc_xml(image, categories), encoding="utf-8")
+        splits.setdefault(image.split or "train", []).append(stem)
+    for split, stems in splits.items():
+        listing = root / "ImageSets" / "Main" / f"{split}.txt"
+        listing.parent.mkdir(parents=True, exist_ok=True)
+        listing.write_text("".join(f"{stem}\n" for stem in sorted(stems)), encoding="utf-8")
+
+
+def voc_splits(root: Path) -> dict[str, str]:
+    """stem -> split from ``ImageSets/Main/{train,val,test,...}.txt`` (VOC's split lists), if any."""
+    from tasks.ingest import _SPLIT_ALIASES
+
+    found = {}
+    folder = Path(root) / "ImageSets" / "Main"
+    for listing in sorted(folder.glob("*.txt")) if folder.is_dir() else []:
+        split = _SPLIT_ALIASES.get(listing.stem.lower())
+        if split:
+            for line in listing.read_text(encoding="utf-8").split():
+                found.setdefault(line.strip(), split)
+    return found

@@ -1,0 +1,154 @@
+"""Images with boxes and masks (data.targets) end to end: the generated shapes dataset written as
+COCO or YOLO, `augmill init` then `augmill run` through the real CLI (git, DVC, Prefect, GX), and
+data/final read back by the same format's reader with every invariant holding."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from tasks.modalities.image_annotated_final import IMAGE_ROOTS, read_final
+from tasks.modalities.image_coco import write_coco
+from tasks.modalities.image_shapes import CATEGORIES, write_shapes
+from tasks.modalities.image_voc import write_voc
+from tasks.modalities.image_yolo import write_yolo
+from tasks.ops.targets import TargetRules, box_of_mask, box_of_rings, replay_targets
+from tests.project import REPO, file_hashes, run
+
+pytestmark = pytest.mark.e2e
+
+
+def shapes(root: Path, layout: str) -> None:
+    annotated = write_shapes(root, {"train": 16, "val": 5, "test": 6}, seed=7)
+    if layout == "coco":
+        write_coco(annotated, CATEGORIES, root / "annotations" / "instances.json")
+    elif layout == "yolo":
+        write_yolo(annotated, CATEGORIES, root)
+    else:  # VOC: one flat JPEGImages/ folder, split lists in ImageSets/Main/; classes named in the XML
+        (root / "JPEGImages").mkdir()
+        moved = [replace(image, path=str(Path(image.path).rename(root / "JPEGImages" / Path(image.path).name)))
+                 for image in annotated]
+        shutil.rmtree(root / "images")
+        write_voc(moved, CATEGORIES, root)
+
+
+def init_and_run(project: Path) -> dict:
+    made = run(["augmill", "init"], project)
+    assert "next: augmill run" in made.stdout, made.stdout
+    ran = run(["augmill", "run"], project, timeout=900)
+    assert "pipeline finished" in ran.stdout
+    return yaml.safe_load((project / "params.yaml").read_text())
+
+
+def per_class(objects: pd.DataFrame) -> dict[str, int]:
+    return objects["class_name"].value_counts().to_dict()
+
+
+def check_final(project: Path, layout: str) -> None:
+    final = project / "data" / "final"
+    read = read_final(final, layout)
+    assert read.problems == [] and set(read.categories.values()) == set(CATEGORIES.values())
+    manifest = pd.read_parquet(final / "manifest.parquet")
+    objects = pd.read_parquet(final / "objects.parquet")
+    # Every image of the manifest is in the annotation files and every object in the per-object table.
+    assert len(read.images) == len(manifest)
+    assert sum(len(image.targets.objects) for image in read.images) == len(objects)
+    assert objects["object_id"].is_unique and objects["source_object_id"].notna().all()
+    for image in read.images:
+        width, height = image.targets.width, image.targets.height
+        for obj in image.targets.objects:
+            x0, y0, x1, y1 = obj.box
+            assert 0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height
+            if obj.mask is not None:  # COCO keeps the shapes' masks: the box is the mask's, exactly
+                assert obj.box == box_of_mask(obj.mask)
+            elif obj.polygon:  # YOLO keeps polygons, written to a millionth of the side
+                assert np.allclose(obj.box, box_of_rings(obj.polygon), atol=0.01 * max(width, height) + 1)
+    # Count = source - recorded drops, and replay gives the variant's boxes again.
+    root = final / IMAGE_ROOTS[layout]
+    by_sample = {Path(image.path).relative_to(root).as_posix(): image for image in read.images}
+    paths = dict(zip(manifest["sample_id"], manifest["path"].str.removeprefix(IMAGE_ROOTS[layout] + "/"), strict=True))
+    variants = manifest[manifest["origin"] == "augmented"]
+    assert len(variants) > 0
+    rules = yaml.safe_load((project / "params.yaml").read_text())["augment"]
+    for row in variants.itertuples():
+        records = json.loads(row.ops)
+        source, variant = by_sample[paths[row.source_id]], by_sample[paths[row.sample_id]]
+        dropped = sum(len(record["dropped"]) for record in records)
+        assert len(variant.targets.objects) == len(source.targets.objects) - dropped
+        again, _ = replay_targets(source.targets, records, TargetRules(rules["min_visibility"], rules["min_area"]))
+        # VOC writes whole pixels (the box grown out to the pixels it touches): within one of the replay.
+        assert np.allclose([o.box for o in again.objects], [o.box for o in variant.targets.objects],
+                           atol=1.0 if layout == "voc" else 1e-4)
+    # The rare class (triangles) gained more than the common ones: the plan counted objects.
+    train = objects[objects["sample_id"].isin(set(paths[s] for s in manifest.loc[manifest["split"] == "train", "sample_id"]))]
+    before, after = per_class(train[train["origin"] == "original"]), per_class(train)
+    assert max(before.values()) / before["triangle"] > max(after.values()) / after["triangle"]
+    bias = json.loads((project / "reports" / "bias.json").read_text())
+    assert bias["objects"]["objects_per_class"] == before
+    explore = json.loads((project / "reports" / "explore.json").read_text())
+    assert explore["dataset"]["objects"]["train"]["objects_per_class"] == before
+    validation = json.loads((project / "reports" / "validation.json").read_text())
+    assert all(suite["success"] for suite in validation["targets"]["suites"].values())
+    # evaluate's proxy scores an object-crop classifier on every test object.
+    evaluate = json.loads((project / "reports" / "evaluate.json").read_text())
+    test_images = set(paths[s] for s in manifest.loc[manifest["split"] == "test", "sample_id"])
+    assert evaluate["setup"]["test_rows"] == int(objects["sample_id"].isin(test_images).sum())
+    assert evaluate["setup"]["features"].startswith("object classification")
+
+
+def test_coco_project_runs_end_to_end_and_writes_coco(tmp_path):
+    shapes(tmp_path, "coco")
+    params = init_and_run(tmp_path)
+    assert params["data"]["targets"] == "coco"
+    check_final(tmp_path, "coco")
+    # Annotation ids never collide across the split files.
+    ids = [a["id"] for f in sorted((tmp_path / "data/final/annotations").glob("*.json"))
+           for a in json.loads(f.read_text())["annotations"]]
+    assert len(ids) == len(set(ids))
+
+
+def test_yolo_project_runs_end_to_end_and_writes_yolo(tmp_path):
+    shapes(tmp_path, "yolo")
+    params = init_and_run(tmp_path)
+    assert params["data"]["targets"] == "yolo"
+    check_final(tmp_path, "yolo")
+
+
+def test_voc_project_runs_end_to_end_and_writes_voc(tmp_path):
+    shapes(tmp_path, "voc")
+    params = init_and_run(tmp_path)
+    assert params["data"]["targets"] == "voc"
+    check_final(tmp_path, "voc")
+    assert sorted(p.name for p in (tmp_path / "data/final/ImageSets/Main").iterdir()) == ["test.txt", "train.txt",
+                                                                                         "val.txt"]
+
+
+def stage_project(root: Path, workers: int) -> Path:
+    """The shapes COCO dataset and a params.yaml for it, run stage by stage (`augmill stage`)."""
+    shapes(root / "data" / "input", "coco")
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["data"].update(raw_dir="data/input", targets="coco")
+    params["prepare"]["dataset"] = "none"
+    params["execution"].update(workers=workers, shard_size=2, cache=False)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    for folder in ("expectations", "reviews"):
+        shutil.copytree(REPO / folder, root / folder)
+    for stage in ("explore", "bias", "augment", "validate", "merge"):
+        run(["augmill", "stage", stage], root)
+    return root
+
+
+def test_targets_are_byte_identical_for_any_worker_count(tmp_path):
+    one, two = stage_project(tmp_path / "one", 1), stage_project(tmp_path / "two", 2)
+    final = file_hashes(one / "data" / "final")
+    assert final == file_hashes(two / "data" / "final")
+    assert {"annotations/instances_train.json", "objects.parquet"} <= set(final)
+    augmented = [pd.read_parquet(p / "data/interim/augmented.parquet")[["sample_id", "ops", "targets"]] for p in (one, two)]
+    pd.testing.assert_frame_equal(*augmented)

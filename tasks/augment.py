@@ -27,8 +27,8 @@ from tasks.bias import apply_relabels
 from tasks.cache import Memo, code_version, key_of, library_versions
 from tasks.io import read_json, read_parquet, write_parquet_parts
 from tasks.modalities import get_modality
-from tasks.ops.policy import stable_hash
 from tasks.params import Params
+from tasks.seeding import rank
 
 LINEAGE_COLUMNS = ["sample_id", "source_id", "split", "label", "origin", "ops", "seed", "variant", "sha256",
                    "augment_error"]
@@ -50,7 +50,7 @@ def assign_variants(sources: pd.DataFrame, plan: dict, seed: int) -> pd.DataFram
     if not sources["source_id"].is_monotonic_increasing:  # explore writes them in order: no copy then
         sources = sources.sort_values("source_id")
     sources = sources.reset_index(drop=True)
-    ranks = np.fromiter((stable_hash(f"{seed}:{sid}") for sid in sources["source_id"]), dtype=np.uint64,
+    ranks = np.fromiter((rank(seed, "remainder_variants", sid) for sid in sources["source_id"]), dtype=np.uint64,
                         count=len(sources))
     variants = np.zeros(len(sources), dtype=np.int64)
     for label, positions in sources.groupby("label", sort=True).indices.items():

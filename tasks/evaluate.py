@@ -41,6 +41,7 @@ from tasks.modalities import get_modality
 from tasks.params import Params
 from tasks.png import figure_png
 from tasks.report_plots import _sorted_labels, plt
+from tasks.seeding import generator, stream_int
 
 METRICS = stats.METRICS
 log = logging.getLogger("augmill.evaluate")
@@ -84,7 +85,7 @@ def repeat_rows(train: pd.DataFrame, fraction: float, seed: int, repeat: int) ->
     """Masks over ``train`` of the baseline's and the augmented model's rows in one repeat.
     Variants follow their source; rows not made from a train original (synthetic ones)
     are drawn at the same rate, per class."""
-    rng = np.random.default_rng(np.random.SeedSequence([seed, repeat, 0xE7A1]))
+    rng = generator(seed, "evaluate_rows", repeat)
     original = (train["origin"] == "original").to_numpy()
     originals = train[original]
     kept = _stratified(originals, fraction, rng)
@@ -118,7 +119,7 @@ def make_model(kind: str, params: Params, seed: int | None = None):
 
 def repeat_seed(seed: int, repeat: int) -> int:
     """The model's own seed in one repeat: the same for the models compared in that repeat."""
-    return int(np.random.SeedSequence([seed, repeat, 0xC11]).generate_state(1)[0])
+    return stream_int(seed, "evaluate_model", repeat)
 
 
 def model_description(kind: str, params: Params) -> str:

@@ -34,6 +34,7 @@ import pandas as pd
 
 from tasks.modalities import get_modality
 from tasks.params import Params
+from tasks.seeding import stream_int
 
 SUSPECT_COLUMNS = ["sample_id", "path", "sha256", "given_label", "suggested_label", "score", "suggested_probability"]
 OUTLIER_FENCE_IQR = 3.0
@@ -66,7 +67,7 @@ def out_of_fold_probabilities(values: np.ndarray, kind: str, labels: np.ndarray,
     smallest = int(pd.Series(labels).value_counts().min())
     folds = max(2, min(params.bias.label_check_folds, smallest))
     splitter = StratifiedKFold(n_splits=folds, shuffle=True,
-                               random_state=int(np.random.SeedSequence([params.seed, 0x1AB3]).generate_state(1)[0]))
+                               random_state=stream_int(params.seed, "label_issues"))
     probabilities = np.zeros((len(labels), len(classes)))
     column = {label: i for i, label in enumerate(classes)}
     with threadpool_limits(limits=1), warnings.catch_warnings():

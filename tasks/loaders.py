@@ -246,7 +246,7 @@ class PolicyTransform:
         return (out, records) if self.record else out
 
     def __call__(self, item: Any, sample_id: str, epoch: int | None = None) -> Any:
-        from tasks.ops.policy import sample_seed
+        from tasks.seeding import sample_seed
 
         return self.at_seed(item, sample_seed(self.seed, sample_id, self.epoch if epoch is None else epoch))
 

@@ -27,9 +27,9 @@ import pandas as pd
 from tasks import paths
 from tasks.io import write_bytes_atomic
 from tasks.modalities import get_modality
-from tasks.ops.policy import stable_hash
 from tasks.params import Params
 from tasks.png import figure_png
+from tasks.seeding import rank
 
 
 class NoPreview(ValueError):
@@ -50,7 +50,7 @@ def choose_samples(raw: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
     train = raw[(raw["status"] == "ok") & (raw["split"] == "train")]
     if train.empty:
         raise ValueError("preview: the raw data has no readable train samples; check data.raw_dir")
-    queues = {label: sorted(group["sample_id"], key=lambda s: (stable_hash(f"{seed}:preview:{s}"), s))
+    queues = {label: sorted(group["sample_id"], key=lambda s: (rank(seed, "preview", s), s))
               for label, group in train.groupby("label", sort=True)}
     chosen: list[str] = []
     while len(chosen) < n and any(queues.values()):

@@ -20,12 +20,12 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from tasks import paths
 from tasks.io import read_json, write_bytes_atomic
 from tasks.modalities import get_modality
-from tasks.ops.policy import stable_hash
 from tasks.params import Params
 from tasks.png import figure_png
 from tasks.report_plots import plt
 from tasks.review import DecisionsError, read_decisions, rejected_variants
 from tasks.review_pages import describe_ops
+from tasks.seeding import rank
 
 _templates = Environment(loader=PackageLoader("tasks", "templates"), autoescape=select_autoescape(["html", "j2"]))
 # Columns of a raw manifest that are bookkeeping, not measurements worth a histogram.
@@ -198,7 +198,7 @@ def gallery_section(params: Params, modality, raw: pd.DataFrame | None, validate
     groups = []
     for name in _policy_order(params, {n for names in op_lists.values() for n in names}):
         members = sorted((sid for sid, names in op_lists.items() if name in names),
-                         key=lambda sid: (stable_hash(f"{params.seed}:report:{name}:{sid}"), sid))
+                         key=lambda sid: (rank(params.seed, "report", f"{name}:{sid}"), sid))
         cards = []
         for sid in members[: params.review.gallery_per_operator]:
             row = rows.loc[sid]

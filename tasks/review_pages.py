@@ -17,9 +17,9 @@ from PIL import Image
 from tasks import paths
 from tasks.imaging import UnreadableImage, load_image
 from tasks.io import write_bytes_atomic
-from tasks.ops.policy import stable_hash
 from tasks.params import Params
 from tasks.png import encode_png
+from tasks.seeding import rank
 
 _templates = Environment(loader=PackageLoader("tasks", "templates"), autoescape=select_autoescape(["html", "j2"]))
 THUMBNAIL = 96
@@ -60,7 +60,7 @@ def render_validation_page(summary: dict, validated: pd.DataFrame, docs_link: st
 def gallery_sources(validated: pd.DataFrame, how_many: int, seed: int) -> list[str]:
     """A fixed, seeded choice of sources, always including every source with a rejected variant
     (those are what a reviewer most needs to see), then others, up to how_many."""
-    sources = sorted(validated["source_id"].unique(), key=lambda s: (stable_hash(f"{seed}:review:{s}"), s))
+    sources = sorted(validated["source_id"].unique(), key=lambda s: (rank(seed, "review", s), s))
     rejected = set(validated.loc[validated["status"] == "quarantined", "source_id"])
     ordered = [s for s in sources if s in rejected] + [s for s in sources if s not in rejected]
     return ordered[:how_many]

@@ -27,9 +27,10 @@ from tasks.imaging import (
 from tasks.ingest import copy_into_final, read_file_dataset
 from tasks.io import safe_name, sha256_bytes, write_bytes_atomic
 from tasks.modalities.image_checks import Comparison, compare, source_facts
-from tasks.ops.policy import build_policy, run_policy, sample_seed
+from tasks.ops.policy import build_policy, run_policy
 from tasks.params import Params
 from tasks.progress import progress_bar
+from tasks.seeding import sample_seed
 
 # The distributions whose versions shape this modality's bytes: part of every memo key (tasks.cache).
 LIBRARIES = ("pillow", "opencv-python-headless", "numpy", "scipy", "imagehash", "deflate")

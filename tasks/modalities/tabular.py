@@ -187,8 +187,8 @@ def class_table(train: pd.DataFrame, label: str, schema: TableSchema, own_ids=No
 
 def augment_shard(shard, params: Params) -> list[dict]:
     """The new rows of one class: its count split over the policy's generators by their p."""
-    from tasks.ops.policy import sample_seed
     from tasks.ops.tabular import split_among
+    from tasks.seeding import keyed_seed
 
     manifest, schema = load_train_schema(params)
     label = shard.sources[0]["label"]
@@ -204,7 +204,7 @@ def augment_shard(shard, params: Params) -> list[dict]:
     for index, (op, count) in enumerate(zip(policy, counts, strict=True)):
         if count == 0:
             continue
-        seed = sample_seed(params.seed, f"class:{label}", index)
+        seed = keyed_seed(params.seed, "class_rows", str(label), index)
         generated = op.generate(table, count, seed)
         hashes = schema.row_hashes(generated.frame)
         values = generated.frame.to_dict("records")

@@ -9,12 +9,12 @@ and its ``ops`` back into the exact same output.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from typing import Any
 
 import numpy as np
 
 from tasks.ops.base import Operator, OperatorConfigError, Preset
+from tasks.seeding import sample_seed, stable_hash  # noqa: F401  (re-exported: callers moved to tasks.seeding)
 
 REGISTRY: dict[str, type[Operator]] = {}
 
@@ -72,22 +72,6 @@ def build_policy(entries: list[dict[str, Any]] | dict[str, Any], modality: str,
         except (TypeError, ValueError) as error:
             raise OperatorConfigError(f"{where} ({name}): {error}") from None
     return ops
-
-
-def stable_hash(text: str) -> int:
-    """A process-independent 64-bit hash (Python's hash() is salted per process)."""
-    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big")
-
-
-def sample_seed(seed: int, source_id: str, variant: int) -> int:
-    """The seed of one augmented sample's own generator (63 bits, fits Parquet int64).
-
-    Derived from the run's seed, the source and the variant number only, so the
-    output does not depend on worker count, shard size or order, and one sample
-    can be recomputed alone.
-    """
-    state = np.random.SeedSequence([seed, stable_hash(source_id), variant]).generate_state(1, np.uint64)[0]
-    return int(state >> np.uint64(1))
 
 
 def run_policy(ops: list[Operator | Preset], rng: np.random.Generator, item: Any) -> tuple[Any, list[dict]]:

@@ -21,10 +21,7 @@ from tasks.io import read_parquet, write_csv, write_json
 from tasks.modalities import get_modality
 from tasks.params import BiasParams, Params
 from tasks.review import empty_decisions, label_decisions, read_decisions
-
-
-class BiasCheckFailed(RuntimeError):
-    """bias.policy is "fail" and the train split is too imbalanced."""
+from tasks.samples import BiasCheckFailed  # noqa: F401  (raised by modalities' bias hooks; caught as tasks.bias.BiasCheckFailed)
 
 
 class LabelIssuesFound(RuntimeError):

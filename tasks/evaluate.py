@@ -38,6 +38,7 @@ import pandas as pd
 from tasks import paths, stats
 from tasks.io import read_parquet, write_bytes_atomic, write_csv, write_json
 from tasks.modalities import get_modality
+from tasks.modalities.contract import optional_hook
 from tasks.params import Params
 from tasks.png import figure_png
 from tasks.report_plots import _sorted_labels, plt
@@ -58,11 +59,11 @@ def features_for(frame: pd.DataFrame, params: Params, folder=paths.FINAL, **hook
     read under ``folder`` (data/final/; the bias stage's label check passes data.raw_dir);
     ``hook_options`` go to the hook as they are (a table's ``train`` rows)."""
     modality = get_modality(params.data.modality)
-    hook = getattr(modality, "baseline_features", None)
+    hook = optional_hook(modality, "baseline_features")
     if hook is None:
         raise ValueError(f"evaluate: the {params.data.modality} modality has no baseline_features hook, so there is "
                          f"no baseline model for it yet; add one to tasks/modalities/{params.data.modality}.py")
-    kind = "tfidf" if getattr(modality, "BASELINE", "dense") == "tfidf" else "dense"
+    kind = "tfidf" if optional_hook(modality, "BASELINE") == "tfidf" else "dense"
     # evaluate's call stays (frame, params): a hook without the label check's keywords still works here.
     extra = hook_options | ({} if folder == paths.FINAL else {"folder": folder})
     values = hook(frame.reset_index(drop=True), params, **extra)
@@ -281,7 +282,7 @@ def evaluate(final: pd.DataFrame, params: Params) -> dict:
             for i, label in enumerate(labels)],
         "setup": {
             "model": model_description(kind, params),
-            "features": getattr(get_modality(params.data.modality), "BASELINE_DESCRIPTION", kind),
+            "features": optional_hook(get_modality(params.data.modality), "BASELINE_DESCRIPTION") or kind,
             "seeds": settings.seeds, "subsample": settings.subsample, "converged": converged,
             "train_rows": {"baseline": len(originals), "augmented": len(train)}, "test_rows": len(test),
             "classes": len(labels),

@@ -234,7 +234,7 @@ class PolicyTransform:
         """The policy, modality and seed of a project's params.yaml."""
         import yaml
 
-        from tasks.params import parse_params
+        from tasks.params_load import parse_params
 
         params = parse_params(yaml.safe_load(Path(path).read_text()), str(path))
         return cls(params.augment.policy, params.data.modality, params.seed, **options)

@@ -27,6 +27,7 @@ import pandas as pd
 from tasks import paths
 from tasks.io import write_bytes_atomic
 from tasks.modalities import get_modality
+from tasks.modalities.contract import optional_hook
 from tasks.params import Params
 from tasks.png import figure_png
 from tasks.seeding import rank
@@ -62,7 +63,7 @@ def choose_samples(raw: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
 
 def run(params: Params, n: int = 16, output_stem: Path = paths.PREVIEW) -> Path:
     modality = get_modality(params.data.modality)
-    hook = getattr(modality, "preview", None)
+    hook = optional_hook(modality, "preview")
     if hook is None:
         raise NoPreview(f"augmill preview: the {params.data.modality} modality has no preview yet; "
                         "run `augmill run` and look at reports/gallery.html instead")

@@ -20,6 +20,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from tasks import paths
 from tasks.io import read_json, write_bytes_atomic
 from tasks.modalities import get_modality
+from tasks.modalities.contract import optional_hook
 from tasks.params import Params
 from tasks.png import figure_png
 from tasks.report_plots import plt
@@ -83,7 +84,7 @@ def histograms(ok: pd.DataFrame, columns: list[str]) -> str | None:
 
 def histogram_columns(modality, raw: pd.DataFrame) -> list[str]:
     """The modality's HISTOGRAM_COLUMNS if it names them, else every numeric measurement."""
-    named = getattr(modality, "HISTOGRAM_COLUMNS", None)
+    named = optional_hook(modality, "HISTOGRAM_COLUMNS")
     if named is not None:
         return list(named)
     # Sorted: the page must not change when only the manifest's column order does.
@@ -180,7 +181,7 @@ def gallery_section(params: Params, modality, raw: pd.DataFrame | None, validate
     """Sources beside their variants, grouped by operator, each with a reject box."""
     if validated is None or validated.empty:
         return None
-    hook = getattr(modality, "report_thumbnail", None)
+    hook = optional_hook(modality, "report_thumbnail")
     thumbnails = hook is not None and "path" in validated and raw is not None and "path" in raw
     cache: dict[Path, str | None] = {}
 

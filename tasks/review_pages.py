@@ -17,7 +17,6 @@ from PIL import Image
 from tasks import paths
 from tasks.imaging import UnreadableImage, load_image
 from tasks.io import write_bytes_atomic
-from tasks.params import Params
 from tasks.png import encode_png
 from tasks.seeding import rank
 
@@ -64,54 +63,3 @@ def gallery_sources(validated: pd.DataFrame, how_many: int, seed: int) -> list[s
     rejected = set(validated.loc[validated["status"] == "quarantined", "source_id"])
     ordered = [s for s in sources if s in rejected] + [s for s in sources if s not in rejected]
     return ordered[:how_many]
-
-
-def _load(path: Path, max_pixels: int) -> Image.Image | None:
-    try:
-        return load_image(path, max_pixels).image
-    except (UnreadableImage, OSError):
-        return None
-
-
-def _measures(variant, params: Params) -> list[dict]:
-    """Each comparison of a variant with its aligned source: value, bound, and whether it failed."""
-    from tasks.modalities.image import REASON_CODES, comparison_bounds
-
-    rows = []
-    for column, (relation, bound) in comparison_bounds(params).items():
-        value = getattr(variant, column, None)
-        if value is None or pd.isna(value):
-            continue
-        failed = value < bound if relation == ">=" else value > bound
-        rows.append({"name": column, "code": REASON_CODES[column][0], "value": f"{value:.3g}",
-                     "relation": "≥" if relation == ">=" else "≤", "bound": f"{bound:g}", "failed": failed})
-    return rows
-
-
-def render_image_gallery(validated: pd.DataFrame, raw: pd.DataFrame, params: Params, path: Path) -> None:
-    """Sources beside their variants; a quarantined card names the failed measure with its
-    value against the bound, and shows the source aligned by the variant's geometric ops
-    (what the photometric check compared it with) beside the variant."""
-    from tasks.modalities.image_checks import aligned_source
-
-    max_pixels = params.data.max_image_pixels
-    raw_paths = dict(zip(raw["sample_id"], raw["path"], strict=False))
-    groups = []
-    for source_id in gallery_sources(validated, params.validate_.gallery_sources, params.seed):
-        variants = validated[validated["source_id"] == source_id].sort_values("sample_id")
-        source = _load(Path(params.data.raw_dir) / raw_paths[source_id], max_pixels) if source_id in raw_paths else None
-        cards = []
-        for v in variants.itertuples():
-            card = {"sample_id": v.sample_id, "status": v.status, "reason": v.reason, "ops": describe_ops(v.ops),
-                    "image": thumbnail_uri(paths.AUGMENTED_DIR / v.path, max_pixels), "aligned": None, "measures": [],
-                    "reason_code": getattr(v, "reason_code", "")}
-            if v.status == "quarantined":
-                card["measures"] = _measures(v, params)
-                if source is not None:
-                    card["aligned"] = image_uri(aligned_source(source, v.ops))
-            cards.append(card)
-        groups.append({"source_id": source_id, "label": variants["label"].iloc[0],
-                       "source_image": image_uri(source) if source is not None else None, "variants": cards})
-    counts = validated["status"].value_counts()
-    _render("gallery.html.j2", path, groups=groups, accepted=int(counts.get("accepted", 0)),
-            quarantined=int(counts.get("quarantined", 0)), total_sources=int(validated["source_id"].nunique()))

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import yaml
 
-from tasks.params import ParamsError, parse_params
+from tasks.params import ParamsError
+from tasks.params_load import parse_params
 from tests.project import REPO
 
 torch = pytest.importorskip("torch")

@@ -211,9 +211,9 @@ def suite_parameters(labels: list[str], params: Params) -> dict:
 
 
 def render_gallery(validated: pd.DataFrame, raw: pd.DataFrame, params: Params, path: Path) -> None:
-    from tasks.review_pages import render_image_gallery
+    from tasks.modalities.image_gallery import render_image_gallery
 
-    render_image_gallery(validated, raw, params, path)
+    render_image_gallery(validated, raw, params, path, REASON_CODES, comparison_bounds(params))
 
 
 # ---- merge -----------------------------------------------------------------

@@ -15,8 +15,8 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from tasks import paths
 from tasks.io import read_json, read_parquet, write_bytes_atomic
-from tasks.modalities.tabular import feature_names, schema_of, synthetic_frame, train_rows
 from tasks.modalities.tabular_quality import privacy_distances
+from tasks.modalities.tabular_rows import feature_names, schema_of, synthetic_frame, train_rows
 from tasks.modalities.tabular_schema import TableSchema, datetime_ns
 from tasks.params import Params
 from tasks.png import figure_png
@@ -116,7 +116,7 @@ def render_tabular_gallery(validated: pd.DataFrame, raw: pd.DataFrame, params: P
     ok = raw[raw["status"] == "ok"]
     names = feature_names(raw)
     schema = schema_of(train_rows(raw), params, names)
-    from tasks.validate import made_rows
+    from tasks.samples import made_rows
 
     # Augment's failure rows have no values to draw.
     validated = made_rows(read_parquet(paths.VALIDATED_MANIFEST, "validated manifest (stage validate)"))

@@ -14,24 +14,8 @@ from typing import Any
 import numpy as np
 
 from tasks.ops.base import Operator, OperatorConfigError, Preset
+from tasks.ops.registry import REGISTRY, operators_for, register  # noqa: F401  (re-exported for the operator modules)
 from tasks.seeding import sample_seed, stable_hash  # noqa: F401  (re-exported: callers moved to tasks.seeding)
-
-REGISTRY: dict[str, type[Operator]] = {}
-
-
-def register(cls: type[Operator]) -> type[Operator]:
-    """Class decorator: make an operator available to policies by its name."""
-    if not cls.name:
-        raise TypeError(f"{cls.__qualname__} has no name")
-    if cls.name in REGISTRY:
-        raise TypeError(f"operator name {cls.name!r} is registered twice")
-    REGISTRY[cls.name] = cls
-    return cls
-
-
-def operators_for(modality: str) -> dict[str, type[Operator]]:
-    _load_builtin_operators()
-    return {name: cls for name, cls in REGISTRY.items() if cls.modality == modality}
 
 
 def build_policy(entries: list[dict[str, Any]] | dict[str, Any], modality: str,
@@ -103,16 +87,3 @@ def replay(item: Any, records: list[dict], modality: str) -> Any:
         cls = available[record["name"]]
         item = cls.__new__(cls).apply(item, **record["params"])
     return item
-
-
-def _load_builtin_operators() -> None:
-    # Every module in tasks/ops registers its operators when imported (one module
-    # per modality); done lazily so that importing the policy machinery is cheap.
-    import importlib
-    import pkgutil
-
-    import tasks.ops
-
-    for info in pkgutil.iter_modules(tasks.ops.__path__):
-        if info.name not in ("base", "policy", "presets"):
-            importlib.import_module(f"tasks.ops.{info.name}")

@@ -69,8 +69,8 @@ ShardMapper = Callable[[Callable[[Shard], list[dict]], Iterable[Shard]], Iterabl
 
 def modality_code(modality: str, *extra: str) -> str:
     """The code a modality's results depend on (not the other modalities' code)."""
-    return code_version("ops/base.py", "ops/policy.py", f"ops/{modality}*.py", f"modalities/{modality}*.py",
-                        "imaging.py", "io.py", *extra)
+    return code_version("ops/base.py", "ops/policy.py", "ops/registry.py", f"ops/{modality}*.py",
+                        f"modalities/{modality}*.py", "imaging.py", "io.py", "seeding.py", *extra)
 
 
 def modality_libraries(modality: str) -> dict[str, str]:

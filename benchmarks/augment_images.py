@@ -199,7 +199,7 @@ def running_prefect_server():
 
 
 PLAIN_RUN = ("from pathlib import Path; from flows.stages import STAGE_NAMES, run_stage; "
-             "from tasks.params import load_params; params = load_params(Path('params.yaml'), []); "
+             "from tasks.params_load import load_params; params = load_params(Path('params.yaml'), []); "
              "[run_stage(name, params) for name in STAGE_NAMES]")
 
 

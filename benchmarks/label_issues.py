@@ -166,7 +166,7 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a param for every set, e.g. evaluate.model=cnn (repeatable)")
     arguments = parser.parse_args()
-    from tasks.params import load_params
+    from tasks.params_load import load_params
 
     print(f"{'set':30} {'train':>5} {'flipped':>7} {'suspects':>8} {'precision':>13} {'recall':>13} "
           f"{'F1 true':>13} {'F1 report':>13} {'F1 quarantine':>13} {'quar. - rep.':>13} {'OOF bal.acc':>13} acted on")

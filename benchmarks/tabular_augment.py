@@ -75,7 +75,7 @@ def make_table(rows: int, rare_share: float, kind: str, seed: int = 0) -> pd.Dat
 
 
 def params_for(policy: dict, rows: int):
-    from tasks.params import parse_params
+    from tasks.params_load import parse_params
 
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
     raw["data"].update(modality="tabular", raw_dir="raw")

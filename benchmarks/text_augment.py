@@ -96,7 +96,7 @@ def stage_rate(texts: list[str], workers: int) -> float:
     """Seconds of tasks.augment.run for the example policy, in a scratch project folder."""
     from tasks import augment, bias, explore, paths
     from tasks.io import write_csv
-    from tasks.params import parse_params
+    from tasks.params_load import parse_params
 
     raw = yaml.safe_load((REPO / "examples/text.yaml").read_text())
     raw["prepare"] = {"dataset": "none"}

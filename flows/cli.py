@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     # comes up while params are checked and Prefect and DVC are imported (stopped if anything fails).
     api = prefect_api.start_unless_configured() if args.command == "run" else None
     try:
-        from tasks.params import load_params  # ~0.3 s (pydantic): after the server starts
+        from tasks.params_load import load_params  # ~0.3 s (pydantic): after the server starts
     except BaseException:
         if api is not None:
             api.stop()
@@ -313,22 +313,6 @@ def _checked_cron(cron: str | None) -> str | None:
         raise ParamsError(f"--cron: {error}") from None
 
 
-def pipeline_task_runner(params):
-    """The pipeline flow's task runner, from params.execution (the scheduled flow uses it too)."""
-    from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
-
-    workers, address = params.execution.workers, params.execution.dask_address
-    if address:
-        from prefect_dask import DaskTaskRunner
-
-        runner = DaskTaskRunner(address=address)
-    elif workers > 1:
-        runner = ProcessPoolTaskRunner(max_workers=workers)
-    else:
-        runner = ThreadPoolTaskRunner(max_workers=1)
-    return runner
-
-
 def _run_pipeline(args, params, api, started: float) -> int:
     from flows import dvc_state
     from flows.pipeline import pipeline
@@ -337,6 +321,8 @@ def _run_pipeline(args, params, api, started: float) -> int:
         from flows.errors import hide_user_error_tracebacks
 
         hide_user_error_tracebacks()
+
+    from flows.executors import pipeline_task_runner
 
     runner = pipeline_task_runner(params)
     stale = None

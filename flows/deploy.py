@@ -28,7 +28,8 @@ from prefect.runtime import flow_run
 from flows.prefect_api import ScheduledServer, serving
 from flows.versions import ENVIRONMENT_RECORD
 from flows.workspace_lock import workspace_lock
-from tasks.params import Params, ParamsError, ScheduleParams, load_params
+from tasks.params import Params, ParamsError, ScheduleParams
+from tasks.params_load import load_params
 
 FLOW_NAME = "augmill-scheduled"
 DEPLOYMENT_NAME = "dataset-version"
@@ -153,7 +154,7 @@ def _git_sees_changes(root: Path, paths: list[str]) -> bool:
 
 @task(name="reproduce-and-record", cache_policy=NO_CACHE)
 def reproduce_and_record(root: str, params: Params, run_name: str, run_id: str) -> dict:
-    from flows.cli import pipeline_task_runner
+    from flows.executors import pipeline_task_runner
     from flows.pipeline import pipeline
 
     logger = get_run_logger()

@@ -199,7 +199,7 @@ def init(target: Path, project: Path, force: bool = False, label_column: str | N
     if params_path.exists():
         shutil.copy(params_path, project / "params.yaml.bak")
     params_path.write_text(render_params(finding, raw_text, str(target), workers), encoding="utf-8")
-    from tasks.params import load_params
+    from tasks.params_load import load_params
 
     load_params(params_path)  # what init writes must pass the check a run makes
     if not new_project:

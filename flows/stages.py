@@ -62,7 +62,10 @@ def run_stage(name: str, params, mapper=None) -> object:
             # Always data/raw, never data.raw_dir: a user's own dataset is not an output of this stage.
             return {"written": module.write_demo(params, paths.DEMO_RAW)}
         if name == "augment":
-            return module.run(params, mapper)  # augment's shards go to the flow's task runner
+            from flows.executors import in_project, stage_mapper
+
+            # augment's shards go to the flow's task runner (Prefect), else to params.execution's executor
+            return module.run(params, in_project(mapper or stage_mapper(params.execution)))
         result = module.run(params)
         if name == "evaluate":  # the headline figures (dvc.yaml's only metrics), from the full reports
             from tasks.headline import write_headline

@@ -16,9 +16,11 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from flows.executors import local_mapper
 from tasks import evaluate, stats, tune
 from tasks.io import write_json
-from tasks.params import Params, load_params
+from tasks.params import Params
+from tasks.params_load import load_params
 
 
 def search(params: Params, clock=time.perf_counter) -> dict:
@@ -50,7 +52,7 @@ def search(params: Params, clock=time.perf_counter) -> dict:
                 arms[candidate.name] = tune.Arm(train_originals, x_base, kind)
             else:
                 folder = scratch / f"{list(rows).index(candidate.name):03d}"
-                variants = tune.make_variants(data, params, candidate.policy, folder)
+                variants = tune.make_variants(data, params, candidate.policy, folder, local_mapper(params.execution.workers))
                 x_variants, _ = tune.features(variants, params, memo=False)
                 if x_variants.shape[1] != x_base.shape[1]:
                     raise ValueError(f"tune: candidate {candidate.name!r} made variants whose features have "
@@ -135,7 +137,7 @@ def accept(policy, params_file: Path) -> None:
     from ruamel.yaml import YAML
 
     from tasks.io import write_bytes_atomic
-    from tasks.params import parse_params
+    from tasks.params_load import parse_params
 
     round_trip = YAML()  # comments and key order stay
     round_trip.width = 4096

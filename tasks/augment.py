@@ -10,12 +10,9 @@ and the seed of its own generator, so it can be replayed exactly.
 
 from __future__ import annotations
 
-import os
+import dataclasses
 import shutil
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -27,19 +24,16 @@ from tasks.bias import apply_relabels
 from tasks.cache import Memo, code_version, key_of, library_versions
 from tasks.io import read_json, read_parquet, write_parquet_parts
 from tasks.modalities import get_modality
-from tasks.ops.policy import stable_hash
+from tasks.modalities.contract import optional_hook
+from tasks.ops.mixing import mixes_sources
 from tasks.params import Params
+from tasks.samples import Shard
+from tasks.seeding import rank
 
 LINEAGE_COLUMNS = ["sample_id", "source_id", "split", "label", "origin", "ops", "seed", "variant", "sha256",
                    "augment_error"]
 # Failures of the machine, not of a sample or class: they stop the run (the CLI names the stage).
 RUN_ERRORS = (OSError, MemoryError, ImportError)
-
-
-@dataclass(frozen=True)
-class Shard:
-    index: int
-    sources: tuple[dict, ...]  # raw-manifest rows of the sources, plus "variants": how many to make
 
 
 def assign_variants(sources: pd.DataFrame, plan: dict, seed: int) -> pd.DataFrame:
@@ -50,7 +44,7 @@ def assign_variants(sources: pd.DataFrame, plan: dict, seed: int) -> pd.DataFram
     if not sources["source_id"].is_monotonic_increasing:  # explore writes them in order: no copy then
         sources = sources.sort_values("source_id")
     sources = sources.reset_index(drop=True)
-    ranks = np.fromiter((stable_hash(f"{seed}:{sid}") for sid in sources["source_id"]), dtype=np.uint64,
+    ranks = np.fromiter((rank(seed, "remainder_variants", sid) for sid in sources["source_id"]), dtype=np.uint64,
                         count=len(sources))
     variants = np.zeros(len(sources), dtype=np.int64)
     if "variants_per_source" in plan:  # a plan by source (annotated images: by the objects each holds)
@@ -74,53 +68,16 @@ def make_shards(sources: pd.DataFrame, shard_size: int) -> Iterator[Shard]:
         yield Shard(start // shard_size, tuple(todo.iloc[start:start + shard_size].to_dict("records")))
 
 
-# A mapper runs a function over shards and yields each shard's rows, in shard order.
+# A mapper runs a function over shards and yields each shard's rows, in shard order. The stage
+# takes one and knows no executor: flows/executors.py makes them (local pool, Dask, Prefect tasks).
 ShardMapper = Callable[[Callable[[Shard], list[dict]], Iterable[Shard]], Iterable[list[dict]]]
-
-
-def in_order(submit: Callable, function: Callable, shards: Iterable[Shard], window: int) -> Iterator[list[dict]]:
-    """Results of submitted shards in shard order, with at most ``window`` in flight: memory
-    holds a few shards' rows, whatever the number of shards."""
-    pending: deque = deque()
-    for shard in shards:
-        pending.append(submit(function, shard))
-        if len(pending) >= window:
-            yield pending.popleft().result()
-    while pending:
-        yield pending.popleft().result()
-
-
-def local_mapper(workers: int) -> ShardMapper:
-    """Run shards in this process or a local process pool (the `dvc repro` path)."""
-
-    def run_all(function, shards):
-        if workers <= 1:
-            yield from map(function, shards)
-            return
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            yield from in_order(pool.submit, function, shards, window=2 * workers)
-
-    return run_all
-
-
-def dask_mapper(address: str) -> ShardMapper:
-    """Run shards on an existing Dask cluster (the `dvc repro` path with execution.dask_address)."""
-
-    def run_all(function, shards):
-        from distributed import Client
-
-        with Client(address) as client:
-            window = 2 * max(1, len(client.scheduler_info().get("workers", {})))
-            yield from in_order(partial(client.submit, pure=False), function, shards, window)
-
-    return run_all
 
 
 def modality_code(modality: str, *extra: str) -> str:
     """The code a modality's results depend on (not the other modalities' code)."""
-    return code_version("ops/base.py", "ops/policy.py", "ops/presets.py", "ops/mixing.py",
-                        f"ops/{modality}*.py", f"modalities/{modality}*.py",
-                        "imaging.py", "io.py", *extra)
+    return code_version("ops/base.py", "ops/policy.py", "ops/registry.py", "ops/presets.py", "ops/mixing.py",
+                        f"ops/{modality}*.py", f"modalities/{modality}*.py", "imaging.py", "io.py", "seeding.py",
+                        *extra)
 
 
 def modality_libraries(modality: str) -> dict[str, str]:
@@ -152,14 +109,6 @@ def policy_folders(params: Params) -> list[str]:
             + [model_digest(e["model"]) for e in entries if e.get("name") == "paraphrase" and e.get("model")])
 
 
-def mixes_sources(params: Params) -> bool:
-    """Whether the policy has a mixer (MixUp, CutMix: tasks.ops.mixing), whose partner is any train source."""
-    from tasks.ops.mixing import MIXERS
-
-    entries = params.augment.policy
-    return isinstance(entries, list) and any(entry.get("name") in MIXERS for entry in entries)
-
-
 def failure_row(sources: tuple[dict, ...], error: Exception, per_source: bool) -> dict:
     """The row that stands for the variants a source (or a class: a tabular shard) could not
     get: validate quarantines it as augment_failed, with the library's message."""
@@ -189,16 +138,15 @@ def augment_guarded(modality, shard: Shard, params: Params, per_source: bool) ->
         return [failure_row(shard.sources, error, per_source)]
 
 
-def run_shard_in_project(shard: Shard, params: Params, root: str, salt: str | None) -> list[dict]:
-    """What a worker runs: from the project root (a Dask worker starts elsewhere), each
-    variant taken from the memo when an earlier run made it, else made now.
+def run_shard(shard: Shard, params: Params, salt: str | None) -> list[dict]:
+    """What a worker runs (from the project root: the executor sees to it), each variant taken
+    from the memo when an earlier run made it, else made now.
 
     The memo is per variant, since variant v of a source depends only on (seed, source,
     v): when the plan gives a source one more variant, the others are reused. A modality
     may honour ``variant_ids`` in a source to make only the missing ones."""
-    os.chdir(root)
     modality = get_modality(params.data.modality)
-    per_source = getattr(modality, "make_shards", None) is None  # else a shard is one unit (a class)
+    per_source = optional_hook(modality, "make_shards") is None  # else a shard is one unit (a class)
     if salt is None:
         return augment_guarded(modality, shard, params, per_source)
     memo, rows, todo, keys = Memo("augment"), {}, [], {}
@@ -263,24 +211,25 @@ def shard_frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:
     return frame
 
 
-def run(params: Params, mapper: ShardMapper | None = None) -> int:
-    """Make the variants; write them and their manifest (streamed, shard by shard); return how many."""
+def run(params: Params, mapper: ShardMapper) -> int:
+    """Make the variants; write them and their manifest (streamed, shard by shard); return how many.
+    ``mapper`` runs the shards (flows.executors: in this process, a pool, Dask or Prefect tasks)."""
     modality = get_modality(params.data.modality)
     sources = augmentable_sources(params)
-    custom_shards = getattr(modality, "make_shards", None)
+    custom_shards = optional_hook(modality, "make_shards")
     shards = custom_shards(sources, params) if custom_shards else make_shards(sources, params.execution.shard_size)
     shutil.rmtree(paths.AUGMENTED_DIR, ignore_errors=True)  # no stale variant of an earlier policy survives
     paths.AUGMENTED_DIR.mkdir(parents=True, exist_ok=True)
-    if mapper is None:
-        address = params.execution.dask_address
-        mapper = dask_mapper(address) if address else local_mapper(params.execution.workers)
     # Per-source memo only where a shard is a set of independent sources (not e.g. a class fit).
     salt = augment_salt(params) if params.execution.cache and not custom_shards else None
-    if salt is not None and mixes_sources(params):  # a MixUp/CutMix variant depends on the whole train pool
-        salt = key_of(salt, sources[["source_id", "label", "sha256"]].astype(str).to_numpy().tolist())
-    results = mapper(partial(run_shard_in_project, params=params, root=str(Path.cwd().resolve()), salt=salt), shards)
+    if mixes_sources(params.augment.policy):  # a MixUp/CutMix variant depends on the whole train pool
+        pool = tuple(zip(*(sources[c].astype(str) for c in ("source_id", "label", "path")), strict=True))
+        shards = (dataclasses.replace(shard, pool=pool) for shard in shards)
+        if salt is not None:
+            salt = key_of(salt, sources[["source_id", "label", "sha256"]].astype(str).to_numpy().tolist())
+    results = mapper(partial(run_shard, params=params, salt=salt), shards)
     # A modality whose extra columns depend on the dataset (a table's own columns) names them per run.
-    extra_columns = getattr(modality, "augmented_columns", None)
+    extra_columns = optional_hook(modality, "augmented_columns")
     columns = LINEAGE_COLUMNS + (extra_columns(sources, params) if extra_columns else modality.AUGMENTED_COLUMNS)
     # A row may name its own origin (e.g. "synthetic" for rows generated rather than transformed).
     frames = (shard_frame(shard_rows, columns) for shard_rows in results)

@@ -19,12 +19,10 @@ import pandas as pd
 from tasks import label_issues, label_review, paths
 from tasks.io import read_parquet, write_csv, write_json
 from tasks.modalities import get_modality
+from tasks.modalities.contract import optional_hook
 from tasks.params import BiasParams, Params
 from tasks.review import empty_decisions, label_decisions, read_decisions
-
-
-class BiasCheckFailed(RuntimeError):
-    """bias.policy is "fail" and the train split is too imbalanced."""
+from tasks.samples import BiasCheckFailed  # noqa: F401  (raised by modalities' bias hooks; caught as tasks.bias.BiasCheckFailed)
 
 
 class LabelIssuesFound(RuntimeError):
@@ -212,7 +210,7 @@ def assess(manifest: pd.DataFrame, params: Params, decisions: pd.DataFrame | Non
                  "not_augmented": sorted(set(suspects["sample_id"]) - set(quarantined["sample_id"])),
                  "relabelled": [{"sample_id": r.sample_id, "sha256": r.sha256, "from": str(r.label),
                                  "to": target[r.sha256]} for r in relabelled.sort_values("sample_id").itertuples()]}
-    object_plan = getattr(get_modality(params.data.modality), "object_plan", None)
+    object_plan = optional_hook(get_modality(params.data.modality), "object_plan")
     by_objects = object_plan(kept_train, params) if object_plan else None
     if by_objects is not None:  # annotated images: imbalance in objects
         report["objects"] = by_objects

@@ -39,9 +39,11 @@ import pandas as pd
 from tasks import paths, stats
 from tasks.io import read_parquet, write_bytes_atomic, write_csv, write_json
 from tasks.modalities import get_modality
+from tasks.modalities.contract import optional_hook
 from tasks.params import Params
 from tasks.png import figure_png
 from tasks.report_plots import _sorted_labels, plt
+from tasks.seeding import generator, stream_int
 
 METRICS = stats.METRICS
 log = logging.getLogger("augmill.evaluate")
@@ -58,11 +60,11 @@ def features_for(frame: pd.DataFrame, params: Params, folder=paths.FINAL, **hook
     read under ``folder`` (data/final/; the bias stage's label check passes data.raw_dir);
     ``hook_options`` go to the hook as they are (a table's ``train`` rows)."""
     modality = get_modality(params.data.modality)
-    hook = getattr(modality, "baseline_features", None)
+    hook = optional_hook(modality, "baseline_features")
     if hook is None:
         raise ValueError(f"evaluate: the {params.data.modality} modality has no baseline_features hook, so there is "
                          f"no baseline model for it yet; add one to tasks/modalities/{params.data.modality}.py")
-    kind = "tfidf" if getattr(modality, "BASELINE", "dense") == "tfidf" else "dense"
+    kind = "tfidf" if optional_hook(modality, "BASELINE") == "tfidf" else "dense"
     # evaluate's call stays (frame, params): a hook without the label check's keywords still works here.
     extra = hook_options | ({} if folder == paths.FINAL else {"folder": folder})
     values = hook(frame.reset_index(drop=True), params, **extra)
@@ -85,7 +87,7 @@ def repeat_rows(train: pd.DataFrame, fraction: float, seed: int, repeat: int) ->
     """Masks over ``train`` of the baseline's and the augmented model's rows in one repeat.
     Variants follow their source; rows not made from a train original (synthetic ones)
     are drawn at the same rate, per class."""
-    rng = np.random.default_rng(np.random.SeedSequence([seed, repeat, 0xE7A1]))
+    rng = generator(seed, "evaluate_rows", repeat)
     original = (train["origin"] == "original").to_numpy()
     originals = train[original]
     kept = _stratified(originals, fraction, rng)
@@ -119,7 +121,7 @@ def make_model(kind: str, params: Params, seed: int | None = None):
 
 def repeat_seed(seed: int, repeat: int) -> int:
     """The model's own seed in one repeat: the same for the models compared in that repeat."""
-    return int(np.random.SeedSequence([seed, repeat, 0xC11]).generate_state(1)[0])
+    return stream_int(seed, "evaluate_model", repeat)
 
 
 def model_description(kind: str, params: Params) -> str:
@@ -308,7 +310,7 @@ def evaluate(final: pd.DataFrame, params: Params) -> dict:
             for i, label in enumerate(labels)],
         "setup": {
             "model": model_description(kind, params),
-            "features": getattr(get_modality(params.data.modality), "BASELINE_DESCRIPTION", kind),
+            "features": optional_hook(get_modality(params.data.modality), "BASELINE_DESCRIPTION") or kind,
             "seeds": settings.seeds, "subsample": settings.subsample, "converged": converged,
             "train_rows": {"baseline": len(originals), "augmented": len(train)}, "test_rows": len(test),
             "classes": len(labels),
@@ -354,7 +356,7 @@ def recall_chart(table: pd.DataFrame, title: str) -> bytes:
 
 def run(params: Params) -> dict:
     final = read_parquet(paths.FINAL_MANIFEST, "final manifest (stage merge)")
-    rows_hook = getattr(get_modality(params.data.modality), "evaluation_rows", None)  # e.g. objects, not images
+    rows_hook = optional_hook(get_modality(params.data.modality), "evaluation_rows")  # e.g. objects, not images
     rows = rows_hook(final, params) if rows_hook else None
     report = evaluate(final if rows is None else rows, params)
     if rows is not None and "setup" in report:

@@ -161,3 +161,11 @@ def channel_sums(image: Image.Image) -> tuple[np.ndarray, np.ndarray, int]:
     """Per-channel sum and sum of squares, to compute dataset mean/std in one pass."""
     pixels = np.asarray(image, dtype=np.float64).reshape(image.height * image.width, -1) / 255.0
     return pixels.sum(axis=0), (pixels * pixels).sum(axis=0), pixels.shape[0]
+
+
+def image_suffix(path: str) -> str:
+    """The file's lower-case suffix as data/final names it ('' when it is not a plain one)."""
+    import re
+
+    suffix = Path(path).suffix.lower()
+    return suffix if re.fullmatch(r"\.[a-z0-9]{1,5}", suffix) else ""

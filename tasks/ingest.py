@@ -17,8 +17,8 @@ import pandas as pd
 
 from tasks.cache import Memo, key_of
 from tasks.io import sha256_bytes, sha256_file
-from tasks.ops.policy import stable_hash
 from tasks.samples import UnusableSample
+from tasks.seeding import rank
 
 SPLITS = ("train", "val", "test")
 _SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "val",
@@ -173,7 +173,7 @@ def assign_splits(frame: pd.DataFrame, fractions: dict[str, float], seed: int) -
     # One decision per content hash; a duplicate group follows the label of its first member.
     by_content = pending.sort_values("sample_id").groupby("sha256", sort=True)
     groups = by_content.agg(label=("label", "first"), size=("sample_id", "size"))
-    groups["order"] = [stable_hash(f"{seed}:{sha}") for sha in groups.index]
+    groups["order"] = [rank(seed, "split", sha) for sha in groups.index]
     decided: dict[str, str] = {}
     for _, members in groups.sort_values("order").groupby("label", sort=True):
         total = int(members["size"].sum())

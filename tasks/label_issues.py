@@ -26,33 +26,22 @@ can tell, and image/audio feature rows come from the same memo evaluate fills.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from tasks.label_findings import SUSPECT_COLUMNS, Findings  # noqa: F401  (re-exported)
 from tasks.modalities import get_modality
 from tasks.params import Params
+from tasks.seeding import stream_int
 
-SUSPECT_COLUMNS = ["sample_id", "path", "sha256", "given_label", "suggested_label", "score", "suggested_probability"]
 OUTLIER_FENCE_IQR = 3.0
 # A model that can barely tell the classes apart disagrees with right labels as often as with
 # wrong ones: its suspects are listed, but acted on only when its out-of-fold balanced accuracy
 # is at least halfway from chance (1/classes) to perfect. (The text demo's model, at macro-F1
 # 0.25 on four topics, would otherwise leave the smallest classes with no source to augment.)
 MIN_SKILL = 0.5
-
-
-@dataclass
-class Findings:
-    suspects: pd.DataFrame  # SUSPECT_COLUMNS, most suspect first
-    outliers: pd.DataFrame  # sample_id, path, label, distance
-    clusters: list[list[str]]  # sample ids of each near-duplicate cluster of 2 or more, one class each
-    distinct_counts: dict[str, int]  # per class, a cluster counted once
-    setup: dict = field(default_factory=dict)
-    skipped: str | None = None
-    not_acted_on: str | None = None  # why the suspects are only listed (a model too close to chance)
 
 
 def out_of_fold_probabilities(values: np.ndarray, kind: str, labels: np.ndarray, classes: list[str],
@@ -66,7 +55,7 @@ def out_of_fold_probabilities(values: np.ndarray, kind: str, labels: np.ndarray,
     smallest = int(pd.Series(labels).value_counts().min())
     folds = max(2, min(params.bias.label_check_folds, smallest))
     splitter = StratifiedKFold(n_splits=folds, shuffle=True,
-                               random_state=int(np.random.SeedSequence([params.seed, 0x1AB3]).generate_state(1)[0]))
+                               random_state=stream_int(params.seed, "label_issues"))
     probabilities = np.zeros((len(labels), len(classes)))
     column = {label: i for i, label in enumerate(classes)}
     with threadpool_limits(limits=1), warnings.catch_warnings():

@@ -9,8 +9,9 @@ from pathlib import Path
 import pandas as pd
 
 from tasks import paths
-from tasks.label_issues import SUSPECT_COLUMNS, Findings
+from tasks.label_findings import SUSPECT_COLUMNS, Findings
 from tasks.modalities import get_modality
+from tasks.modalities.contract import optional_hook
 from tasks.params import Params
 from tasks.review_pages import _render
 
@@ -31,11 +32,12 @@ def _look(row: dict, sample: dict, params: Params) -> dict:
         text = str(sample.get("text", ""))
         look["snippet"] = text if len(text) <= SNIPPET else text[:SNIPPET] + "…"
     elif modality == "tabular":
-        from tasks.modalities.tabular import feature_names
+        from tasks.modalities.tabular_rows import feature_names
 
         look["row"] = [(name, sample[name]) for name in feature_names(pd.DataFrame([sample]))][:12]
     else:
-        look["image"] = get_modality(modality).report_thumbnail(Path(params.data.raw_dir) / sample["path"], params)
+        look["image"] = optional_hook(get_modality(modality), "report_thumbnail")(Path(params.data.raw_dir) / sample["path"],
+                                                                                  params)
     return row | look
 
 

@@ -249,7 +249,7 @@ class PolicyTransform:
         """The policy, modality and seed of a project's params.yaml."""
         import yaml
 
-        from tasks.params import parse_params
+        from tasks.params_load import parse_params
 
         params = parse_params(yaml.safe_load(Path(path).read_text()), str(path))
         return cls(params.augment.policy, params.data.modality, params.seed, **options)
@@ -261,7 +261,7 @@ class PolicyTransform:
         return (out, records) if self.record else out
 
     def __call__(self, item: Any, sample_id: str, epoch: int | None = None) -> Any:
-        from tasks.ops.policy import sample_seed
+        from tasks.seeding import sample_seed
 
         return self.at_seed(item, sample_seed(self.seed, sample_id, self.epoch if epoch is None else epoch))
 

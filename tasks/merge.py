@@ -18,6 +18,7 @@ from tasks.bias import apply_relabels, imbalance_ratio, normalised_entropy
 from tasks.generative.final import SyntheticRows
 from tasks.io import read_json, read_parquet, write_csv, write_json, write_parquet
 from tasks.modalities import get_modality
+from tasks.modalities.contract import optional_hook
 from tasks.ops.mixing import soft_label
 from tasks.params import Params
 from tasks.report_plots import bar_chart
@@ -106,7 +107,7 @@ def run(params: Params) -> dict:
     finally:
         shutil.rmtree(paths.FINAL_PREVIOUS, ignore_errors=True)  # what no new file took back: stale
     # A modality whose final columns depend on the dataset (a table's own columns) names them per run.
-    final_columns = getattr(modality, "final_columns", None)
+    final_columns = optional_hook(modality, "final_columns")
     final["soft_label"] = pd.Series([soft_label(ops, label) for ops, label in zip(final["ops"], final["label"], strict=True)],
                                     index=final.index, dtype=object)
     final = final[LINEAGE_COLUMNS + (final_columns(final, params) if final_columns else modality.FINAL_COLUMNS)]

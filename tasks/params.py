@@ -6,18 +6,15 @@ out-of-range value stops the run with a message naming the key and what is allow
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from tasks.generative.params import SynthesizeParams
 from tasks.modalities.audio_params import AudioParams
 from tasks.modalities.tabular_params import TabularParams
 from tasks.modalities.text_params import TextParams
-from tasks.ops.base import OperatorConfigError
 from tasks.params_base import Section
 
 PARAMS_FILE = Path("params.yaml")
@@ -74,16 +71,6 @@ class PrepareParams(Section):
     # Share of each class held out for val and test before the train split is thinned.
     val_fraction: float = Field(0.15, ge=0, lt=0.5)
     test_fraction: float = Field(0.25, gt=0, lt=0.5)
-
-    @field_validator("dataset")
-    @classmethod
-    def _known_demo(cls, name: str) -> str:
-        from tasks.demos import available_demos
-
-        allowed = ["none", *available_demos()]
-        if name not in allowed:
-            raise ValueError(f"unknown demo {name!r}; allowed: {allowed}")
-        return name
 
 
 class ExploreParams(Section):
@@ -300,75 +287,3 @@ class Params(Section):
     text: TextParams = TextParams()
     audio: AudioParams = AudioParams()
     tabular: TabularParams = TabularParams()
-
-
-def load_params(path: Path = PARAMS_FILE, overrides: list[str] = ()) -> Params:
-    """Read, override (``KEY=VALUE`` with a YAML value) and validate params."""
-    try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ParamsError(f"{path}: file not found (run from the project root)") from None
-    except yaml.YAMLError as error:
-        raise ParamsError(f"{path}: not valid YAML: {error}") from None
-    if not isinstance(raw, dict):
-        raise ParamsError(f"{path}: must be a mapping of sections, got {type(raw).__name__}")
-    raw = apply_overrides(raw, overrides)
-    return parse_params(raw, source=str(path))
-
-
-def apply_overrides(raw: dict, overrides: list[str]) -> dict:
-    raw = copy.deepcopy(raw)
-    for override in overrides:
-        key, sep, value = override.partition("=")
-        if not sep or not key:
-            raise ParamsError(f"--set {override!r}: expected KEY=VALUE, e.g. augment.factor=3")
-        node = raw
-        *parents, leaf = key.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise ParamsError(f"--set {key}: {part} is not a section")
-        node[leaf] = yaml.safe_load(value)
-    return raw
-
-
-def _modality_problems(params: Params) -> list[str]:
-    """A modality may check its own section against the rest (e.g. keys it requires)."""
-    from tasks.modalities import get_modality
-
-    if params.evaluate.model == "cnn" and params.data.modality != "image":
-        return [f"evaluate.model: cnn is for images so far; {params.data.modality} takes linear"]
-    if params.data.targets != "none" and (params.data.modality != "image" or params.data.manifest_csv):
-        return [f"data.targets: {params.data.targets} needs data.modality: image and no data.manifest_csv "
-                "(the annotation files name the images)"]
-
-    try:
-        check = getattr(get_modality(params.data.modality), "check_params", None)
-    except ValueError:
-        return []  # a modality not available in this version: the explore stage says so
-    return check(params) if check else []
-
-
-def parse_params(raw: dict, source: str = "params.yaml") -> Params:
-    from tasks.ops.policy import build_policy
-
-    try:
-        params = Params.model_validate(raw)
-        build_policy(params.augment.policy, params.data.modality)
-        problems = _modality_problems(params)
-        if problems:
-            raise ParamsError(f"{source} is invalid:\n" + "\n".join(f"  {p}" for p in problems))
-        return params
-    except ValidationError as error:
-        problems = []
-        for item in error.errors():
-            key = ".".join(str(p) for p in item["loc"]) or "(top level)"
-            got = item.get("input")
-            shown = "" if isinstance(got, dict) else f" (got {got!r})"
-            message = item["msg"].removeprefix("Value error, ")
-            if item["type"] == "extra_forbidden":
-                message = "unknown key; check the spelling against the README's params table"
-            problems.append(f"  {key}: {message}{shown}")
-        raise ParamsError(f"{source} is invalid:\n" + "\n".join(problems)) from None
-    except OperatorConfigError as error:
-        raise ParamsError(f"{source} is invalid:\n  {error}") from None

@@ -27,9 +27,10 @@ import pandas as pd
 from tasks import paths
 from tasks.io import write_bytes_atomic
 from tasks.modalities import get_modality
-from tasks.ops.policy import stable_hash
+from tasks.modalities.contract import optional_hook
 from tasks.params import Params
 from tasks.png import figure_png
+from tasks.seeding import rank
 
 
 class NoPreview(ValueError):
@@ -50,7 +51,7 @@ def choose_samples(raw: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
     train = raw[(raw["status"] == "ok") & (raw["split"] == "train")]
     if train.empty:
         raise ValueError("preview: the raw data has no readable train samples; check data.raw_dir")
-    queues = {label: sorted(group["sample_id"], key=lambda s: (stable_hash(f"{seed}:preview:{s}"), s))
+    queues = {label: sorted(group["sample_id"], key=lambda s: (rank(seed, "preview", s), s))
               for label, group in train.groupby("label", sort=True)}
     chosen: list[str] = []
     while len(chosen) < n and any(queues.values()):
@@ -62,7 +63,7 @@ def choose_samples(raw: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
 
 def run(params: Params, n: int = 16, output_stem: Path = paths.PREVIEW) -> Path:
     modality = get_modality(params.data.modality)
-    hook = getattr(modality, "preview", None)
+    hook = optional_hook(modality, "preview")
     if hook is None:
         raise NoPreview(f"augmill preview: the {params.data.modality} modality has no preview yet; "
                         "run `augmill run` and look at reports/gallery.html instead")

@@ -20,12 +20,13 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from tasks import label_review, paths
 from tasks.io import read_json, write_bytes_atomic
 from tasks.modalities import get_modality
-from tasks.ops.policy import stable_hash
+from tasks.modalities.contract import optional_hook
 from tasks.params import Params
 from tasks.png import figure_png
 from tasks.report_plots import plt
 from tasks.review import DecisionsError, read_decisions, rejected_variants
 from tasks.review_pages import describe_ops
+from tasks.seeding import rank
 
 _templates = Environment(loader=PackageLoader("tasks", "templates"), autoescape=select_autoescape(["html", "j2"]))
 # Columns of a raw manifest that are bookkeeping, not measurements worth a histogram.
@@ -83,7 +84,7 @@ def histograms(ok: pd.DataFrame, columns: list[str]) -> str | None:
 
 def histogram_columns(modality, raw: pd.DataFrame) -> list[str]:
     """The modality's HISTOGRAM_COLUMNS if it names them, else every numeric measurement."""
-    named = getattr(modality, "HISTOGRAM_COLUMNS", None)
+    named = optional_hook(modality, "HISTOGRAM_COLUMNS")
     if named is not None:
         return list(named)
     # Sorted: the page must not change when only the manifest's column order does.
@@ -181,7 +182,7 @@ def gallery_section(params: Params, modality, raw: pd.DataFrame | None, validate
     """Sources beside their variants, grouped by operator, each with a reject box."""
     if validated is None or validated.empty:
         return None
-    hook = getattr(modality, "report_thumbnail", None)
+    hook = optional_hook(modality, "report_thumbnail")
     thumbnails = hook is not None and "path" in validated and raw is not None and "path" in raw
     cache: dict[Path, str | None] = {}
 
@@ -199,7 +200,7 @@ def gallery_section(params: Params, modality, raw: pd.DataFrame | None, validate
     groups = []
     for name in _policy_order(params, {n for names in op_lists.values() for n in names}):
         members = sorted((sid for sid, names in op_lists.items() if name in names),
-                         key=lambda sid: (stable_hash(f"{params.seed}:report:{name}:{sid}"), sid))
+                         key=lambda sid: (rank(params.seed, "report", f"{name}:{sid}"), sid))
         cards = []
         for sid in members[: params.review.gallery_per_operator]:
             row = rows.loc[sid]

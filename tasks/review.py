@@ -185,7 +185,7 @@ def _accepted(variants: pd.DataFrame) -> pd.DataFrame:
 
 
 def modality_operators(modality: str) -> list[str]:
-    from tasks.ops.policy import extra_operators_for, operators_for
+    from tasks.ops.registry import extra_operators_for, operators_for
 
     return sorted(operators_for(modality) | extra_operators_for(modality))  # op:mixup and op:paraphrase too
 

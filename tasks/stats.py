@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from tasks.seeding import generator
+
 METHOD = ("paired bootstrap over test samples (the same rows for both models) and over the training repeats, "
           "percentile interval")
 REFERENCES = ("Efron & Tibshirani 1993 (bootstrap percentile intervals); Koehn 2004 (paired bootstrap over test "
@@ -147,7 +149,7 @@ def paired_bootstraps(truth, baseline, candidate, labels: list[str], metrics=MET
         return result
 
     point = {metric: values[:, 0] for metric, values in differences(np.ones((1, rows))).items()}
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 0xB0075]))
+    rng = generator(seed, "bootstrap")
     repeat_draws = rng.multinomial(repeats, np.full(repeats, 1 / repeats), size=resamples)  # (resamples, repeats)
     both = {metric: np.empty(resamples) for metric in metrics}
     test_only = {metric: np.empty(resamples) for metric in metrics}

@@ -37,8 +37,8 @@ from tasks.generative import (
 from tasks.generative.data import RealData, check_modality, encode_rows, read_real
 from tasks.generative.encoding import ImageCodec
 from tasks.io import read_json, safe_name, sha256_bytes, sha256_file, write_bytes_atomic, write_json, write_parquet
-from tasks.ops.policy import sample_seed, stable_hash
 from tasks.params import Params
+from tasks.seeding import generator, keyed_seed, synthesize_source_rank
 
 LINEAGE_COLUMNS = ["sample_id", "source_id", "split", "label", "origin", "ops", "seed", "variant", "sha256"]
 IMAGE_COLUMNS = ["path", "width", "height", "mode", "format"]
@@ -66,7 +66,7 @@ def planned_counts(plan: dict, classes: list[str], params: Params) -> dict[str, 
 def pick_sources(group: pd.DataFrame, how_many: int, seed: int, tag: str) -> list[tuple[dict, int]]:
     """(source row, variant number) for how_many samples of one class: sources in a seeded,
     order-free sequence, cycled when a class needs more samples than it has sources."""
-    order = sorted(group["sample_id"], key=lambda sid: (stable_hash(f"{seed}:{tag}:{sid}"), sid))
+    order = sorted(group["sample_id"], key=lambda sid: (synthesize_source_rank(seed, tag, sid), sid))
     rows = group.set_index("sample_id", drop=False)
     return [(rows.loc[order[i % len(order)]].to_dict(), i // len(order)) for i in range(how_many)]
 
@@ -103,7 +103,7 @@ def generate(real: RealData, x: np.ndarray, counts: dict[str, int], params: Para
     config = TrainConfig(epochs=s.epochs or synthesizer.DEFAULT_EPOCHS[kind], time_budget_seconds=s.time_budget_seconds,
                          batch_size=s.batch_size, learning_rate=s.learning_rate or synthesizer.DEFAULT_LEARNING_RATE[kind],
                          latent_dim=s.latent_dim, hidden=s.hidden)
-    seed = sample_seed(params.seed, f"synthesize:train:{kind}", 0)
+    seed = keyed_seed(params.seed, "train", kind)
     is_image = isinstance(real.codec, ImageCodec)
     run_id = _training_run(kind, config.epochs, config.batch_size, config.learning_rate, config.latent_dim, config.hidden,
                            seed, _data_identity(real), repr(real.codec.segments))
@@ -120,7 +120,7 @@ def generate(real: RealData, x: np.ndarray, counts: dict[str, int], params: Para
     requests, meta = [], []
     for label in real.classes:
         for i in range(counts.get(label, 0)):
-            requests.append((real.classes.index(label), sample_seed(params.seed, f"synthetic:{kind}:{label}", i)))
+            requests.append((real.classes.index(label), keyed_seed(params.seed, "synthetic", f"{kind}:{label}", i)))
             meta.append((label, i))
     started = time.perf_counter()
     vectors = model.sample_many(requests)
@@ -134,7 +134,7 @@ def generate(real: RealData, x: np.ndarray, counts: dict[str, int], params: Para
         rows = pd.DataFrame(rows, columns=LINEAGE_COLUMNS + IMAGE_COLUMNS)
     else:
         # Category columns are drawn from the generated probabilities with each row's own generator.
-        rngs = [np.random.default_rng(np.random.SeedSequence([seed_i, 1])) for _, seed_i in requests]
+        rngs = [generator(seed_i, "synthetic_draw") for _, seed_i in requests]
         values = real.codec.decode(vectors.reshape(len(requests), -1), rngs)
         lineage_rows = pd.DataFrame({
             "sample_id": [f"syn-{kind}-{safe_name(label)}-{i:05d}" for label, i in meta], "source_id": "",
@@ -169,7 +169,7 @@ def adversarial(real: RealData, x: np.ndarray, counts: dict[str, int], params: P
 
     a = params.synthesize.adversarial
     codec: ImageCodec = real.codec
-    seed = sample_seed(params.seed, "synthesize:train:surrogate", 0)
+    seed = keyed_seed(params.seed, "train", "surrogate")
     run_id = _training_run("surrogate", a.surrogate, a.surrogate_epochs, seed, _data_identity(real), codec.mode,
                            codec.side)
     started = time.perf_counter()
@@ -193,7 +193,7 @@ def adversarial(real: RealData, x: np.ndarray, counts: dict[str, int], params: P
         group = real.train[real.train["label"].astype(str) == label]
         for source, k in pick_sources(group, counts.get(label, 0), params.seed, a.method):
             image = load_image(raw_dir / source["path"], params.data.max_image_pixels).image
-            seed_k = sample_seed(params.seed, f"{a.method}:{source['sample_id']}", k)
+            seed_k = keyed_seed(params.seed, "synthetic_from_source", f"{a.method}:{source['sample_id']}", k)
             items.append((_pixels(image, codec), real.classes.index(label), seed_k))
             meta.append((source["sample_id"], label, k, seed_k))
     results = attack_many(model, items, attack)
@@ -262,7 +262,7 @@ def _adain_model(real: RealData, x: np.ndarray, params: Params):
             raise ValueError(f"synthesize.style.weights: {st.weights} is not a state dict of the AdaIN network in "
                              f"tasks/generative/style.py ({codec.channels} channel(s)): {error}") from None
         return model.eval(), {"weights": st.weights, "model_sha256": sha}
-    seed = sample_seed(params.seed, "synthesize:train:adain", 0)
+    seed = keyed_seed(params.seed, "train", "adain")
     run_id = _training_run("adain", st.epochs, seed, _data_identity(real), codec.mode, codec.side)
     model, log = style.train_adain(x, codec.channels, codec.side, st.epochs, seed)
     sha = save_weights(model, GENERATOR_DIR / "style_adain.pt")

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from tasks import evaluate, paths, stats
-from tasks.augment import Shard, assign_variants, local_mapper, make_shards
+from tasks.augment import Shard, ShardMapper, assign_variants, make_shards
 from tasks.io import read_json, read_parquet
 from tasks.modalities import get_modality
 from tasks.ops.base import OperatorConfigError
@@ -143,11 +143,11 @@ def _augment_into(shard: Shard, params: Params, output_dir: str) -> list[dict]:
     return get_modality(params.data.modality).augment_shard(shard, params, Path(output_dir))
 
 
-def make_variants(data: TuneData, params: Params, policy: Any, output_dir: Path) -> pd.DataFrame:
-    """The candidate's variants of the train sources (the plan's numbers), written under output_dir."""
+def make_variants(data: TuneData, params: Params, policy: Any, output_dir: Path, mapper: ShardMapper) -> pd.DataFrame:
+    """The candidate's variants of the train sources (the plan's numbers), written under output_dir;
+    ``mapper`` runs the shards (flows.executors)."""
     candidate_params = params.model_copy(update={"augment": params.augment.model_copy(update={"policy": policy})})
     shards = make_shards(data.sources, params.execution.shard_size)
-    mapper = local_mapper(params.execution.workers)
     rows = [row for shard_rows in mapper(partial(_augment_into, params=candidate_params, output_dir=str(output_dir)),
                                          shards) for row in shard_rows]
     frame = pd.DataFrame(rows).sort_values("sample_id").reset_index(drop=True)

@@ -21,8 +21,10 @@ from tasks.cache import Memo, key_of
 from tasks.generative.checks import check_synthetic, enforce_rejection_rate
 from tasks.io import read_parquet, write_json, write_parquet
 from tasks.modalities import get_modality
+from tasks.modalities.contract import optional_hook
 from tasks.params import Params
 from tasks.review_pages import render_validation_page
+from tasks.samples import augment_errors, made_rows
 
 
 class TooManyRejected(RuntimeError):
@@ -34,7 +36,7 @@ def measure(modality, augmented: pd.DataFrame, sources: pd.DataFrame, params: Pa
     same (sample bytes, source bytes, code): an incremental run measures only new samples.
     A modality whose features depend on the whole set (a class's fidelity, distances to all
     real rows) sets FEATURES_PER_SAMPLE = False and is measured whole, every run."""
-    if not getattr(modality, "FEATURES_PER_SAMPLE", True):
+    if not optional_hook(modality, "FEATURES_PER_SAMPLE"):
         return modality.features(augmented, sources, params)
     section = getattr(params, params.data.modality, None)
     salt = key_of("features", params.data.modality, params.data.max_image_pixels,
@@ -81,18 +83,6 @@ def _named(reason: str, reason_codes: dict[str, tuple[str, str]]) -> str:
     return reason
 
 
-def augment_errors(augmented: pd.DataFrame) -> list[str]:
-    """Per row, why augment could not make it ("" when it did): see tasks.augment.failure_row."""
-    if "augment_error" not in augmented:
-        return [""] * len(augmented)
-    return augmented["augment_error"].fillna("").astype(str).tolist()
-
-
-def made_rows(augmented: pd.DataFrame) -> pd.DataFrame:
-    """The rows augment made (not its failure rows): what is measured and drawn."""
-    return augmented.loc[[not error for error in augment_errors(augmented)]]
-
-
 def _reason_code(reason: str) -> str:
     first = reason.split(" ", 1)[0]
     if first == "augment:":  # augment could not make it (tasks.augment.failure_row)
@@ -118,11 +108,11 @@ def run(params: Params) -> dict:
                         parameters=modality.suite_parameters(labels, params), docs_dir=paths.GX_DOCS)
     failures = outcome.failures
     # Images with targets: their own suites over per-object and per-image measurements (image_annotated).
-    target_checks = getattr(modality, "target_checks", None)
+    target_checks = optional_hook(modality, "target_checks")
     checked = target_checks(made_rows(augmented), sources, params) if target_checks else None
     if checked is not None:
         failures = {sid: failures.get(sid, []) + checked[0].get(sid, []) for sid in sorted({*failures, *checked[0]})}
-    validated = decide(augmented, features, failures, getattr(modality, "REASON_CODES", None))
+    validated = decide(augmented, features, failures, optional_hook(modality, "REASON_CODES"))
     rejected = int((validated["status"] == "quarantined").sum())
     rate = round(rejected / len(validated), 4) if len(validated) else 0.0
     summary = {
@@ -137,7 +127,7 @@ def run(params: Params) -> dict:
     }
     if checked is not None:
         summary["targets"] = checked[1]
-    extra = getattr(modality, "summary_extra", None)  # a modality's own figures (e.g. fidelity, privacy)
+    extra = optional_hook(modality, "summary_extra")  # a modality's own figures (e.g. fidelity, privacy)
     summary.update(extra(features, params) if extra else {})
     synthetic = check_synthetic(params)  # the synthesize stage's samples through the quality gates (None when off)
     if synthetic is not None:

@@ -20,7 +20,8 @@ from tasks.modalities import audio
 from tasks.modalities.audio_io import decode, encode, read_measured
 from tasks.modalities.audio_signal import Clip, conform, peak_dbfs, rms_dbfs, spectral_similarity
 from tasks.ops.policy import build_policy, run_policy
-from tasks.params import ParamsError, parse_params
+from tasks.params import ParamsError
+from tasks.params_load import parse_params
 from tasks.samples import UnusableSample
 from tests.test_ops_audio import f0, speech_like, tone
 

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from tasks.params import ParamsError, parse_params
+from tasks.params import ParamsError
+from tasks.params_load import parse_params
 from tests.project import REPO
 
 torch = pytest.importorskip("torch")
@@ -68,7 +69,7 @@ def test_the_label_check_finds_flipped_labels_with_the_cnn():
     """bias asks the evaluate model for probabilities out of fold: the CNN gives them (rows sum to 1,
     their argmax is its prediction), and a flipped bar is suggested back to its side."""
     from tasks.label_issues import label_suspects, out_of_fold_probabilities
-    from tasks.params import load_params
+    from tasks.params_load import load_params
 
     x, truth = _shifted_bars(80, seed=7)
     given = truth.copy()

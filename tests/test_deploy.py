@@ -26,7 +26,8 @@ import pytest
 import yaml
 
 from flows.workspace_lock import workspace_lock
-from tasks.params import ParamsError, load_params
+from tasks.params import ParamsError
+from tasks.params_load import load_params
 from tests.project import BIN, REPO, commit, environment, file_hashes, lock_out_hashes, new_project, run, write_params
 
 pytestmark = pytest.mark.e2e

@@ -19,7 +19,7 @@ import yaml
 from tasks.modalities.audio import load_source
 from tasks.modalities.audio_io import encode
 from tasks.ops.policy import replay
-from tasks.params import parse_params
+from tasks.params_load import parse_params
 from tests.project import REPO, lock_out_hashes, merge_dicts, new_project, run, stages_run
 
 pytestmark = pytest.mark.e2e

@@ -45,7 +45,7 @@ def write_user_csv(root: Path) -> dict[str, str]:
     """The fortunes demo as the user's texts.csv, the bad records and a blank line appended;
     returns locator -> the reason code expected for each bad record."""
     from tasks.demos import fortunes
-    from tasks.params import load_params
+    from tasks.params_load import load_params
 
     folder = root / "data/user"
     folder.mkdir(parents=True)

@@ -20,7 +20,7 @@ from sklearn.metrics import f1_score
 from flows.stages import run_stage
 from tasks import evaluate, paths
 from tasks.evaluate import AugmentationRegressed, repeat_rows
-from tasks.params import load_params
+from tasks.params_load import load_params
 from tasks.stats import PairedDifference, verdict_of
 from tests.project import REPO, SMALL_DEMO, merge_dicts
 

@@ -17,7 +17,7 @@ from tasks.cache import CACHE_ROOT
 from tasks.feature_memo import MAX_PACKS
 from tasks.io import sha256_file
 from tasks.modalities import audio, image
-from tasks.params import load_params
+from tasks.params_load import load_params
 from tests.project import REPO
 
 MEMO = CACHE_ROOT / "evaluate"

@@ -256,7 +256,8 @@ def params_with(synthesize: dict, **sections):
     another modality is named: its operators and files are beside the point here)."""
     import yaml
 
-    from tasks.params import Params, parse_params
+    from tasks.params import Params
+    from tasks.params_load import parse_params
     from tests.project import REPO
 
     raw = yaml.safe_load((REPO / "params.yaml").read_text())

@@ -189,7 +189,8 @@ def test_pixel_limit_cannot_exceed_pillows_own_ceiling():
     so params refuse a larger data.max_image_pixels instead of promising what Pillow won't do."""
     import yaml
 
-    from tasks.params import ParamsError, apply_overrides, parse_params
+    from tasks.params import ParamsError
+    from tasks.params_load import apply_overrides, parse_params
     from tests.project import REPO
 
     raw = yaml.safe_load((REPO / "params.yaml").read_text())

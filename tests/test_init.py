@@ -17,7 +17,8 @@ from flows.init import render_params, user_dvc_yaml
 from tasks.headline import evaluate_figures, merge_figures, write_headline
 from tasks.ingest import assign_splits
 from tasks.inspect_data import InitError, inspect
-from tasks.params import ParamsError, parse_params
+from tasks.params import ParamsError
+from tasks.params_load import parse_params
 from tests import init_datasets
 from tests.project import BIN, REPO
 

@@ -13,7 +13,7 @@ import pytest
 
 from tasks import bias, label_issues, paths
 from tasks.io import write_parquet
-from tasks.params import load_params
+from tasks.params_load import load_params
 from tasks.review import DecisionsError, empty_decisions
 
 REPO = Path(__file__).resolve().parents[1]

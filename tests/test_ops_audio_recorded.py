@@ -99,7 +99,7 @@ def test_the_augment_memo_key_follows_the_folder_bytes(noise_folder, tmp_path):
     import yaml
 
     from tasks.augment import augment_salt
-    from tasks.params import parse_params
+    from tasks.params_load import parse_params
     from tests.project import REPO
 
     raw = yaml.safe_load((REPO / "params.yaml").read_text())

@@ -98,7 +98,7 @@ from PIL import Image
 from sklearn.datasets import load_digits, load_sample_image
 from tasks.imaging import encode_image, load_image, perceptual_hash, pixel_stats, similarity
 from tasks.ops.policy import build_policy, run_policy, sample_seed
-from tasks.params import load_params
+from tasks.params_load import load_params
 from pathlib import Path
 
 params = load_params(Path(sys.argv[1]), [])

@@ -45,7 +45,7 @@ def test_a_class_whose_generator_raises_is_quarantined_and_the_other_class_still
     raw.loc[poisoned, "income"] = np.inf
     raw.to_parquet(paths.RAW_MANIFEST, index=False)
 
-    augment.run(params)
+    augment.run(params, map)
     made = pd.read_parquet(paths.AUGMENTED_MANIFEST)
     failed = made[made["augment_error"].fillna("") != ""]
     assert len(failed) == 1 and failed["label"].iloc[0] == "yes"

@@ -10,7 +10,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from tasks.augment import in_order, lineage_order, make_shards
+from flows.executors import in_order
+from tasks.augment import lineage_order, make_shards
 from tasks.io import write_parquet_parts
 
 COLUMNS = ["sample_id", "n", "x", "note"]

@@ -21,7 +21,8 @@ from tasks import paths
 from tasks.ingest import MANIFEST_COLUMNS
 from tasks.modalities import get_modality, tabular
 from tasks.modalities.tabular_read import TableError
-from tasks.params import ParamsError, parse_params
+from tasks.params import ParamsError
+from tasks.params_load import parse_params
 
 REPO = Path(__file__).resolve().parents[1]
 POLICY = [{"name": "smotenc", "k_neighbors": 3}]
@@ -299,7 +300,7 @@ def project(tmp_path, monkeypatch):
                          policy=[{"name": "smotenc", "k_neighbors": 3}, {"name": "gaussian_copula", "p": 0.5}])
     explore.run(params)
     bias.run(params)
-    augment.run(params)
+    augment.run(params, map)
     return params, pd.read_parquet(paths.AUGMENTED_MANIFEST)
 
 
@@ -399,7 +400,7 @@ def test_with_no_new_rows_planned_the_pipeline_passes_the_table_through(tmp_path
     params = make_params(tmp_path / "raw", split_column="split", id_column="id", factor=1.0)
     explore.run(params)
     bias.run(params)
-    assert augment.run(params) == 0 and pd.read_parquet(paths.AUGMENTED_MANIFEST).empty
+    assert augment.run(params, map) == 0 and pd.read_parquet(paths.AUGMENTED_MANIFEST).empty
     summary = validate.run(params)
     assert summary["augmented"] == 0 and summary["tabular"]["fidelity"]["by_class"] == {}
     merge.run(params)

@@ -21,7 +21,8 @@ from tasks.modalities.image_annotated_checks import target_checks
 from tasks.modalities.image_coco import write_coco
 from tasks.modalities.image_shapes import CATEGORIES, write_shapes
 from tasks.modalities.image_yolo import write_yolo
-from tasks.params import ParamsError, parse_params
+from tasks.params import ParamsError
+from tasks.params_load import parse_params
 from tasks.validate import decide
 
 REPO = Path(__file__).resolve().parents[1]

@@ -20,7 +20,8 @@ from tasks.modalities import text
 from tasks.modalities.text_files import TextFileError, text_hash
 from tasks.modalities.text_measures import near_duplicate_pairs, similarity
 from tasks.ops.policy import replay
-from tasks.params import ParamsError, parse_params
+from tasks.params import ParamsError
+from tasks.params_load import parse_params
 
 REPO = Path(__file__).resolve().parents[1]
 POLICY = [{"name": "synonym_replacement", "p": 0.6}, {"name": "random_swap", "p": 0.3},

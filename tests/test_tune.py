@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from tasks import stats, tune
-from tasks.params import ParamsError, load_params, parse_params
+from tasks.params import ParamsError
+from tasks.params_load import load_params, parse_params
 from tests.project import REPO, new_project, run
 
 DESTRUCTIVE = "augment.policy=[{name: solarize, p: 1.0, threshold: [0, 0]}]"  # every pixel inverted

@@ -19,6 +19,7 @@ import pandas as pd
 
 from tasks.io import write_bytes_atomic
 from tasks.params import Params
+from tasks.seeding import generator
 
 NAME = "breast_cancer"
 MODALITY = "tabular"
@@ -34,7 +35,7 @@ def demo_table(params: Params) -> pd.DataFrame:
     diagnosis = np.where(data.target.to_numpy() == 0, "malignant", "benign")  # sklearn: 0 = malignant
     table = features.assign(diagnosis=diagnosis)
     table.insert(0, "patient_id", [f"P{i:04d}" for i in range(len(table))])
-    rng = np.random.default_rng(np.random.SeedSequence([params.seed, 11]))
+    rng = generator(params.seed, "breast_cancer_demo")
     prepare = params.prepare
     splits = pd.Series(None, index=table.index, dtype=object)
     for label in ("benign", "malignant"):

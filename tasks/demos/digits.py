@@ -12,6 +12,7 @@ from PIL import Image
 from tasks.imaging import encode_image
 from tasks.io import write_bytes_atomic
 from tasks.params import Params
+from tasks.seeding import generator
 
 
 def digits_images(image_size: int) -> tuple[list[Image.Image], np.ndarray]:
@@ -31,7 +32,7 @@ def digits_images(image_size: int) -> tuple[list[Image.Image], np.ndarray]:
 
 def plan_demo_splits(labels: np.ndarray, params: Params) -> dict[int, str | None]:
     """Index -> split (None: left out of the demo to make train imbalanced)."""
-    rng = np.random.default_rng(np.random.SeedSequence([params.seed, 7]))
+    rng = generator(params.seed, "digits_demo")
     prepare = params.prepare
     classes = sorted(set(int(v) for v in labels))
     decided: dict[int, str | None] = {}

@@ -21,8 +21,8 @@ from tasks.demos.digits import plan_demo_splits
 from tasks.io import write_bytes_atomic
 from tasks.modalities.audio_io import decode, encode
 from tasks.modalities.audio_signal import Clip, conform
-from tasks.ops.policy import stable_hash
 from tasks.params import Params
+from tasks.seeding import rank
 
 NAME = "spoken_digits"
 MODALITY = "audio"
@@ -72,7 +72,7 @@ def write(params: Params, staging: Path) -> int:
             split = splits.get(index)
             if split is None:
                 continue
-            choice = stable_hash(f"{params.seed}:{index}")
+            choice = rank(params.seed, "demo_clip", str(index))
             amplitude = AMPLITUDES[choice % len(AMPLITUDES)]
             file_format, subtype, rate, channels = ENCODINGS[(choice // 7) % len(ENCODINGS)]
             clip = conform(speak(program, word, voice, speed, pitch, amplitude, Path(scratch)), rate,

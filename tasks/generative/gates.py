@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from tasks.seeding import generator
+
 
 @dataclass
 class GateResult:
@@ -191,7 +193,7 @@ def feature_distance_gate(real: np.ndarray, real_labels, synthetic: np.ndarray, 
     figures = {"test": "Frechet distance of PCA features (fitted on real train), relative to two halves of real train",
                "max_feature_distance_ratio": max_ratio}
     # Half of the real samples of each class; the other half is the reference.
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 0xFD]))
+    rng = generator(seed, "generative_gate")
     half = np.zeros(len(real), dtype=bool)
     for label in np.unique(real_labels):
         index = np.flatnonzero(real_labels == label)

@@ -29,10 +29,11 @@ from tasks.modalities.audio_signal import (
     spectral_similarity,
 )
 from tasks.ops.audio import OPERATOR_KINDS
-from tasks.ops.policy import build_policy, replay, run_policy, sample_seed
+from tasks.ops.policy import build_policy, replay, run_policy
 from tasks.params import Params
 from tasks.progress import progress_bar
 from tasks.samples import UnusableSample
+from tasks.seeding import sample_seed
 
 # The distributions whose versions shape this modality's bytes: part of every memo key (tasks.cache).
 LIBRARIES = ("soundfile", "numpy", "scipy")

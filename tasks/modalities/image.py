@@ -19,6 +19,7 @@ from tasks.imaging import (
     channel_sums,
     encode_image,
     extension_for,
+    image_suffix,
     load_image,
     output_format,
     perceptual_hash,
@@ -27,9 +28,10 @@ from tasks.imaging import (
 from tasks.ingest import copy_into_final, read_file_dataset
 from tasks.io import safe_name, sha256_bytes, write_bytes_atomic
 from tasks.modalities.image_checks import Comparison, compare, source_facts
-from tasks.ops.policy import build_policy, run_policy, sample_seed
+from tasks.ops.policy import build_policy, run_policy
 from tasks.params import Params
 from tasks.progress import progress_bar
+from tasks.seeding import sample_seed
 
 # The distributions whose versions shape this modality's bytes: part of every memo key (tasks.cache).
 LIBRARIES = ("pillow", "opencv-python-headless", "numpy", "scipy", "imagehash", "deflate")
@@ -152,16 +154,17 @@ def image_loader(raw_dir: Path, rows: pd.DataFrame, max_pixels: int):
     return lru_cache(maxsize=32)(lambda source_id: load_image(raw_dir / relative[source_id], max_pixels).image)
 
 
-def mixing_partners(params: Params, pool: pd.DataFrame | None = None):
+def mixing_partners(params: Params, pool: pd.DataFrame):
     """source_id -> the MixUp/CutMix partner drawer of that source (None when the policy mixes nothing).
-    The pool is the augment stage's train sources (tasks.augment.augmentable_sources: train, readable,
-    not held out as a leak or a suspected label error), so both sources of a mix are train's."""
-    from tasks.augment import augmentable_sources, mixes_sources
-    from tasks.ops.mixing import partner_drawer
+    The pool (source_id, label, path) is the augment stage's train sources (tasks.augment.augmentable_sources:
+    train, readable, not held out as a leak or a suspected label error), so both sources of a mix are train's."""
+    from tasks.ops.mixing import mixes_sources, partner_drawer
 
-    if not mixes_sources(params):
+    if not mixes_sources(params.augment.policy):
         return lambda source_id: None
-    pool = (augmentable_sources(params) if pool is None else pool).sort_values("source_id")
+    if pool.empty:
+        raise ValueError("MixUp/CutMix draw their partner from the augment stage's train pool; run them there")
+    pool = pool.sort_values("source_id")
     pairs = list(zip(pool["source_id"].astype(str), pool["label"].astype(str), strict=True))
     load = image_loader(Path(params.data.raw_dir), pool, params.data.max_image_pixels)
     return lambda source_id: partner_drawer(pairs, load, exclude=source_id)
@@ -179,7 +182,7 @@ def augment_shard(shard, params: Params, output_dir: Path = paths.AUGMENTED_DIR)
         return image_annotated.augment_shard(shard, params, output_dir)
     policy = build_policy(params.augment.policy, params.data.modality)
     raw_dir = Path(params.data.raw_dir)
-    partners_of = mixing_partners(params)
+    partners_of = mixing_partners(params, pd.DataFrame(list(shard.pool), columns=["source_id", "label", "path"]))
     rows = []
     for source in shard.sources:
         image_source = load_image(raw_dir / source["path"], params.data.max_image_pixels).image
@@ -274,21 +277,14 @@ def suite_parameters(labels: list[str], params: Params) -> dict:
 
 
 def render_gallery(validated: pd.DataFrame, raw: pd.DataFrame, params: Params, path: Path) -> None:
-    from tasks.review_pages import render_image_gallery
+    from tasks.modalities.image_gallery import render_image_gallery
 
-    render_image_gallery(validated, raw, params, path)
+    render_image_gallery(validated, raw, params, path, REASON_CODES, comparison_bounds(params))
 
 
 # ---- merge -----------------------------------------------------------------
 
 FINAL_COLUMNS = ["path", "width", "height"]
-
-
-def _suffix(path: str) -> str:
-    import re
-
-    suffix = Path(path).suffix.lower()
-    return suffix if re.fullmatch(r"\.[a-z0-9]{1,5}", suffix) else ""
 
 
 def finalize(originals: pd.DataFrame, accepted: pd.DataFrame, params: Params) -> pd.DataFrame:
@@ -301,7 +297,7 @@ def finalize(originals: pd.DataFrame, accepted: pd.DataFrame, params: Params) ->
         frame = image_annotated_final.finalize(originals, accepted, params)
         frame[["width", "height"]] = frame[["width", "height"]].astype("Int64")
         return frame
-    frame = copy_into_final(originals, accepted, Path(params.data.raw_dir), _suffix)
+    frame = copy_into_final(originals, accepted, Path(params.data.raw_dir), image_suffix)
     frame[["width", "height"]] = frame[["width", "height"]].astype("Int64")
     return frame
 

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from tasks import paths
-from tasks.imaging import load_image
+from tasks.imaging import image_suffix, load_image
 from tasks.io import copy_file_reusing, write_parquet
 from tasks.modalities.image_annotated import categories_of, read_voc_tree, targets_from_json
 from tasks.modalities.image_annotations import AnnotatedImage, AnnotatedSet
@@ -40,14 +40,13 @@ def finalize(originals: pd.DataFrame, accepted: pd.DataFrame, params: Params) ->
     format (COCO: annotations/instances_<split>.json; YOLO: labels/<split>/ and data.yaml; VOC:
     Annotations/ and ImageSets/Main/), plus the
     per-object table objects.parquet. Annotation ids are unique over every split and variant."""
-    from tasks.modalities.image import _suffix
 
     categories = categories_of(params)
     layout = params.data.targets
     folder = IMAGE_FOLDERS[layout]
-    originals = originals.assign(final_path=[f"{folder.format(split=s)}/{i}{_suffix(p)}" for s, i, p in
+    originals = originals.assign(final_path=[f"{folder.format(split=s)}/{i}{image_suffix(p)}" for s, i, p in
                                              originals[["split", "sample_id", "path"]].itertuples(index=False)])
-    accepted = accepted.assign(split="train", final_path=[f"{folder.format(split='train')}/{i}{_suffix(p)}"
+    accepted = accepted.assign(split="train", final_path=[f"{folder.format(split='train')}/{i}{image_suffix(p)}"
                                                           for i, p in accepted[["sample_id", "path"]].itertuples(index=False)])
     key = partial(image_key, layout=layout)
     raw_dir = Path(params.data.raw_dir)

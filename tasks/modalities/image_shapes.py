@@ -18,6 +18,7 @@ from PIL import Image
 
 from tasks.modalities.image_annotations import AnnotatedImage
 from tasks.ops.targets import TargetObject, Targets, box_of_mask
+from tasks.seeding import generator
 
 CATEGORIES = {1: "rectangle", 2: "ellipse", 3: "triangle"}
 ELLIPSE_VERTICES = 24
@@ -63,7 +64,7 @@ def write_shapes(root: FilePath, splits: dict[str, int], seed: int, size: tuple[
     width, height = size
     annotated = []
     for split_index, (split, count) in enumerate(splits.items()):
-        rng = np.random.default_rng(np.random.SeedSequence([seed, 19, split_index]))
+        rng = generator(seed, "shapes_demo", split_index)
         share = rare_share if split == "train" else 1 / 3
         for index in range(count):
             image, shapes = generate_image(rng, width, height, share)

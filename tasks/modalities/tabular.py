@@ -21,7 +21,8 @@ import pandas as pd
 
 from tasks import paths
 from tasks.io import read_json, read_parquet, sha256_bytes, write_data_csv, write_json
-from tasks.modalities.tabular_read import RESERVED_COLUMNS, TableError, read_table_manifest
+from tasks.modalities.tabular_read import TableError, read_table_manifest
+from tasks.modalities.tabular_rows import feature_names, schema_of, synthetic_frame, train_rows
 from tasks.modalities.tabular_schema import NUMERIC_KINDS, TableSchema
 from tasks.params import Params
 
@@ -50,20 +51,6 @@ def check_params(params: Params) -> list[str]:
     if params.tabular.label_column is None:
         problems.append("tabular.label_column: required when data.modality is tabular: the column holding the class")
     return problems
-
-
-def feature_names(frame: pd.DataFrame) -> list[str]:
-    """The table's own columns: everything but the manifest's and the pipeline's bookkeeping."""
-    return [c for c in frame.columns if c not in RESERVED_COLUMNS]
-
-
-def train_rows(manifest: pd.DataFrame) -> pd.DataFrame:
-    return manifest[(manifest["status"] == "ok") & (manifest["split"] == "train")]
-
-
-def schema_of(train: pd.DataFrame, params: Params, names: list[str] | None = None) -> TableSchema:
-    """The schema learned from real train rows: what synthetic rows must keep."""
-    return TableSchema.infer(train, names or feature_names(train), params.tabular.categorical_columns)
 
 
 def load_train_schema(params: Params) -> tuple[pd.DataFrame, TableSchema]:
@@ -125,8 +112,8 @@ def profile(ok: pd.DataFrame, params: Params) -> dict:
 
 
 def bias_extra(ok: pd.DataFrame, params: Params) -> dict:
-    from tasks.bias import BiasCheckFailed
     from tasks.modalities.tabular_profile import sensitive_groups
+    from tasks.samples import BiasCheckFailed
 
     train = train_rows(ok)
     report = sensitive_groups(train, schema_of(train, params), params.tabular.sensitive)
@@ -147,7 +134,7 @@ def make_shards(sources: pd.DataFrame, params: Params) -> list:
     """One shard per class that gets new rows, holding the class's train rows (ids and how
     many new rows each was planned); the worker reads their values from the raw manifest.
     Checks first that the policy can serve every such class (before any work)."""
-    from tasks.augment import Shard
+    from tasks.samples import Shard
 
     wanted = sources.groupby("label", sort=True)["variants"].sum()
     labels = [label for label, count in wanted.items() if count > 0]
@@ -187,8 +174,8 @@ def class_table(train: pd.DataFrame, label: str, schema: TableSchema, own_ids=No
 
 def augment_shard(shard, params: Params) -> list[dict]:
     """The new rows of one class: its count split over the policy's generators by their p."""
-    from tasks.ops.policy import sample_seed
     from tasks.ops.tabular import split_among
+    from tasks.seeding import keyed_seed
 
     manifest, schema = load_train_schema(params)
     label = shard.sources[0]["label"]
@@ -204,7 +191,7 @@ def augment_shard(shard, params: Params) -> list[dict]:
     for index, (op, count) in enumerate(zip(policy, counts, strict=True)):
         if count == 0:
             continue
-        seed = sample_seed(params.seed, f"class:{label}", index)
+        seed = keyed_seed(params.seed, "class_rows", str(label), index)
         generated = op.generate(table, count, seed)
         hashes = schema.row_hashes(generated.frame)
         values = generated.frame.to_dict("records")
@@ -232,13 +219,6 @@ def _gx_column(series: pd.Series) -> pd.Series:
             return series.astype("float64")
         return series.astype(object).where(series.notna(), None)
     return series
-
-
-def synthetic_frame(augmented: pd.DataFrame, schema: TableSchema) -> pd.DataFrame:
-    try:
-        return schema.cast(augmented[schema.names])
-    except (TypeError, ValueError):
-        return augmented[schema.names]  # wrong types stay as they are: the suite's type checks report them
 
 
 def features(augmented: pd.DataFrame, sources: pd.DataFrame, params: Params) -> pd.DataFrame:

@@ -15,12 +15,12 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from tasks import paths
 from tasks.io import read_json, read_parquet, write_bytes_atomic
-from tasks.modalities.tabular import feature_names, schema_of, synthetic_frame, train_rows
 from tasks.modalities.tabular_quality import privacy_distances
+from tasks.modalities.tabular_rows import feature_names, schema_of, synthetic_frame, train_rows
 from tasks.modalities.tabular_schema import TableSchema, datetime_ns
-from tasks.ops.policy import stable_hash
 from tasks.params import Params
 from tasks.png import figure_png
+from tasks.seeding import rank
 
 _templates = Environment(loader=PackageLoader("tasks", "templates"), autoescape=select_autoescape(["html", "j2"]))
 PLOTTED_COLUMNS = 4
@@ -101,7 +101,7 @@ def chosen_rows(validated: pd.DataFrame, how_many: int, seed: int) -> pd.DataFra
     ones (what a reviewer most needs to see), the rest accepted ones."""
     picks = []
     for _, group in validated.groupby("label", sort=True):
-        order = sorted(group.index, key=lambda i: stable_hash(f"{seed}:gallery:{group.at[i, 'sample_id']}"))
+        order = sorted(group.index, key=lambda i: rank(seed, "gallery", group.at[i, 'sample_id']))
         rejected = [i for i in order if group.at[i, "status"] != "accepted"]
         accepted = [i for i in order if group.at[i, "status"] == "accepted"]
         shown_rejected = (how_many + 1) // 2
@@ -116,7 +116,7 @@ def render_tabular_gallery(validated: pd.DataFrame, raw: pd.DataFrame, params: P
     ok = raw[raw["status"] == "ok"]
     names = feature_names(raw)
     schema = schema_of(train_rows(raw), params, names)
-    from tasks.validate import made_rows
+    from tasks.samples import made_rows
 
     # Augment's failure rows have no values to draw.
     validated = made_rows(read_parquet(paths.VALIDATED_MANIFEST, "validated manifest (stage validate)"))

@@ -20,9 +20,10 @@ from tasks.modalities.text_files import TextFileError, manifest_row, read_record
 from tasks.modalities.text_lexicon import load_lexicon
 from tasks.modalities.text_measures import lengths, near_duplicate_pairs, similarity
 from tasks.modalities.text_tokens import lower_words, normalise
-from tasks.ops.policy import build_policy, run_policy, sample_seed
+from tasks.ops.policy import build_policy, run_policy
 from tasks.params import Params
 from tasks.progress import progress_bar
+from tasks.seeding import sample_seed
 
 # The distributions whose versions shape this modality's bytes: part of every memo key (tasks.cache).
 LIBRARIES = ("numpy", "pandas", "pyarrow")

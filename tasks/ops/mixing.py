@@ -30,9 +30,15 @@ import numpy as np
 from PIL import Image
 
 from tasks.ops.base import Operator, OperatorConfigError
-from tasks.ops.policy import register_extra
+from tasks.ops.registry import register_extra
 
 MIXERS: dict[str, type[Mixer]] = {}
+
+
+def mixes_sources(policy: Any) -> bool:
+    """Whether a policy (params' augment.policy) has a mixer, whose partner is any train source."""
+    return isinstance(policy, list) and any(isinstance(entry, dict) and entry.get("name") in MIXERS
+                                            for entry in policy)
 # (source_id, label, item) of a partner drawn with the sample's generator; None: no other train source.
 PartnerDraw = Callable[[np.random.Generator], "tuple[str, str, Any] | None"]
 # The item of a partner named in a recorded mixer, for replay.

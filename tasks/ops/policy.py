@@ -9,29 +9,19 @@ and its ``ops`` back into the exact same output.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from typing import Any
 
 import numpy as np
 
 from tasks.ops.base import Operator, OperatorConfigError, Preset
-
-REGISTRY: dict[str, type[Operator]] = {}
-
-
-def register(cls: type[Operator]) -> type[Operator]:
-    """Class decorator: make an operator available to policies by its name."""
-    if not cls.name:
-        raise TypeError(f"{cls.__qualname__} has no name")
-    if cls.name in REGISTRY:
-        raise TypeError(f"operator name {cls.name!r} is registered twice")
-    REGISTRY[cls.name] = cls
-    return cls
-
-
-def operators_for(modality: str) -> dict[str, type[Operator]]:
-    _load_builtin_operators()
-    return {name: cls for name, cls in REGISTRY.items() if cls.modality == modality}
+from tasks.ops.registry import (  # noqa: F401  (re-exported for the operator modules)
+    REGISTRY,
+    extra_operators_for,
+    operators_for,
+    register,
+    register_extra,
+)
+from tasks.seeding import sample_seed, stable_hash  # noqa: F401  (re-exported: callers moved to tasks.seeding)
 
 
 def build_policy(entries: list[dict[str, Any]] | dict[str, Any], modality: str,
@@ -72,41 +62,6 @@ def build_policy(entries: list[dict[str, Any]] | dict[str, Any], modality: str,
         except (TypeError, ValueError) as error:
             raise OperatorConfigError(f"{where} ({name}): {error}") from None
     return ops
-
-
-def stable_hash(text: str) -> int:
-    """A process-independent 64-bit hash (Python's hash() is salted per process)."""
-    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big")
-
-
-def sample_seed(seed: int, source_id: str, variant: int) -> int:
-    """The seed of one augmented sample's own generator (63 bits, fits Parquet int64).
-
-    Derived from the run's seed, the source and the variant number only, so the
-    output does not depend on worker count, shard size or order, and one sample
-    can be recomputed alone.
-    """
-    state = np.random.SeedSequence([seed, stable_hash(source_id), variant]).generate_state(1, np.uint64)[0]
-    return int(state >> np.uint64(1))
-
-
-# Operators a policy takes that the one-item contract suite cannot run alone: mixers (their
-# partner: tasks.ops.mixing) and model hooks (a user's local model folder: tasks.ops.text_paraphrase).
-# Each has its own suite; they are built, run and replayed like the others.
-EXTRA: dict[str, type[Operator]] = {}
-
-
-def register_extra(cls: type[Operator]) -> type[Operator]:
-    if cls.name in REGISTRY or cls.name in EXTRA:
-        raise TypeError(f"operator name {cls.name!r} is registered twice")
-    EXTRA[cls.name] = cls
-    return cls
-
-
-def extra_operators_for(modality: str) -> dict[str, type[Operator]]:
-    """The extra operators of a modality (see EXTRA)."""
-    _load_builtin_operators()
-    return {name: cls for name, cls in EXTRA.items() if cls.modality == modality}
 
 
 def run_policy(ops: list[Operator | Preset], rng: np.random.Generator, item: Any,
@@ -152,16 +107,3 @@ def replay(item: Any, records: list[dict], modality: str, load_partner: Any = No
         cls = available[record["name"]]
         item = cls.__new__(cls).apply(item, **record["params"])
     return item
-
-
-def _load_builtin_operators() -> None:
-    # Every module in tasks/ops registers its operators when imported (one module
-    # per modality); done lazily so that importing the policy machinery is cheap.
-    import importlib
-    import pkgutil
-
-    import tasks.ops
-
-    for info in pkgutil.iter_modules(tasks.ops.__path__):
-        if info.name not in ("base", "policy", "presets"):
-            importlib.import_module(f"tasks.ops.{info.name}")

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from tasks.ops.base import Operator, OperatorConfigError, Preset
-from tasks.ops.policy import operators_for
+from tasks.ops.registry import operators_for
 
 BINS = 31  # magnitudes 0..30, as torchvision's num_magnitude_bins
 

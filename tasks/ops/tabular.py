@@ -32,7 +32,8 @@ import pandas as pd
 
 from tasks.modalities.tabular_schema import MISSING, TableSchema, plain_value
 from tasks.ops.base import Operator, OperatorConfigError
-from tasks.ops.policy import register, sample_seed, stable_hash
+from tasks.ops.policy import register
+from tasks.seeding import rank, sample_seed, seed_32_bits
 
 
 @dataclass(frozen=True)
@@ -129,11 +130,6 @@ def split_among(n: int, weights: list[float]) -> list[int]:
 # ---- the SMOTE family (imbalanced-learn) --------------------------------------------------
 
 
-def _legacy_seed(seed: int) -> int:
-    """imbalanced-learn seeds numpy's legacy RandomState, which takes 32 bits: all 63 are mixed in."""
-    return int(np.random.SeedSequence(seed).generate_state(1)[0])
-
-
 def _power_of_two_scale(spread: np.ndarray) -> np.ndarray:
     """Per column 2**k close to 1/spread: scaling by it (and back) is exact in floating point."""
     with np.errstate(divide="ignore"):
@@ -196,7 +192,7 @@ class _SmoteFamily(TabularGenerator):
             raise ValueError(f"{self.name}: imbalanced-learn needs a second class in the train split")
         others = self._context(table)
         features, categorical, scale = self._encode(table, others)
-        sampler = _imblearn_samplers()[self.name](k_neighbors=k, random_state=_legacy_seed(seed),
+        sampler = _imblearn_samplers()[self.name](k_neighbors=k, random_state=seed_32_bits(seed),
                                                   sampling_strategy={table.label: len(rows) + n},
                                                   **({"categorical_features": categorical} if self.name == "smotenc" else {}))
         labels = np.array([table.label] * len(rows) + others["label"].tolist(), dtype=object)
@@ -310,7 +306,7 @@ class GaussianJitter(TabularGenerator):
 
     def generate(self, table: ClassTable, n: int, seed: int) -> Generated:
         schema, ids = table.schema, table.ids
-        order = sorted(range(len(ids)), key=lambda i: (stable_hash(f"{seed}:{ids[i]}"), ids[i]))
+        order = sorted(range(len(ids)), key=lambda i: (rank(seed, "jitter_order", ids[i]), ids[i]))
         picks = [order[i % len(order)] for i in range(n)]
         sigma = self.scale * table.spread()
         numbers, codes = schema.numeric_matrix(table.rows), schema.category_codes(table.rows)

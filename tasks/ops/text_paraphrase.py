@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from tasks.ops.base import Operator, OperatorConfigError
-from tasks.ops.policy import register_extra
+from tasks.ops.registry import register_extra
 
 
 def model_digest(folder: str) -> str:

@@ -1,0 +1,56 @@
+"""The operators by name: each operator module registers its classes here when imported. Below
+the policy and the presets (both look operators up here), so neither imports the other to do it."""
+
+from __future__ import annotations
+
+from tasks.ops.base import Operator
+
+REGISTRY: dict[str, type[Operator]] = {}
+
+
+def register(cls: type[Operator]) -> type[Operator]:
+    """Class decorator: make an operator available to policies by its name."""
+    if not cls.name:
+        raise TypeError(f"{cls.__qualname__} has no name")
+    if cls.name in REGISTRY:
+        raise TypeError(f"operator name {cls.name!r} is registered twice")
+    REGISTRY[cls.name] = cls
+    return cls
+
+
+# Operators a policy takes that the one-item contract suite cannot run alone: mixers (their
+# partner: tasks.ops.mixing) and model hooks (a user's local model folder: tasks.ops.text_paraphrase).
+# Each has its own suite; they are built, run and replayed like the others.
+EXTRA: dict[str, type[Operator]] = {}
+
+
+def register_extra(cls: type[Operator]) -> type[Operator]:
+    if cls.name in REGISTRY or cls.name in EXTRA:
+        raise TypeError(f"operator name {cls.name!r} is registered twice")
+    EXTRA[cls.name] = cls
+    return cls
+
+
+def extra_operators_for(modality: str) -> dict[str, type[Operator]]:
+    """The extra operators of a modality (see EXTRA)."""
+    _load_builtin_operators()
+    return {name: cls for name, cls in EXTRA.items() if cls.modality == modality}
+
+
+def operators_for(modality: str) -> dict[str, type[Operator]]:
+    _load_builtin_operators()
+    return {name: cls for name, cls in REGISTRY.items() if cls.modality == modality}
+
+
+
+def _load_builtin_operators() -> None:
+    # Every module in tasks/ops registers its operators when imported (one module
+    # per modality); done lazily so that importing the policy machinery is cheap.
+    import importlib
+    import pkgutil
+
+    import tasks.ops
+
+    for info in pkgutil.iter_modules(tasks.ops.__path__):
+        if info.name not in ("base", "policy", "presets", "registry"):
+            importlib.import_module(f"tasks.ops.{info.name}")

@@ -30,7 +30,10 @@ on. The report page is written last.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import warnings
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -209,11 +212,78 @@ def skipped(reason: str) -> dict:
             "statement": f"skipped: {reason}. The dataset version is made; nothing was measured."}
 
 
+# ---- repeats, in parallel ----------------------------------------------------
+
+@dataclass(frozen=True)
+class Repeats:
+    """What every repeat reads (sent once to each worker): the train rows' lineage, the features
+    and labels of both splits, and the settings."""
+    train: pd.DataFrame
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    labels: list[str]
+    kind: str
+    params: Params
+
+
+def run_repeat(shared: Repeats, repeat: int) -> dict[str, tuple[dict, bool, np.ndarray]]:
+    """One paired repeat: the baseline and the augmented model on the repeat's seeded subsample.
+    A function of (shared, repeat) alone, so any worker gives the same result."""
+    from threadpoolctl import threadpool_limits
+
+    params = shared.params
+    masks = repeat_rows(shared.train, params.evaluate.subsample, params.seed, repeat)
+    arms = {}
+    # One BLAS thread: as fast for a model this small, and no contention with the other workers.
+    with threadpool_limits(limits=1):
+        for name, mask in zip(("baseline", "augmented"), masks, strict=True):
+            model = make_model(shared.kind, params, seed=repeat_seed(params.seed, repeat))  # paired: both arms alike
+            arms[name] = fit_and_score(model, shared.x_train[mask], shared.y_train[mask], shared.x_test,
+                                       shared.y_test, shared.labels)
+    return arms
+
+
+# A worker process's copy of the shared data, set once when the worker starts (not sent per repeat).
+_worker_shared: Repeats | None = None
+
+
+def _keep_shared(shared: Repeats) -> None:
+    global _worker_shared
+    _worker_shared = shared
+
+
+def _repeat_in_worker(repeat: int) -> dict[str, tuple[dict, bool, np.ndarray]]:
+    return run_repeat(_worker_shared, repeat)
+
+
+def map_repeats(shared: Repeats, repeats: int) -> list[dict[str, tuple[dict, bool, np.ndarray]]]:
+    """Every repeat's result, in repeat order: on the Dask cluster when execution.dask_address is set,
+    else in execution.workers processes (here when 1). Forked workers: they start at once with the
+    stage's imports and data; they only fit models, never log or touch Prefect's threads' state."""
+    execution = shared.params.execution
+    if execution.dask_address:
+        from distributed import Client
+
+        with Client(execution.dask_address) as client:
+            scattered = client.scatter(shared, broadcast=True)
+            return client.gather([client.submit(run_repeat, scattered, repeat, pure=False)
+                                  for repeat in range(repeats)])
+    workers = min(execution.workers, repeats)
+    if workers <= 1:
+        return [run_repeat(shared, repeat) for repeat in range(repeats)]
+    context = multiprocessing.get_context(WORKER_START)
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_keep_shared, initargs=(shared,)) as pool:
+        return list(pool.map(_repeat_in_worker, range(repeats)))
+
+
+WORKER_START = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+
+
 # ---- the stage -------------------------------------------------------------
 
 def evaluate(final: pd.DataFrame, params: Params) -> dict:
-    from threadpoolctl import threadpool_limits
-
     settings = params.evaluate
     train = final[final["split"] == "train"].sort_values("sample_id").reset_index(drop=True)
     test = final[final["split"] == "test"].sort_values("sample_id").reset_index(drop=True)
@@ -228,21 +298,15 @@ def evaluate(final: pd.DataFrame, params: Params) -> dict:
     x_train, x_test = values[: len(train)], values[len(train):]
     y_train, y_test = train["label"].astype(str).to_numpy(), test["label"].astype(str).to_numpy()
     labels = _sorted_labels(set(y_train) | set(y_test))
+    shared = Repeats(train[["sample_id", "source_id", "origin", "label"]], x_train, y_train, x_test, y_test, labels, kind, params)
     runs: dict[str, list[dict]] = {"baseline": [], "augmented": []}
     predictions: dict[str, list[np.ndarray]] = {"baseline": [], "augmented": []}
     converged = True
-    # One BLAS thread: as fast for a model this small, and no contention with other work on the machine.
-    with threadpool_limits(limits=1):
-        for repeat in range(settings.seeds):
-            masks = dict(zip(("baseline", "augmented"), repeat_rows(train, settings.subsample, params.seed, repeat),
-                             strict=True))
-            for name, mask in masks.items():
-                model = make_model(kind, params, seed=repeat_seed(params.seed, repeat))  # paired: both arms alike
-                scores, ok, predicted = fit_and_score(model, x_train[mask], y_train[mask], x_test,
-                                                      y_test, labels)
-                runs[name].append(scores)
-                predictions[name].append(predicted)
-                converged &= ok
+    for arms in map_repeats(shared, settings.seeds):  # in repeat order, whichever worker ran them
+        for name, (scores, ok, predicted) in arms.items():
+            runs[name].append(scores)
+            predictions[name].append(predicted)
+            converged &= ok
     if not converged:
         log.warning("evaluate: logistic regression did not converge in evaluate.max_iter=%d iterations for some "
                     "repeats; the scores may be a little low (raise evaluate.max_iter)", settings.max_iter)

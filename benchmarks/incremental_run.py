@@ -25,12 +25,14 @@ from pathlib import Path
 
 from benchmarks.augment_images import REPO, make_jpegs, new_project, sh
 
-# The run's wall time and the largest process's peak RSS (KiB on Linux), from a parent that only waits.
+# The run's wall time, CPU time (user + system, all its processes: less sensitive than the wall time to other
+# work on a shared machine) and the largest process's peak RSS (KiB on Linux), from a parent that only waits.
 MEASURED_RUN = ("import resource, subprocess, sys, time; started = time.perf_counter(); "
                 "done = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
                 "print(done.stdout); print(done.stderr, file=sys.stderr); "
                 "print('WALL', time.perf_counter() - started); "
-                "print('MAXRSS', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(done.returncode)")
+                "usage = resource.getrusage(resource.RUSAGE_CHILDREN); print('CPU', usage.ru_utime + usage.ru_stime); "
+                "print('MAXRSS', usage.ru_maxrss); sys.exit(done.returncode)")
 
 BOOKKEEPING = """
 import json, time
@@ -48,12 +50,13 @@ def measured_run(project: Path, command: list[str]) -> dict:
     lines = output.splitlines()
     wall = float(next(line for line in lines if line.startswith("WALL")).split()[1])
     peak = int(next(line for line in lines if line.startswith("MAXRSS")).split()[1]) / 1024
+    cpu = float(next(line for line in lines if line.startswith("CPU")).split()[1])
     finished = next(line for line in lines if "pipeline finished in" in line)
     stages = {}
     for part in finished.split(": ", 2)[2].split(", "):
         name, state = part.split(" ", 1)
         stages[name] = float(state.split("ran in ")[1].rstrip("s")) if "ran in " in state else None
-    return {"wall_s": wall, "peak_rss_mb": peak, "stages": stages}
+    return {"wall_s": wall, "cpu_s": cpu, "peak_rss_mb": peak, "stages": stages}
 
 
 def table(full: dict, incremental: dict) -> str:
@@ -69,6 +72,7 @@ def table(full: dict, incremental: dict) -> str:
     outside = [run["wall_s"] - sum(s for s in run["stages"].values() if s) for run in (full, incremental)]
     row("outside the stages", *outside)
     row("augmill run (wall)", full["wall_s"], incremental["wall_s"])
+    row("CPU s, all processes", full["cpu_s"], incremental["cpu_s"])
     rows.append(f"{'peak RSS, MB':<22}{full['peak_rss_mb']:>10.0f}{incremental['peak_rss_mb']:>10.0f}")
     return "\n".join(rows)
 
@@ -95,7 +99,8 @@ def main() -> None:
     print(f"\n{args.n} images + {max(1, args.n // 100)}, execution.workers={args.workers}, {os.cpu_count()} CPUs, "
           f"{platform.processor() or platform.machine()}, load average before: {load:.1f}")
     print(table(full, incremental))
-    print(f"incremental share of the full run: {incremental['wall_s'] / full['wall_s']:.3f}")
+    print(f"incremental share of the full run: {incremental['wall_s'] / full['wall_s']:.3f} (wall), "
+          f"{incremental['cpu_s'] / full['cpu_s']:.3f} (CPU)")
     print("bookkeeping alone, after the incremental run (nothing stale):", json.dumps(bookkeeping))
     print(json.dumps({"images": args.n, "workers": args.workers, "full": full, "incremental": incremental,
                       "bookkeeping": bookkeeping}))

@@ -23,7 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.augment_images import REPO, make_jpegs, new_project, sh
+from benchmarks.augment_images import make_jpegs, new_project, sh
 
 # The run's wall time, CPU time (user + system, all its processes: less sensitive than the wall time to other
 # work on a shared machine) and the largest process's peak RSS (KiB on Linux), from a parent that only waits.
@@ -90,8 +90,6 @@ def main() -> None:
             shutil.rmtree(root)
         print(f"generating {args.n} 256x256 JPEGs ...", flush=True)
         project = new_project(root, args.n, workers=args.workers, cache=True, mostly_train=False)
-        # dvc.yaml's code deps name flows/stages.py too (new_project copies tasks/ only).
-        shutil.copytree(REPO / "flows", project / "flows", ignore=shutil.ignore_patterns("__pycache__"))
         full = measured_run(project, ["augmill", "run"])
         make_jpegs(project / "data/user", max(1, args.n // 100), start=args.n)
         incremental = measured_run(project, ["augmill", "run"])

@@ -32,8 +32,10 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import warnings
+from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -245,37 +247,38 @@ def run_repeat(shared: Repeats, repeat: int) -> dict[str, tuple[dict, bool, np.n
     return arms
 
 
-# A worker process's copy of the shared data, set once when the worker starts (not sent per repeat).
-_worker_shared: Repeats | None = None
+# A worker process's copy of the shared data, set once when the worker starts (not sent per item).
+_worker_shared = None
 
 
-def _keep_shared(shared: Repeats) -> None:
+def _keep_shared(shared) -> None:
     global _worker_shared
     _worker_shared = shared
 
 
-def _repeat_in_worker(repeat: int) -> dict[str, tuple[dict, bool, np.ndarray]]:
-    return run_repeat(_worker_shared, repeat)
+def _in_worker(function: Callable, item):
+    return function(_worker_shared, item)
 
 
-def map_repeats(shared: Repeats, repeats: int) -> list[dict[str, tuple[dict, bool, np.ndarray]]]:
-    """Every repeat's result, in repeat order: on the Dask cluster when execution.dask_address is set,
-    else in execution.workers processes (here when 1). Forked workers: they start at once with the
-    stage's imports and data; they only fit models, never log or touch Prefect's threads' state."""
-    execution = shared.params.execution
+def map_in_workers(function: Callable, shared, items: Iterable, execution) -> list:
+    """``function(shared, item)`` for every item, in item order: on the Dask cluster when
+    execution.dask_address is set, else in execution.workers processes (here when 1). Results
+    depend on (shared, item) alone, so any worker count gives the same ones. ``shared`` goes to
+    each worker once. Forked workers start at once with this process's imports and data; they
+    only compute, never log nor touch the state of Prefect's threads."""
+    items = list(items)
     if execution.dask_address:
         from distributed import Client
 
         with Client(execution.dask_address) as client:
             scattered = client.scatter(shared, broadcast=True)
-            return client.gather([client.submit(run_repeat, scattered, repeat, pure=False)
-                                  for repeat in range(repeats)])
-    workers = min(execution.workers, repeats)
+            return client.gather([client.submit(function, scattered, item, pure=False) for item in items])
+    workers = min(execution.workers, len(items))
     if workers <= 1:
-        return [run_repeat(shared, repeat) for repeat in range(repeats)]
+        return [function(shared, item) for item in items]
     context = multiprocessing.get_context(WORKER_START)
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_keep_shared, initargs=(shared,)) as pool:
-        return list(pool.map(_repeat_in_worker, range(repeats)))
+        return list(pool.map(partial(_in_worker, function), items))
 
 
 WORKER_START = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
@@ -302,7 +305,7 @@ def evaluate(final: pd.DataFrame, params: Params) -> dict:
     runs: dict[str, list[dict]] = {"baseline": [], "augmented": []}
     predictions: dict[str, list[np.ndarray]] = {"baseline": [], "augmented": []}
     converged = True
-    for arms in map_repeats(shared, settings.seeds):  # in repeat order, whichever worker ran them
+    for arms in map_in_workers(run_repeat, shared, range(settings.seeds), params.execution):  # in repeat order
         for name, (scores, ok, predicted) in arms.items():
             runs[name].append(scores)
             predictions[name].append(predicted)

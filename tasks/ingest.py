@@ -214,15 +214,20 @@ def copy_into_final(originals: pd.DataFrame, accepted: pd.DataFrame, raw_dir: Pa
     data/final/split/label/, each named by its sample_id (unique, and safe whatever the
     input names were); return both as one frame whose ``path`` is relative to data/final."""
     from tasks import paths
-    from tasks.io import copy_file_reusing, safe_name
+    from tasks.io import FinalFiles, copy_file_reusing, safe_name
 
     originals = originals.assign(
         final_path=[f"{s}/{safe_name(lbl)}/{i}{suffix(p)}"
                     for s, lbl, i, p in originals[["split", "label", "sample_id", "path"]].itertuples(index=False)])
     accepted = accepted.assign(final_path="train/" + accepted["path"])
+    written = FinalFiles(paths.FINAL_FILES_RECORD)
     for origin, frame in ((lambda p: raw_dir / p, originals), (lambda p: paths.AUGMENTED_DIR / p, accepted)):
-        for source_path, target in zip(frame["path"], frame["final_path"], strict=True):
-            copy_file_reusing(origin(source_path), paths.FINAL / target, paths.FINAL_PREVIOUS / target)
+        for source_path, target, sha256 in zip(frame["path"], frame["final_path"], frame["sha256"], strict=True):
+            previous = paths.FINAL_PREVIOUS / target
+            copy_file_reusing(origin(source_path), paths.FINAL / target, previous,
+                              same=written.same(target, sha256, previous))
+    written.record(paths.FINAL, [*originals["final_path"], *accepted["final_path"]],
+                   [*originals["sha256"], *accepted["sha256"]])
     frame = pd.concat([originals, accepted], ignore_index=True)
     frame["path"] = frame.pop("final_path")
     return frame

@@ -32,6 +32,8 @@ FINAL_MANIFEST = FINAL / "manifest.parquet"
 # The last run's data/final, set aside (data/.tmp: same file system, not an output) so files
 # that come out the same are moved back, not copied; deleted when merge ends.
 FINAL_PREVIOUS = DATA / ".tmp" / "final-previous"
+# What merge wrote there last (sha256 and stat of each file, io.FinalFiles): outside every output.
+FINAL_FILES_RECORD = Path(".augmill") / "final-files.parquet"
 MERGE_REPORT = REPORTS / "merge.json"
 QUARANTINE = REPORTS / "quarantine.csv"
 PLOTS = REPORTS / "plots"

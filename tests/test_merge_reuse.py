@@ -9,7 +9,7 @@ import os
 import pytest
 
 from tasks import paths
-from tasks.io import copy_file_reusing
+from tasks.io import FinalFiles, copy_file_reusing, sha256_bytes
 from tasks.merge import set_aside_final
 
 
@@ -61,3 +61,52 @@ def test_set_aside_starts_final_empty_and_keeps_the_last_one_aside(tmp_path, mon
     assert not paths.FINAL.exists()
     assert sorted(p.relative_to(paths.FINAL_PREVIOUS).as_posix() for p in paths.FINAL_PREVIOUS.rglob("*")) == \
         ["train", "train/a", "train/a/x.jpg"]
+
+
+def recorded(tmp_path, content: bytes = b"same bytes"):
+    """A file merge wrote last time (data/final/train/a.jpg) and its record, then set aside."""
+    (paths.FINAL / "train").mkdir(parents=True)
+    (paths.FINAL / "train/a.jpg").write_bytes(content)
+    FinalFiles(tmp_path / "record.parquet").record(paths.FINAL, ["train/a.jpg"], [sha256_bytes(content)])
+    set_aside_final()
+    return FinalFiles(tmp_path / "record.parquet"), paths.FINAL_PREVIOUS / "train/a.jpg"
+
+
+def test_a_recorded_untouched_file_is_known_the_same_without_reading_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    record, previous = recorded(tmp_path)
+    assert record.same("train/a.jpg", sha256_bytes(b"same bytes"), previous) is True
+    assert record.same("train/a.jpg", sha256_bytes(b"new source"), previous) is False  # copied afresh
+    assert record.same("train/b.jpg", sha256_bytes(b"same bytes"), previous) is None  # never written: compared
+    inode = previous.stat().st_ino
+    source = tmp_path / "raw.jpg"
+    source.write_bytes(b"same bytes")
+    copy_file_reusing(source, paths.FINAL / "train/a.jpg", previous,
+                      same=record.same("train/a.jpg", sha256_bytes(b"same bytes"), previous))
+    assert (paths.FINAL / "train/a.jpg").stat().st_ino == inode
+
+
+@pytest.mark.parametrize("edit", ["same size, mtime set back", "replaced by a copy keeping the mtime"])
+def test_a_file_edited_since_it_was_recorded_is_compared_and_copied_afresh(tmp_path, monkeypatch, edit):
+    monkeypatch.chdir(tmp_path)
+    record, previous = recorded(tmp_path)
+    before = previous.stat()
+    if edit == "same size, mtime set back":
+        previous.write_bytes(b"SAME BYTES")
+        os.utime(previous, ns=(before.st_atime_ns, before.st_mtime_ns))
+    else:
+        other = tmp_path / "other.jpg"
+        other.write_bytes(b"SAME BYTES")
+        os.utime(other, ns=(before.st_atime_ns, before.st_mtime_ns))
+        os.replace(other, previous)
+    known = record.same("train/a.jpg", sha256_bytes(b"same bytes"), previous)
+    assert known is None  # the signature changed: the record is not trusted
+    source = tmp_path / "raw.jpg"
+    source.write_bytes(b"same bytes")
+    copy_file_reusing(source, paths.FINAL / "train/a.jpg", previous, same=known)
+    assert (paths.FINAL / "train/a.jpg").read_bytes() == b"same bytes"
+
+
+def test_an_unreadable_record_means_compare(tmp_path):
+    (tmp_path / "record.parquet").write_bytes(b"not parquet")
+    assert FinalFiles(tmp_path / "record.parquet").same("train/a.jpg", "0" * 64, tmp_path / "a.jpg") is None

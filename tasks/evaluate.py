@@ -16,7 +16,9 @@ One number is not enough to tell a gain from luck, so training repeats
 ``evaluate.seeds`` times, each on its own seeded, stratified subsample
 (``evaluate.subsample``) of the original train sources: the baseline gets those
 originals, the augmented model the same originals plus their variants (a paired
-comparison). The test split is a sample too, so the verdict's interval comes from a
+comparison). The repeats run in execution.workers processes, or on the Dask cluster
+(execution.dask_address), gathered in repeat order: any worker count gives the same bytes.
+The test split is a sample too, so the verdict's interval comes from a
 paired bootstrap over the test rows and the repeats together (tasks/stats.py):
 "better" or "worse" only when the interval excludes 0, else "no measurable
 difference", naming a test split too small to tell. Means, spreads, the interval,

@@ -116,7 +116,7 @@ def copy_file_reusing(source: Path, target: Path, previous: Path, same: bool | N
     state is keyed by inode, mtime and size, need not hash it again. A move, never a link, so an
     edit of the output can never reach the source; and only a plain, unshared, non-executable
     file, so the result is what a fresh copy would be. ``same``: whether ``previous`` is known to
-    hold the source's bytes (FinalFiles: what the last run wrote, unchanged since by its stat);
+    hold the source's bytes (HashRecord: what the last run wrote, unchanged since by its stat);
     None: unknown, the bytes are compared."""
     try:
         kept = os.lstat(previous)
@@ -136,12 +136,15 @@ def stat_signature(info: os.stat_result) -> str:
     return f"{info.st_size}:{info.st_mtime_ns}:{info.st_ctime_ns}:{info.st_ino}"
 
 
-class FinalFiles:
-    """What the last merge wrote into data/final/: each file's sha256 (its manifest's, the bytes'
-    hash for the file-based modalities) and stat signature, kept outside every DVC output. A file
-    set aside whose signature is unchanged holds those bytes, so merge moves it back without
-    reading it when its source's sha256 is the same: merge reads only what changed (O(changed)).
-    A missing or unreadable record only means the bytes are compared, as before."""
+class HashRecord:
+    """Files' sha256 by their stat signature, as DVC's hash state keeps md5s, in one Parquet file
+    outside every DVC output (.augmill/): a file whose signature is unchanged since it was recorded
+    holds the recorded bytes, so it need not be read again. Keys are paths. A missing or unreadable
+    record only means files are read, as without it.
+
+    Merge records what it wrote into data/final/ (the sha256 from its manifest: the bytes' hash for
+    the file-based modalities): a file set aside unchanged, whose source has the same sha256, is
+    moved back unread. Explore records the raw files it hashed."""
 
     def __init__(self, path: Path):
         self.path = path
@@ -151,22 +154,29 @@ class FinalFiles:
         except (OSError, ValueError, KeyError):
             self.known = {}
 
-    def same(self, relative: str, sha256: str, previous: Path) -> bool | None:
+    def trusted(self, key: str, info: os.stat_result) -> str | None:
+        """The recorded sha256 of the file at ``key`` when ``info`` (its lstat now) is the recorded signature."""
+        known = self.known.get(key)
+        return known[0] if known is not None and known[1] == stat_signature(info) else None
+
+    def same(self, key: str, sha256: str, previous: Path) -> bool | None:
         """True: ``previous`` holds the bytes of sha256; False: it holds others; None: unknown."""
-        known = self.known.get(relative)
+        known = self.known.get(key)
         if known is None:
             return None
         if known[0] != sha256:
             return False
         try:
-            return True if stat_signature(os.lstat(previous)) == known[1] else None
+            return True if self.trusted(key, os.lstat(previous)) else None
         except FileNotFoundError:
             return None
 
+    def save(self, keys: list[str], sha256s: list[str], signatures: list[str]) -> None:
+        write_parquet(pd.DataFrame({"path": keys, "sha256": sha256s, "signature": signatures}), self.path)
+
     def record(self, root: Path, relatives: list[str], sha256s: list[str]) -> None:
         """The files as they are now under root (after the merge wrote them)."""
-        write_parquet(pd.DataFrame({"path": relatives, "sha256": sha256s,
-                                    "signature": [stat_signature(os.lstat(root / r)) for r in relatives]}), self.path)
+        self.save(relatives, sha256s, [stat_signature(os.lstat(root / r)) for r in relatives])
 
 
 def _json_safe(value: Any) -> Any:

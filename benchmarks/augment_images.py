@@ -89,7 +89,7 @@ def new_project(root: Path, images: int, workers: int = 1, cache: bool = False, 
     root.mkdir(parents=True)
     for name in ("dvc.yaml", ".gitignore"):
         shutil.copy(REPO / name, root / name)
-    for folder in ("tasks", "expectations", "reviews"):
+    for folder in ("tasks", "flows", "expectations", "reviews"):  # flows: dvc.yaml's code deps name flows/stages.py
         if (REPO / folder).exists():
             shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__"))
     params = yaml.safe_load((REPO / "params.yaml").read_text())

@@ -16,7 +16,9 @@ One number is not enough to tell a gain from luck, so training repeats
 ``evaluate.seeds`` times, each on its own seeded, stratified subsample
 (``evaluate.subsample``) of the original train sources: the baseline gets those
 originals, the augmented model the same originals plus their variants (a paired
-comparison). The test split is a sample too, so the verdict's interval comes from a
+comparison). The repeats run in execution.workers processes, or on the Dask cluster
+(execution.dask_address), gathered in repeat order: any worker count gives the same bytes.
+The test split is a sample too, so the verdict's interval comes from a
 paired bootstrap over the test rows and the repeats together (tasks/stats.py):
 "better" or "worse" only when the interval excludes 0, else "no measurable
 difference", naming a test split too small to tell. Means, spreads, the interval,
@@ -31,7 +33,12 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import warnings
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -238,11 +245,80 @@ def skipped(reason: str) -> dict:
             "statement": f"skipped: {reason}. The dataset version is made; nothing was measured."}
 
 
+# ---- repeats, in parallel ----------------------------------------------------
+
+@dataclass(frozen=True)
+class Repeats:
+    """What every repeat reads (sent once to each worker): the train rows' lineage, the features
+    and labels of both splits, and the settings."""
+    train: pd.DataFrame
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    labels: list[str]
+    kind: str
+    params: Params
+    soft: np.ndarray | None = None  # the train rows' soft labels (MixUp/CutMix), see soft_label_rows
+
+
+def run_repeat(shared: Repeats, repeat: int) -> dict[str, tuple[dict, bool, np.ndarray]]:
+    """One paired repeat: the baseline and the augmented model on the repeat's seeded subsample.
+    A function of (shared, repeat) alone, so any worker gives the same result."""
+    from threadpoolctl import threadpool_limits
+
+    params = shared.params
+    masks = repeat_rows(shared.train, params.evaluate.subsample, params.seed, repeat)
+    arms = {}
+    # One BLAS thread: as fast for a model this small, and no contention with the other workers.
+    with threadpool_limits(limits=1):
+        for name, mask in zip(("baseline", "augmented"), masks, strict=True):
+            model = make_model(shared.kind, params, seed=repeat_seed(params.seed, repeat))  # paired: both arms alike
+            arms[name] = fit_and_score(model, shared.x_train[mask], shared.y_train[mask], shared.x_test,
+                                       shared.y_test, shared.labels, None if shared.soft is None else shared.soft[mask])
+    return arms
+
+
+# A worker process's copy of the shared data, set once when the worker starts (not sent per item).
+_worker_shared = None
+
+
+def _keep_shared(shared) -> None:
+    global _worker_shared
+    _worker_shared = shared
+
+
+def _in_worker(function: Callable, item):
+    return function(_worker_shared, item)
+
+
+def map_in_workers(function: Callable, shared, items: Iterable, execution) -> list:
+    """``function(shared, item)`` for every item, in item order: on the Dask cluster when
+    execution.dask_address is set, else in execution.workers processes (here when 1). Results
+    depend on (shared, item) alone, so any worker count gives the same ones. ``shared`` goes to
+    each worker once. Forked workers start at once with this process's imports and data; they
+    only compute, never log nor touch the state of Prefect's threads."""
+    items = list(items)
+    if execution.dask_address:
+        from distributed import Client
+
+        with Client(execution.dask_address) as client:
+            scattered = client.scatter(shared, broadcast=True)
+            return client.gather([client.submit(function, scattered, item, pure=False) for item in items])
+    workers = min(execution.workers, len(items))
+    if workers <= 1:
+        return [function(shared, item) for item in items]
+    context = multiprocessing.get_context(WORKER_START)
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_keep_shared, initargs=(shared,)) as pool:
+        return list(pool.map(partial(_in_worker, function), items))
+
+
+WORKER_START = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+
+
 # ---- the stage -------------------------------------------------------------
 
 def evaluate(final: pd.DataFrame, params: Params) -> dict:
-    from threadpoolctl import threadpool_limits
-
     settings = params.evaluate
     train = final[final["split"] == "train"].sort_values("sample_id").reset_index(drop=True)
     test = final[final["split"] == "test"].sort_values("sample_id").reset_index(drop=True)
@@ -258,21 +334,16 @@ def evaluate(final: pd.DataFrame, params: Params) -> dict:
     y_train, y_test = train["label"].astype(str).to_numpy(), test["label"].astype(str).to_numpy()
     labels = _sorted_labels(set(y_train) | set(y_test))
     soft = train["soft_label"].to_numpy(dtype=object) if "soft_label" in train else None  # MixUp/CutMix rows
+    shared = Repeats(train[["sample_id", "source_id", "origin", "label"]], x_train, y_train, x_test, y_test, labels, kind,
+                     params, soft)
     runs: dict[str, list[dict]] = {"baseline": [], "augmented": []}
     predictions: dict[str, list[np.ndarray]] = {"baseline": [], "augmented": []}
     converged = True
-    # One BLAS thread: as fast for a model this small, and no contention with other work on the machine.
-    with threadpool_limits(limits=1):
-        for repeat in range(settings.seeds):
-            masks = dict(zip(("baseline", "augmented"), repeat_rows(train, settings.subsample, params.seed, repeat),
-                             strict=True))
-            for name, mask in masks.items():
-                model = make_model(kind, params, seed=repeat_seed(params.seed, repeat))  # paired: both arms alike
-                scores, ok, predicted = fit_and_score(model, x_train[mask], y_train[mask], x_test,
-                                                      y_test, labels, soft[mask] if soft is not None else None)
-                runs[name].append(scores)
-                predictions[name].append(predicted)
-                converged &= ok
+    for arms in map_in_workers(run_repeat, shared, range(settings.seeds), params.execution):  # in repeat order
+        for name, (scores, ok, predicted) in arms.items():
+            runs[name].append(scores)
+            predictions[name].append(predicted)
+            converged &= ok
     if not converged:
         log.warning("evaluate: logistic regression did not converge in evaluate.max_iter=%d iterations for some "
                     "repeats; the scores may be a little low (raise evaluate.max_iter)", settings.max_iter)

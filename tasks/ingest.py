@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from tasks.cache import Memo, key_of
-from tasks.io import sha256_bytes, sha256_file
+from tasks.io import HashRecord, sha256_bytes, sha256_file, stat_signature
 from tasks.samples import UnusableSample
 from tasks.seeding import rank
 
@@ -104,18 +104,25 @@ def read_samples(root: Path, entries: Iterable[dict], read_file: FileReader,
                  progress: Callable[[], None] = lambda: None, memo: tuple[Memo, str] | None = None) -> pd.DataFrame:
     """Read every discovered file once with the modality's ``read_file`` (which
     returns its measurements, or raises UnusableSample); nothing is dropped.
-    With a ``(memo, salt)``, a file whose bytes were read before is not decoded again."""
+    With a ``(memo, salt)``, a file whose bytes were read before is not decoded again, and a file
+    unchanged since the last run (its stat signature, as DVC's hash state) is not hashed again."""
+    from tasks import paths
+
+    hashes = HashRecord(paths.RAW_HASHES_RECORD) if memo is not None and memo[0].enabled else None
+    hashed: dict[str, tuple[str, str]] = {}
     rows = []
     for entry in entries:
         row = dict.fromkeys(MANIFEST_COLUMNS, None) | entry
         row.update(sample_id=sample_id_for(entry["path"]), origin="original", status="ok")
         row["source_id"] = row["sample_id"]
         if not row["reason_code"]:
-            _read_one(root, row, read_file, memo)
+            _read_one(root, row, read_file, memo, hashes, hashed)
         if row["reason_code"]:
             row["status"] = "quarantined"
         rows.append(row)
         progress()
+    if hashes is not None:
+        hashes.save(list(hashed), [sha for sha, _ in hashed.values()], [signature for _, signature in hashed.values()])
     frame = pd.DataFrame(rows)
     frame = frame[MANIFEST_COLUMNS + [c for c in frame.columns if c not in MANIFEST_COLUMNS]]
     duplicated = frame["sample_id"].duplicated(keep="first")
@@ -126,7 +133,8 @@ def read_samples(root: Path, entries: Iterable[dict], read_file: FileReader,
     return frame
 
 
-def _read_one(root: Path, row: dict, read_file: FileReader, memo: tuple[Memo, str] | None) -> None:
+def _read_one(root: Path, row: dict, read_file: FileReader, memo: tuple[Memo, str] | None,
+              hashes: HashRecord | None = None, hashed: dict | None = None) -> None:
     real = resolve_inside(root, row["path"])
     if real is None:
         row.update(reason_code="outside_root", reason=f"{row['path']}: resolves outside {root}; not read")
@@ -135,12 +143,23 @@ def _read_one(root: Path, row: dict, read_file: FileReader, memo: tuple[Memo, st
         row.update(reason_code="missing_file", reason=f"{row['path']}: no such file under {root}")
         return
     try:
-        row["sha256"] = sha256_file(real)
+        row["sha256"] = _sha256_of(real, hashes, hashed)
         row.update(_read_memoized(real, row["sha256"], read_file, memo))
     except UnusableSample as error:
         row.update(reason_code=error.code, reason=f"{row['path']}: {error.message.split(': ', 1)[-1]}")
     except OSError as error:
         row.update(reason_code="unreadable_file", reason=f"{row['path']}: {error.strerror or error}")
+
+
+def _sha256_of(real: Path, hashes: HashRecord | None, hashed: dict | None) -> str:
+    """The file's sha256: recorded, when its stat signature is unchanged, else read. The signature
+    is taken before the read: a file changed while it is read has another one next time."""
+    if hashes is None:
+        return sha256_file(real)
+    info = os.lstat(real)
+    sha = hashes.trusted(str(real), info) or sha256_file(real)
+    hashed[str(real)] = sha, stat_signature(info)
+    return sha
 
 
 def _read_memoized(path: Path, sha256: str, read_file: FileReader, memo: tuple[Memo, str] | None) -> dict:
@@ -220,9 +239,14 @@ def copy_into_final(originals: pd.DataFrame, accepted: pd.DataFrame, raw_dir: Pa
         final_path=[f"{s}/{safe_name(lbl)}/{i}{suffix(p)}"
                     for s, lbl, i, p in originals[["split", "label", "sample_id", "path"]].itertuples(index=False)])
     accepted = accepted.assign(final_path="train/" + accepted["path"])
+    written = HashRecord(paths.FINAL_FILES_RECORD)
     for origin, frame in ((lambda p: raw_dir / p, originals), (lambda p: paths.AUGMENTED_DIR / p, accepted)):
-        for source_path, target in zip(frame["path"], frame["final_path"], strict=True):
-            copy_file_reusing(origin(source_path), paths.FINAL / target, paths.FINAL_PREVIOUS / target)
+        for source_path, target, sha256 in zip(frame["path"], frame["final_path"], frame["sha256"], strict=True):
+            previous = paths.FINAL_PREVIOUS / target
+            copy_file_reusing(origin(source_path), paths.FINAL / target, previous,
+                              same=written.same(target, sha256, previous))
+    written.record(paths.FINAL, [*originals["final_path"], *accepted["final_path"]],
+                   [*originals["sha256"], *accepted["sha256"]])
     frame = pd.concat([originals, accepted], ignore_index=True)
     frame["path"] = frame.pop("final_path")
     return frame

@@ -110,22 +110,73 @@ def copy_file_atomic(source: Path, target: Path) -> None:
         raise
 
 
-def copy_file_reusing(source: Path, target: Path, previous: Path) -> None:
+def copy_file_reusing(source: Path, target: Path, previous: Path, same: bool | None = None) -> None:
     """copy_file_atomic, except that when ``previous`` (this file in the last run's output, set
     aside) holds the very same bytes, it is moved to target instead: no write, and DVC, whose hash
     state is keyed by inode, mtime and size, need not hash it again. A move, never a link, so an
     edit of the output can never reach the source; and only a plain, unshared, non-executable
-    file, so the result is what a fresh copy would be."""
+    file, so the result is what a fresh copy would be. ``same``: whether ``previous`` is known to
+    hold the source's bytes (HashRecord: what the last run wrote, unchanged since by its stat);
+    None: unknown, the bytes are compared."""
     try:
         kept = os.lstat(previous)
     except FileNotFoundError:
         kept = None
     if (kept is not None and stat.S_ISREG(kept.st_mode) and kept.st_nlink == 1 and not kept.st_mode & 0o111
-            and filecmp.cmp(source, previous, shallow=False)):
+            and (filecmp.cmp(source, previous, shallow=False) if same is None else same)):
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(previous, target)
     else:
         copy_file_atomic(source, target)
+
+
+def stat_signature(info: os.stat_result) -> str:
+    """What changes whenever a file's bytes may have: DVC's own hash state trusts inode, mtime and
+    size; the ctime is added, which no tool can set back (a copy keeping the mtime still changes it)."""
+    return f"{info.st_size}:{info.st_mtime_ns}:{info.st_ctime_ns}:{info.st_ino}"
+
+
+class HashRecord:
+    """Files' sha256 by their stat signature, as DVC's hash state keeps md5s, in one Parquet file
+    outside every DVC output (.augmill/): a file whose signature is unchanged since it was recorded
+    holds the recorded bytes, so it need not be read again. Keys are paths. A missing or unreadable
+    record only means files are read, as without it.
+
+    Merge records what it wrote into data/final/ (the sha256 from its manifest: the bytes' hash for
+    the file-based modalities): a file set aside unchanged, whose source has the same sha256, is
+    moved back unread. Explore records the raw files it hashed."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            frame = pd.read_parquet(path, columns=["path", "sha256", "signature"])
+            self.known = dict(zip(frame["path"], zip(frame["sha256"], frame["signature"], strict=True), strict=True))
+        except (OSError, ValueError, KeyError):
+            self.known = {}
+
+    def trusted(self, key: str, info: os.stat_result) -> str | None:
+        """The recorded sha256 of the file at ``key`` when ``info`` (its lstat now) is the recorded signature."""
+        known = self.known.get(key)
+        return known[0] if known is not None and known[1] == stat_signature(info) else None
+
+    def same(self, key: str, sha256: str, previous: Path) -> bool | None:
+        """True: ``previous`` holds the bytes of sha256; False: it holds others; None: unknown."""
+        known = self.known.get(key)
+        if known is None:
+            return None
+        if known[0] != sha256:
+            return False
+        try:
+            return True if self.trusted(key, os.lstat(previous)) else None
+        except FileNotFoundError:
+            return None
+
+    def save(self, keys: list[str], sha256s: list[str], signatures: list[str]) -> None:
+        write_parquet(pd.DataFrame({"path": keys, "sha256": sha256s, "signature": signatures}), self.path)
+
+    def record(self, root: Path, relatives: list[str], sha256s: list[str]) -> None:
+        """The files as they are now under root (after the merge wrote them)."""
+        self.save(relatives, sha256s, [stat_signature(os.lstat(root / r)) for r in relatives])
 
 
 def _json_safe(value: Any) -> Any:

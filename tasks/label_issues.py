@@ -46,11 +46,11 @@ MIN_SKILL = 0.5
 
 def out_of_fold_probabilities(values: np.ndarray, kind: str, labels: np.ndarray, classes: list[str],
                               params: Params) -> np.ndarray:
-    """P(class | sample) for every train row from a model that never saw the row (k folds)."""
+    """P(class | sample) for every train row from a model that never saw the row (k folds, each
+    fitted in a worker of execution.workers, or on the Dask cluster: the same numbers either way)."""
     from sklearn.model_selection import StratifiedKFold
-    from threadpoolctl import threadpool_limits
 
-    from tasks.evaluate import make_model
+    from tasks.evaluate import map_in_workers
 
     smallest = int(pd.Series(labels).value_counts().min())
     folds = max(2, min(params.bias.label_check_folds, smallest))
@@ -58,14 +58,26 @@ def out_of_fold_probabilities(values: np.ndarray, kind: str, labels: np.ndarray,
                                random_state=stream_int(params.seed, "label_issues"))
     probabilities = np.zeros((len(labels), len(classes)))
     column = {label: i for i, label in enumerate(classes)}
+    split = list(splitter.split(np.zeros(len(labels)), labels))
+    for (_, held_rows), (fitted, predicted) in zip(split, map_in_workers(
+            fold_probabilities, (values, kind, labels, params), split, params.execution), strict=True):
+        probabilities[np.ix_(held_rows, [column[c] for c in fitted])] = predicted
+    return probabilities
+
+
+def fold_probabilities(shared: tuple, rows: tuple[np.ndarray, np.ndarray]) -> tuple[list[str], np.ndarray]:
+    """One fold: the model fitted on its fit rows, its classes and its probabilities for the held rows."""
+    from threadpoolctl import threadpool_limits
+
+    from tasks.evaluate import make_model
+
+    values, kind, labels, params = shared
+    fit_rows, held_rows = rows
     with threadpool_limits(limits=1), warnings.catch_warnings():
         # A class smaller than the folds, or a solver at its iteration cap: the estimate is still usable.
         warnings.simplefilter("ignore")
-        for fit_rows, held_rows in splitter.split(np.zeros(len(labels)), labels):
-            model = make_model(kind, params).fit(values[fit_rows], labels[fit_rows])
-            columns = [column[c] for c in model.classes_]
-            probabilities[np.ix_(held_rows, columns)] = model.predict_proba(values[held_rows])
-    return probabilities
+        model = make_model(kind, params).fit(values[fit_rows], labels[fit_rows])
+        return list(model.classes_), model.predict_proba(values[held_rows])
 
 
 def label_suspects(train: pd.DataFrame, probabilities: np.ndarray, classes: list[str]) -> pd.DataFrame:

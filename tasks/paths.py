@@ -32,6 +32,10 @@ FINAL_MANIFEST = FINAL / "manifest.parquet"
 # The last run's data/final, set aside (data/.tmp: same file system, not an output) so files
 # that come out the same are moved back, not copied; deleted when merge ends.
 FINAL_PREVIOUS = DATA / ".tmp" / "final-previous"
+# What merge wrote there last (sha256 and stat of each file, io.FinalFiles): outside every output.
+FINAL_FILES_RECORD = Path(".augmill") / "final-files.parquet"
+# The raw files explore hashed (sha256 and stat of each, io.HashRecord): a file unchanged is not read again.
+RAW_HASHES_RECORD = Path(".augmill") / "raw-hashes.parquet"
 MERGE_REPORT = REPORTS / "merge.json"
 QUARANTINE = REPORTS / "quarantine.csv"
 PLOTS = REPORTS / "plots"

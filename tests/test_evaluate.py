@@ -280,3 +280,14 @@ def test_a_train_only_folder_runs_to_a_recorded_version(tmp_path):
     # Recorded: dvc.lock has every stage, and DVC finds nothing left to do.
     assert "evaluate" in yaml.safe_load((root / "dvc.lock").read_text())["stages"]
     assert stages_run(run(["dvc", "repro"], root).stdout) == set()
+
+
+def test_repeats_in_worker_processes_give_the_same_bytes(demo):
+    """execution.workers only decides where the repeats run: 1 and 2 workers write the same report."""
+    written = {}
+    for workers in (2, 1):
+        run_pipeline(demo, {"execution": {"workers": workers}}, stages=("evaluate",))
+        written[workers] = (demo / paths.EVALUATE_REPORT).read_bytes(), (demo / paths.PER_CLASS_RECALL).read_bytes()
+    assert written[1] == written[2]
+    assert len(json.loads(written[2][0])["baseline"]["macro_f1"]["per_seed"]) == load_params(
+        demo / "params.yaml").evaluate.seeds  # every repeat came back, in order

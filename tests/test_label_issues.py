@@ -79,6 +79,17 @@ def test_check_is_deterministic_and_independent_of_row_order():
     assert set(other_seed["sample_id"]) & set(first["sample_id"])  # folds change, the clear flips stay
 
 
+def test_folds_in_worker_processes_give_the_same_probabilities():
+    """execution.workers only decides where the folds are fitted: 1 and 2 workers, the same numbers."""
+    train = train_of(blob_manifest()[0])
+    values, labels = train[["f1", "f2"]].to_numpy(), train["label"].to_numpy(dtype=str)
+    one, two = (label_issues.out_of_fold_probabilities(values, "dense", labels, sorted(CENTRES),
+                                                       params_for(f"execution.workers={workers}"))
+                for workers in (1, 2))
+    assert np.array_equal(one, two)
+    assert np.allclose(one.sum(axis=1), 1.0)  # every row held out once, its columns in class order
+
+
 def test_exact_copies_form_one_cluster_per_class_and_count_once():
     manifest, _ = blob_manifest(flips=0)
     train = train_of(manifest).copy()

@@ -19,15 +19,15 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from tasks.ops.base import Operator, OperatorConfigError
-from tasks.ops.image import _colour_only, _Enhance, _native_mode, _set_range, _uniform
+from tasks.ops.image import _Enhance, _on_pixels, _set_range, _uniform, image_size, through_pillow
 from tasks.ops.policy import register
 
 
-def _lookup(item: Image.Image, table: np.ndarray) -> Image.Image:
+def _lookup(pixels: np.ndarray, table: np.ndarray) -> np.ndarray:
     """Every sample mapped through a 256-entry uint8 table (OpenCV's LUT: ~3x Pillow's point)."""
     import cv2  # here, not at the top: see tasks.ops.image.Rotate
 
-    return Image.fromarray(cv2.LUT(np.asarray(item), table))
+    return cv2.LUT(pixels, table)
 
 
 def _int_between(rng: np.random.Generator, pair: tuple[float, float]) -> int:
@@ -50,16 +50,14 @@ class GaussianBlur(Operator):
     def sample(self, rng: np.random.Generator, item: Image.Image) -> dict[str, Any]:
         return {"sigma": _uniform(rng, *self.sigma)}
 
-    @_native_mode
-    @_colour_only
-    def apply(self, item: Image.Image, *, sigma: float) -> Image.Image:
+    @_on_pixels(colour_only=True)
+    def apply(self, pixels: np.ndarray, *, sigma: float) -> np.ndarray:
         if sigma == 0:
-            return item.copy()
+            return pixels.copy()
         import cv2  # here, not at the top: see tasks.ops.image.Rotate
 
         side = 2 * math.ceil(3 * sigma) + 1
-        return Image.fromarray(cv2.GaussianBlur(np.asarray(item), (side, side), sigmaX=sigma, sigmaY=sigma,
-                                                borderType=cv2.BORDER_REFLECT_101))
+        return cv2.GaussianBlur(pixels, (side, side), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REFLECT_101)
 
 
 def line_offsets(length: int, angle: float) -> list[tuple[int, int]]:
@@ -88,12 +86,10 @@ class MotionBlur(Operator):
     def sample(self, rng: np.random.Generator, item: Image.Image) -> dict[str, Any]:
         return {"length": _int_between(rng, self.length), "angle": _uniform(rng, *self.angle)}
 
-    @_native_mode
-    @_colour_only
-    def apply(self, item: Image.Image, *, length: int, angle: float) -> Image.Image:
+    @_on_pixels(colour_only=True)
+    def apply(self, pixels: np.ndarray, *, length: int, angle: float) -> np.ndarray:
         import cv2  # here, not at the top: see tasks.ops.image.Rotate
 
-        pixels = np.asarray(item)
         height, width = pixels.shape[:2]
         offsets = line_offsets(length, angle)
         reach = max(max(abs(dx), abs(dy)) for dx, dy in offsets)
@@ -102,7 +98,7 @@ class MotionBlur(Operator):
         for dx, dy in offsets:
             np.add(total, padded[reach + dy:reach + dy + height, reach + dx:reach + dx + width], out=total)
         rounded_mean = ((np.arange(255 * length + 1) + length // 2) // length).astype(np.uint8)
-        return Image.fromarray(rounded_mean[total])
+        return rounded_mean[total]
 
 
 def sharpen(pixels: np.ndarray, factor: float) -> np.ndarray:
@@ -135,10 +131,9 @@ class Sharpness(_Enhance):
 
     name = "sharpness"
 
-    @_native_mode
-    @_colour_only
-    def apply(self, item: Image.Image, *, factor: float) -> Image.Image:
-        return Image.fromarray(sharpen(np.asarray(item), factor))
+    @_on_pixels(colour_only=True)
+    def apply(self, pixels: np.ndarray, *, factor: float) -> np.ndarray:
+        return sharpen(pixels, factor)
 
 
 @register
@@ -157,13 +152,12 @@ class JpegCompression(Operator):
     def sample(self, rng: np.random.Generator, item: Image.Image) -> dict[str, Any]:
         return {"quality": _int_between(rng, self.quality)}
 
-    @_native_mode
-    @_colour_only
-    def apply(self, item: Image.Image, *, quality: int) -> Image.Image:
+    @_on_pixels(colour_only=True)
+    def apply(self, pixels: np.ndarray, *, quality: int) -> np.ndarray:
         buffer = io.BytesIO()
-        item.save(buffer, format="JPEG", quality=quality, optimize=False, progressive=False)
+        Image.fromarray(pixels).save(buffer, format="JPEG", quality=quality, optimize=False, progressive=False)
         with Image.open(buffer) as decoded:
-            return decoded.convert(item.mode)
+            return np.asarray(decoded)
 
 
 @register
@@ -178,15 +172,14 @@ class Grayscale(Operator):
     def sample(self, rng: np.random.Generator, item: Image.Image) -> dict[str, Any]:
         return {}
 
-    @_native_mode
-    @_colour_only
-    def apply(self, item: Image.Image, **params: Any) -> Image.Image:
-        if item.mode == "L":
-            return item.copy()
+    @_on_pixels(colour_only=True)
+    def apply(self, pixels: np.ndarray, **params: Any) -> np.ndarray:
+        if pixels.ndim == 2:
+            return pixels.copy()
         import cv2  # here, not at the top: see tasks.ops.image.Rotate
 
         # OpenCV's fixed-point BT.601 luma (integer: the same on every CPU), 2.5x Pillow's convert.
-        return Image.fromarray(cv2.cvtColor(cv2.cvtColor(np.asarray(item), cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB))
+        return cv2.cvtColor(cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
 
 
 @dataclass(frozen=True)
@@ -208,10 +201,9 @@ class _IntegerTable(Operator):
     def table(value: int) -> np.ndarray:
         raise NotImplementedError
 
-    @_native_mode
-    @_colour_only
-    def apply(self, item: Image.Image, **params: int) -> Image.Image:
-        return _lookup(item, self.table(params[self.knob]))
+    @_on_pixels(colour_only=True)
+    def apply(self, pixels: np.ndarray, **params: int) -> np.ndarray:
+        return _lookup(pixels, self.table(params[self.knob]))
 
 
 @register
@@ -254,10 +246,9 @@ class Equalize(Operator):
     def sample(self, rng: np.random.Generator, item: Image.Image) -> dict[str, Any]:
         return {}
 
-    @_native_mode
-    @_colour_only
-    def apply(self, item: Image.Image, **params: Any) -> Image.Image:
-        return ImageOps.equalize(item)
+    @_on_pixels(colour_only=True)
+    def apply(self, pixels: np.ndarray, **params: Any) -> np.ndarray:
+        return through_pillow(pixels, ImageOps.equalize)
 
 
 @register
@@ -276,10 +267,9 @@ class Autocontrast(Operator):
     def sample(self, rng: np.random.Generator, item: Image.Image) -> dict[str, Any]:
         return {"cutoff": _uniform(rng, *self.cutoff)}
 
-    @_native_mode
-    @_colour_only
-    def apply(self, item: Image.Image, *, cutoff: float) -> Image.Image:
-        return ImageOps.autocontrast(item, cutoff=cutoff)
+    @_on_pixels(colour_only=True)
+    def apply(self, pixels: np.ndarray, *, cutoff: float) -> np.ndarray:
+        return through_pillow(pixels, lambda image: ImageOps.autocontrast(image, cutoff=cutoff))
 
 
 @register
@@ -319,7 +309,7 @@ class Erasing(Operator):
             raise OperatorConfigError(f"{self.name}.fill must be an int grey value in [0, 255], got {self.fill!r}")
 
     def sample(self, rng: np.random.Generator, item: Image.Image) -> dict[str, Any]:
-        width, height = item.size
+        width, height = image_size(item)
         boxes = []
         for _ in range(_int_between(rng, self.holes)):
             w = max(1, round(width * rng.uniform(*self.size)))
@@ -328,10 +318,9 @@ class Erasing(Operator):
             boxes.append([left, top, left + w, top + h])
         return {"boxes": boxes, "fill": self.fill}
 
-    @_native_mode
-    @_colour_only
-    def apply(self, item: Image.Image, *, boxes: list[list[int]], fill: int) -> Image.Image:
-        pixels = np.array(item)
+    @_on_pixels(colour_only=True)
+    def apply(self, pixels: np.ndarray, *, boxes: list[list[int]], fill: int) -> np.ndarray:
+        pixels = pixels.copy()
         for left, top, right, bottom in boxes:
             pixels[top:bottom, left:right] = fill
-        return Image.fromarray(pixels)
+        return pixels

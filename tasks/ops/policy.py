@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,20 @@ import numpy as np
 from tasks.ops.base import Operator, OperatorConfigError, Preset
 
 REGISTRY: dict[str, type[Operator]] = {}
+
+# modality -> enter(item) -> (the item in the form its operators work on, the function giving the
+# caller's form back). A policy enters once per sample, not once per operator: for images that is
+# one Pillow <-> numpy copy each way instead of one per operator (tasks.ops.image.to_pixels).
+WORKING_FORMS: dict[str, Callable[[Any], tuple[Any, Callable[[Any], Any]]]] = {}
+
+
+def _enter(modality: str, item: Any) -> tuple[Any, Callable[[Any], Any]]:
+    enter = WORKING_FORMS.get(modality)
+    return enter(item) if enter else (item, _unchanged)
+
+
+def _unchanged(item: Any) -> Any:
+    return item
 
 
 def register(cls: type[Operator]) -> type[Operator]:
@@ -95,6 +110,7 @@ def run_policy(ops: list[Operator | Preset], rng: np.random.Generator, item: Any
     at random so that no variant is a plain copy of its source. A preset fires the
     operators it chooses for this sample, each recorded as itself."""
     records: list[dict] = []
+    item, leave = _enter(ops[0].modality, item) if ops else (item, _unchanged)
 
     def fire(op: Operator | Preset, item: Any) -> Any:
         for chosen in op.choose(rng, item) if isinstance(op, Preset) else (op,):
@@ -109,16 +125,17 @@ def run_policy(ops: list[Operator | Preset], rng: np.random.Generator, item: Any
             item = fire(op, item)
     if not records:
         item = fire(ops[int(rng.integers(len(ops)))], source)
-    return item, records
+    return leave(item), records
 
 
 def replay(item: Any, records: list[dict], modality: str) -> Any:
     """Re-apply recorded operators: the proof that a row's lineage is complete."""
     available = operators_for(modality)
+    item, leave = _enter(modality, item)
     for record in records:
         cls = available[record["name"]]
         item = cls.__new__(cls).apply(item, **record["params"])
-    return item
+    return leave(item)
 
 
 def _load_builtin_operators() -> None:

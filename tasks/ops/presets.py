@@ -17,11 +17,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from tasks.ops.base import Operator, OperatorConfigError, Preset
+from tasks.ops.image import image_size
 from tasks.ops.policy import operators_for
 
 BINS = 31  # magnitudes 0..30, as torchvision's num_magnitude_bins
@@ -46,7 +47,7 @@ def _shear(axis: str, top: float) -> Callable[[int, int, Any], dict]:
 
 def _translate(axis: str, fraction_of_side: float | None = None, pixels: float | None = None):
     def config(m: int, sign: int, item: Any) -> dict:
-        side = item.size[0] if axis == "x" else item.size[1]
+        side = image_size(item)[0 if axis == "x" else 1]
         fraction = _level(m, fraction_of_side) if pixels is None else round(_level(m, pixels) / side, 4)
         return _affine_only(**{f"translate_{axis}": sign * min(fraction, 1.0)})
 
@@ -98,6 +99,7 @@ TRIVIALAUGMENT = RANDAUGMENT | {
 class RandomPick(Preset):
     """``n`` choices from ``table`` per sample, at magnitude ``m`` (None: drawn per choice)."""
 
+    modality: ClassVar[str] = "image"
     table: dict
     n: int
     m: int | None

@@ -342,6 +342,29 @@ class _Enhance(Operator):
         return through_pillow(pixels, lambda image: self.enhancer(image).enhance(factor))
 
 
+def blend_table(grey: int, factor: float) -> np.ndarray:
+    """What ``Image.blend`` (so ``ImageEnhance``) makes of each value v blended with a flat ``grey`` by
+    ``factor``: grey + factor x (v - grey) in C floats (float32), truncated, clipped to 0..255. The
+    same arithmetic in numpy's float32, so the table gives Pillow's bytes (a test compares)."""
+    values = np.arange(256, dtype=np.float32)
+    blended = np.float32(grey) + np.float32(factor) * (values - np.float32(grey))
+    return np.clip(np.trunc(blended), 0, 255).astype(np.uint8)
+
+
+def mean_grey(pixels: np.ndarray) -> int:
+    """``ImageEnhance.Contrast``'s grey: the mean of Pillow's "L" conversion (ITU-R 601 luma in 16-bit
+    fixed point, as Pillow's ``convert``), rounded half up."""
+    if pixels.ndim == 2:
+        luma = pixels
+    else:
+        luma = pixels[..., 0].astype(np.int32) * 19595
+        luma += pixels[..., 1].astype(np.int32) * 38470
+        luma += pixels[..., 2].astype(np.int32) * 7471
+        luma += 0x8000
+        luma >>= 16
+    return int(int(luma.sum(dtype=np.int64)) / luma.size + 0.5)
+
+
 @register
 @dataclass(frozen=True)
 class Brightness(_Enhance):
@@ -349,6 +372,12 @@ class Brightness(_Enhance):
 
     name = "brightness"
     enhancer = ImageEnhance.Brightness
+
+    @_on_pixels(colour_only=True)
+    def apply(self, pixels: np.ndarray, *, factor: float) -> np.ndarray:
+        import cv2  # here, not at the top: see Rotate
+
+        return cv2.LUT(pixels, blend_table(0, factor))  # Pillow blends with black: one table
 
 
 @register
@@ -358,6 +387,12 @@ class Contrast(_Enhance):
 
     name = "contrast"
     enhancer = ImageEnhance.Contrast
+
+    @_on_pixels(colour_only=True)
+    def apply(self, pixels: np.ndarray, *, factor: float) -> np.ndarray:
+        import cv2  # here, not at the top: see Rotate
+
+        return cv2.LUT(pixels, blend_table(mean_grey(pixels), factor))  # Pillow blends with a flat grey: one table
 
 
 @register

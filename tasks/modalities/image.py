@@ -19,6 +19,7 @@ from tasks.imaging import (
     channel_sums,
     encode_image,
     extension_for,
+    keep_freed_memory,
     load_image,
     output_format,
     perceptual_hash,
@@ -132,6 +133,7 @@ def bias_extra(ok: pd.DataFrame, params: Params) -> dict:
 
 def augment_shard(shard, params: Params, output_dir: Path = paths.AUGMENTED_DIR) -> list[dict]:
     """Make every variant of every source in the shard; write each file atomically."""
+    keep_freed_memory()  # each operator's fresh output array would page-fault otherwise
     policy = build_policy(params.augment.policy, params.data.modality)
     raw_dir = Path(params.data.raw_dir)
     rows = []

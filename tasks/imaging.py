@@ -3,6 +3,7 @@ stages share. No Prefect, DVC or manifests here: paths and pixels only."""
 
 from __future__ import annotations
 
+import functools
 import io
 import warnings
 from dataclasses import dataclass
@@ -29,6 +30,27 @@ class LoadedImage:
     image: Image.Image  # in one of WORKING_MODES, EXIF orientation applied
     source_format: str  # "PNG", "JPEG", ...
     source_mode: str  # the mode as stored, before normalising
+
+
+@functools.cache
+def keep_freed_memory() -> None:
+    """Let this process reuse the memory it frees rather than hand it back to the kernel at once
+    (glibc: allocations up to 32 MiB from the heap, the heap trimmed past 128 MiB free).
+
+    Why: every operator returns a fresh image-sized array (196 KB at 256x256 RGB). glibc serves
+    those with mmap and gives them back on free, so each one page-faults anew; that was most of
+    a table operator's time (cv2.LUT: 0.52 ms fresh against 0.06 ms on reused memory, measured).
+    Peak memory is unchanged: what is kept is what the process held at its peak. A no-op where
+    the C library has no ``mallopt`` (not glibc)."""
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's malloc.h
+    mallopt(m_mmap_threshold, 32 << 20)
+    mallopt(m_trim_threshold, 128 << 20)
 
 
 def load_image(path: Path, max_pixels: int) -> LoadedImage:

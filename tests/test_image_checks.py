@@ -171,4 +171,7 @@ def test_failed_bounds_get_their_own_reason_code_and_message():
     assert decided.loc["b", "reason_code"] == "check_content_kept"  # a null is not a failed bound
     assert decided.loc["c", "status"] == "accepted"
     assert {code for code, _ in REASON_CODES.values()} == {"content_cropped_out", "too_much_fill",
-                                                          "photometric_destroyed", "near_copy"}
+                                                          "photometric_destroyed", "near_copy",
+                                                          # images with targets (data.targets)
+                                                          "box_outside_image", "box_degenerate", "box_shape_mismatch",
+                                                          "object_count_mismatch", "mask_class_not_in_source"}

@@ -88,7 +88,7 @@ def test_the_demo_makes_the_same_bytes_with_the_cpu_specific_paths_turned_off(tm
     assert lock_out_hashes(there) == lock_out_hashes(here)
 
 
-# Augment's image operators (the demo's policy), both encoders, the decoder and the measurements
+# Augment's image operators (the demo's policy, then every operator alone), both encoders, the decoder and the measurements
 # explore and validate take, over images bundled with scikit-learn; prints one digest.
 WORKLOAD = r"""
 import flows.stages  # first, as `augmill` imports it (it pins OpenBLAS's kernels)
@@ -97,7 +97,7 @@ import numpy as np
 from PIL import Image
 from sklearn.datasets import load_digits, load_sample_image
 from tasks.imaging import encode_image, load_image, perceptual_hash, pixel_stats, similarity
-from tasks.ops.policy import build_policy, run_policy, sample_seed
+from tasks.ops.policy import build_policy, operators_for, run_policy, sample_seed
 from tasks.params_load import load_params
 from pathlib import Path
 
@@ -118,6 +118,15 @@ for index, source in enumerate(sources):
             decoded = load_image(path, 10**8).image
             digest.update(decoded.tobytes())
             digest.update(repr((perceptual_hash(decoded), pixel_stats(decoded), similarity(source, decoded))).encode())
+# Every image operator, not only the demo's: each alone (p=1), then as RandAugment draws them.
+for name in sorted(operators_for("image")):
+    ops = build_policy([{"name": name, "p": 1.0}], "image")
+    for index, source in enumerate(sources):
+        image, records = run_policy(ops, np.random.default_rng(sample_seed(11, f"{name}{index}", 0)), source)
+        digest.update(np.asarray(image).tobytes())
+preset = build_policy({"preset": "randaugment", "n": 2, "m": 9}, "image")
+for index, source in enumerate(sources):
+    digest.update(np.asarray(run_policy(preset, np.random.default_rng(index), source)[0]).tobytes())
 print(digest.hexdigest())
 from numpy._core import _multiarray_umath as umath
 print("AVX2" if umath.__cpu_features__["AVX2"] else "no AVX2")

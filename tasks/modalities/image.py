@@ -20,6 +20,7 @@ from tasks.imaging import (
     encode_image,
     extension_for,
     image_suffix,
+    keep_freed_memory,
     load_image,
     output_format,
     perceptual_hash,
@@ -180,6 +181,7 @@ def augment_shard(shard, params: Params, output_dir: Path = paths.AUGMENTED_DIR)
         from tasks.modalities import image_annotated
 
         return image_annotated.augment_shard(shard, params, output_dir)
+    keep_freed_memory()  # each operator's fresh output array would page-fault otherwise
     policy = build_policy(params.augment.policy, params.data.modality)
     raw_dir = Path(params.data.raw_dir)
     partners_of = mixing_partners(params, pd.DataFrame(list(shard.pool), columns=["source_id", "label", "path"]))

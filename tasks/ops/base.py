@@ -70,6 +70,7 @@ class Preset:
     ``replay`` needs nothing new."""
 
     name: ClassVar[str] = ""
+    modality: ClassVar[str] = ""
     p: float = 1.0  # a preset always fires: it is the whole policy
 
     def choose(self, rng: np.random.Generator, item: Any) -> list[Operator]:

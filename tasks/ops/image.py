@@ -1,7 +1,9 @@
-"""Image operators on ``PIL.Image.Image``: geometric (flips, rotate, crop, zoom)
-and photometric (brightness, contrast, saturation, hue, Gaussian noise).
+"""Image operators: geometric (flips, rotate, crop, zoom) and photometric (brightness,
+contrast, saturation, hue, Gaussian noise).
 
-Every ``apply`` returns a new image of the same mode and size. The operators
+Every ``apply`` takes a ``PIL.Image.Image`` or its pixels (a uint8 array, see
+``to_pixels``) and returns a new one of the same form, mode and size: a policy
+converts a Pillow image to pixels once and runs all its operators on them. The operators
 work on "L", "RGB" and "RGBA"; any other mode ("LA", "P", "I;16", ...) is
 converted to one of those and back, which is lossy for "P" (re-quantised) and
 "I;16" (clipped to 8 bits). The pipeline normalises its inputs first, so that
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -21,7 +24,7 @@ import numpy as np
 from PIL import Image, ImageEnhance
 
 from tasks.ops.base import Operator, OperatorConfigError, check_range
-from tasks.ops.policy import register
+from tasks.ops.registry import WORKING_FORMS, register
 
 BILINEAR = Image.Resampling.BILINEAR
 NEAREST = Image.Resampling.NEAREST
@@ -64,31 +67,68 @@ def affine_points(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
     return centred @ np.asarray(matrix, dtype=np.float64)[:, :2].T + np.asarray(matrix, dtype=np.float64)[:, 2] + 0.5
 
 
-def _native_mode(apply):
-    """Run ``apply`` on an L/RGB/RGBA image, converting other modes there and back."""
-
-    @functools.wraps(apply)
-    def wrapper(self: Operator, item: Image.Image, **params: Any) -> Image.Image:
-        mode = _working_mode(item)
-        if mode == item.mode:
-            return apply(self, item, **params)
-        return apply(self, item.convert(mode), **params).convert(item.mode)
-
-    return wrapper
+def image_size(item: Image.Image | np.ndarray) -> tuple[int, int]:
+    """(width, height) of a Pillow image or of a pixel array (rows x columns [x bands])."""
+    if isinstance(item, np.ndarray):
+        return item.shape[1], item.shape[0]
+    return item.size
 
 
-def _colour_only(apply):
-    """Run ``apply`` on the colour bands ("L" or "RGB"); alpha passes through as is."""
+def pixel_mode(pixels: np.ndarray) -> str:
+    """The Pillow mode a pixel array stands for: H x W is "L", H x W x 3 "RGB", H x W x 4 "RGBA"."""
+    return "L" if pixels.ndim == 2 else {3: "RGB", 4: "RGBA"}[pixels.shape[2]]
 
-    @functools.wraps(apply)
-    def wrapper(self: Operator, item: Image.Image, **params: Any) -> Image.Image:
-        if item.mode != "RGBA":
-            return apply(self, item, **params)
-        out = apply(self, item.convert("RGB"), **params).convert("RGBA")
-        out.putalpha(item.getchannel("A"))
-        return out
 
-    return wrapper
+def to_pixels(item: Image.Image | np.ndarray) -> tuple[np.ndarray, Callable[[np.ndarray], Any]]:
+    """The image as the uint8 array the operators work on, and the function giving the caller's
+    form back. A Pillow image of another mode than L/RGB/RGBA goes to one of those and back
+    (lossy for "P" and "I;16", see the module's docstring); an array is already the working form.
+
+    Why arrays between operators: each Pillow <-> numpy conversion copies the image (~0.05 ms each
+    way at 256x256 RGB, as long as a table operator's whole work), so a policy converts once per
+    sample (tasks.ops.policy.run_policy), not once per operator."""
+    if isinstance(item, np.ndarray):
+        return item, _same
+    mode = _working_mode(item)
+    pixels = np.asarray(item if mode == item.mode else item.convert(mode))
+    if mode == item.mode:
+        return pixels, Image.fromarray
+    return pixels, lambda out: Image.fromarray(out).convert(item.mode)
+
+
+def _same(pixels: np.ndarray) -> np.ndarray:
+    return pixels
+
+
+WORKING_FORMS["image"] = to_pixels
+
+
+def _on_pixels(colour_only: bool = False):
+    """Turn ``apply(self, pixels, **params) -> pixels`` (uint8 arrays, L/RGB/RGBA) into an ``apply``
+    taking and returning either form: a Pillow image in, a Pillow image out (tests, targets' masks,
+    validate), an array in, an array out (inside a policy). ``colour_only``: the alpha band of an
+    RGBA array passes through as is, the core sees the colour bands alone. A core never writes
+    into the array it is given: the policy's source is reused."""
+
+    def decorate(core):
+        @functools.wraps(core)
+        def apply(self: Operator, item: Image.Image | np.ndarray, **params: Any) -> Image.Image | np.ndarray:
+            pixels, leave = to_pixels(item)
+            if not (colour_only and pixels.ndim == 3 and pixels.shape[2] == 4):
+                return leave(core(self, pixels, **params))
+            out = np.empty_like(pixels)
+            out[..., :3] = core(self, np.ascontiguousarray(pixels[..., :3]), **params)
+            out[..., 3] = pixels[..., 3]
+            return leave(out)
+
+        return apply
+
+    return decorate
+
+
+def through_pillow(pixels: np.ndarray, change: Callable[[Image.Image], Image.Image]) -> np.ndarray:
+    """An operation Pillow does (enhancers, its affine transform, ImageOps) on a pixel array."""
+    return np.asarray(change(Image.fromarray(pixels)))
 
 
 @register
@@ -102,8 +142,11 @@ class HFlip(Operator):
     def sample(self, rng: np.random.Generator, item: Image.Image) -> dict[str, Any]:
         return {}
 
-    def apply(self, item: Image.Image, **params: Any) -> Image.Image:
-        return item.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    @_on_pixels()
+    def apply(self, pixels: np.ndarray, **params: Any) -> np.ndarray:
+        import cv2  # here, not at the top: see Rotate
+
+        return cv2.flip(pixels, 1)
 
     def move_points(self, points: np.ndarray, size: tuple[int, int], **params: Any) -> np.ndarray:
         """Where ``apply`` puts each point (pixel-edge coordinates, as every ``move_points``)."""
@@ -121,8 +164,11 @@ class VFlip(Operator):
     def sample(self, rng: np.random.Generator, item: Image.Image) -> dict[str, Any]:
         return {}
 
-    def apply(self, item: Image.Image, **params: Any) -> Image.Image:
-        return item.transpose(Image.Transpose.FLIP_TOP_BOTTOM)
+    @_on_pixels()
+    def apply(self, pixels: np.ndarray, **params: Any) -> np.ndarray:
+        import cv2  # here, not at the top: see Rotate
+
+        return cv2.flip(pixels, 0)
 
     def move_points(self, points: np.ndarray, size: tuple[int, int], **params: Any) -> np.ndarray:
         return np.column_stack([points[:, 0], size[1] - points[:, 1]])
@@ -157,19 +203,19 @@ class Rotate(Operator):
     def sample(self, rng: np.random.Generator, item: Image.Image) -> dict[str, Any]:
         return {"angle": _uniform(rng, *self.angle), "fill": self.fill}
 
-    @_native_mode
-    def apply(self, item: Image.Image, *, angle: float, fill: int, nearest: bool = False) -> Image.Image:
+    @_on_pixels()
+    def apply(self, pixels: np.ndarray, *, angle: float, fill: int, nearest: bool = False) -> np.ndarray:
         # nearest: the path masks take (class ids must not be blended); the policy never sets it.
-        colour = _fill_colour(item.mode, fill)
-        width, height = item.size
+        colour = _fill_colour(pixel_mode(pixels), fill)
+        width, height = image_size(pixels)
         if max(width, height) > _OPENCV_MAX_SIDE:
-            return item.rotate(angle, resample=NEAREST if nearest else BILINEAR, fillcolor=colour)
+            return through_pillow(pixels, lambda image: image.rotate(
+                angle, resample=NEAREST if nearest else BILINEAR, fillcolor=colour))
         import cv2  # here, not at the top: its import would add ~0.1 s to every stage's start
 
-        out = cv2.warpAffine(np.asarray(item), rotation_matrix(width, height, angle), (width, height),
-                             flags=cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR,
-                             borderMode=cv2.BORDER_CONSTANT, borderValue=colour)
-        return Image.fromarray(out)  # L, RGB or RGBA from the array's shape, as the input
+        return cv2.warpAffine(pixels, rotation_matrix(width, height, angle), (width, height),
+                              flags=cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=colour)
 
     def move_points(self, points: np.ndarray, size: tuple[int, int], *, angle: float, **params: Any) -> np.ndarray:
         # Pillow's fallback turns about the same centre ((w / 2, h / 2) in its half-integer coordinates).
@@ -204,7 +250,7 @@ class RandomResizedCrop(Operator):
             raise OperatorConfigError(f"{self.name}.scale must have min > 0, got {list(self.scale)}")
 
     def sample(self, rng: np.random.Generator, item: Image.Image) -> dict[str, Any]:
-        width, height = item.size
+        width, height = image_size(item)
         log_ratio = (math.log(self.ratio[0]), math.log(self.ratio[1]))
         for _ in range(10):
             area = width * height * rng.uniform(*self.scale)
@@ -221,20 +267,19 @@ class RandomResizedCrop(Operator):
             w = max(1, round(height * self.ratio[1]))
         return {"left": (width - w) // 2, "top": (height - h) // 2, "width": w, "height": h}
 
-    @_native_mode
-    def apply(self, item: Image.Image, *, left: int, top: int, width: int, height: int,
-              nearest: bool = False) -> Image.Image:
+    @_on_pixels()
+    def apply(self, pixels: np.ndarray, *, left: int, top: int, width: int, height: int,
+              nearest: bool = False) -> np.ndarray:
         import cv2  # here, not at the top: see Rotate
 
+        crop = pixels[top:top + height, left:left + width]
         if nearest:  # NEAREST_EXACT samples at pixel centres, as the bilinear path; plain NEAREST is half a pixel off
-            crop = np.asarray(item)[top:top + height, left:left + width]
-            return Image.fromarray(cv2.resize(crop, item.size, interpolation=cv2.INTER_NEAREST_EXACT))
+            return cv2.resize(crop, image_size(pixels), interpolation=cv2.INTER_NEAREST_EXACT)
 
         # The box never exceeds the image, so this only enlarges, where OpenCV's bilinear resize
         # of the cropped pixels is Pillow's box resize to within 1 (OpenCV repeats the box's edge
         # pixels where Pillow reads just past the box) at a third of the time (0.35 against 1.0 ms).
-        crop = np.asarray(item)[top:top + height, left:left + width]
-        return Image.fromarray(cv2.resize(crop, item.size, interpolation=cv2.INTER_LINEAR))
+        return cv2.resize(crop, image_size(pixels), interpolation=cv2.INTER_LINEAR)
 
     def move_points(self, points: np.ndarray, size: tuple[int, int], *, left: int, top: int, width: int, height: int,
                     **params: Any) -> np.ndarray:
@@ -261,16 +306,15 @@ class Scale(Operator):
     def sample(self, rng: np.random.Generator, item: Image.Image) -> dict[str, Any]:
         return {"factor": _uniform(rng, *self.factor), "fill": self.fill}
 
-    @_native_mode
-    def apply(self, item: Image.Image, *, factor: float, fill: int, nearest: bool = False) -> Image.Image:
-        w, h = item.size
+    @_on_pixels()
+    def apply(self, pixels: np.ndarray, *, factor: float, fill: int, nearest: bool = False) -> np.ndarray:
+        w, h = image_size(pixels)
         inv = 1.0 / factor
         # The affine maps each output point to its source: c + (x - c) / factor.
         data = (inv, 0.0, w / 2 * (1 - inv), 0.0, inv, h / 2 * (1 - inv))
-        return item.transform(
-            item.size, Image.Transform.AFFINE, data, NEAREST if nearest else BILINEAR,
-            fillcolor=_fill_colour(item.mode, fill)
-        )
+        return through_pillow(pixels, lambda image: image.transform(
+            image.size, Image.Transform.AFFINE, data, NEAREST if nearest else BILINEAR,
+            fillcolor=_fill_colour(image.mode, fill)))
 
     def move_points(self, points: np.ndarray, size: tuple[int, int], *, factor: float, **params: Any) -> np.ndarray:
         # Pillow's affine samples at pixel centres (x + 0.5), so in pixel-edge coordinates the inverse
@@ -293,10 +337,32 @@ class _Enhance(Operator):
     def sample(self, rng: np.random.Generator, item: Image.Image) -> dict[str, Any]:
         return {"factor": _uniform(rng, *self.factor)}
 
-    @_native_mode
-    @_colour_only
-    def apply(self, item: Image.Image, *, factor: float) -> Image.Image:
-        return self.enhancer(item).enhance(factor)
+    @_on_pixels(colour_only=True)
+    def apply(self, pixels: np.ndarray, *, factor: float) -> np.ndarray:
+        return through_pillow(pixels, lambda image: self.enhancer(image).enhance(factor))
+
+
+def blend_table(grey: int, factor: float) -> np.ndarray:
+    """What ``Image.blend`` (so ``ImageEnhance``) makes of each value v blended with a flat ``grey`` by
+    ``factor``: grey + factor x (v - grey) in C floats (float32), truncated, clipped to 0..255. The
+    same arithmetic in numpy's float32, so the table gives Pillow's bytes (a test compares)."""
+    values = np.arange(256, dtype=np.float32)
+    blended = np.float32(grey) + np.float32(factor) * (values - np.float32(grey))
+    return np.clip(np.trunc(blended), 0, 255).astype(np.uint8)
+
+
+def mean_grey(pixels: np.ndarray) -> int:
+    """``ImageEnhance.Contrast``'s grey: the mean of Pillow's "L" conversion (ITU-R 601 luma in 16-bit
+    fixed point, as Pillow's ``convert``), rounded half up."""
+    if pixels.ndim == 2:
+        luma = pixels
+    else:
+        luma = pixels[..., 0].astype(np.int32) * 19595
+        luma += pixels[..., 1].astype(np.int32) * 38470
+        luma += pixels[..., 2].astype(np.int32) * 7471
+        luma += 0x8000
+        luma >>= 16
+    return int(int(luma.sum(dtype=np.int64)) / luma.size + 0.5)
 
 
 @register
@@ -307,6 +373,12 @@ class Brightness(_Enhance):
     name = "brightness"
     enhancer = ImageEnhance.Brightness
 
+    @_on_pixels(colour_only=True)
+    def apply(self, pixels: np.ndarray, *, factor: float) -> np.ndarray:
+        import cv2  # here, not at the top: see Rotate
+
+        return cv2.LUT(pixels, blend_table(0, factor))  # Pillow blends with black: one table
+
 
 @register
 @dataclass(frozen=True)
@@ -315,6 +387,12 @@ class Contrast(_Enhance):
 
     name = "contrast"
     enhancer = ImageEnhance.Contrast
+
+    @_on_pixels(colour_only=True)
+    def apply(self, pixels: np.ndarray, *, factor: float) -> np.ndarray:
+        import cv2  # here, not at the top: see Rotate
+
+        return cv2.LUT(pixels, blend_table(mean_grey(pixels), factor))  # Pillow blends with a flat grey: one table
 
 
 @register
@@ -366,13 +444,12 @@ class Hue(Operator):
     def sample(self, rng: np.random.Generator, item: Image.Image) -> dict[str, Any]:
         return {"shift": _uniform(rng, *self.shift)}
 
-    @_native_mode
-    @_colour_only
-    def apply(self, item: Image.Image, *, shift: float) -> Image.Image:
+    @_on_pixels(colour_only=True)
+    def apply(self, pixels: np.ndarray, *, shift: float) -> np.ndarray:
         # shift 0 is the identity matrix only up to float rounding: return the exact copy.
-        if item.mode == "L" or shift == 0:
-            return item.copy()
-        return item.convert("RGB", hue_matrix(shift))
+        if pixels.ndim == 2 or shift == 0:
+            return pixels.copy()
+        return through_pillow(pixels, lambda image: image.convert("RGB", hue_matrix(shift)))
 
 
 @functools.cache
@@ -414,12 +491,11 @@ class GaussianNoise(Operator):
     def sample(self, rng: np.random.Generator, item: Image.Image) -> dict[str, Any]:
         return {"sigma": _uniform(rng, *self.sigma), "noise_seed": int(rng.integers(0, 2**31))}
 
-    @_native_mode
-    @_colour_only
-    def apply(self, item: Image.Image, *, sigma: float, noise_seed: int) -> Image.Image:
+    @_on_pixels(colour_only=True)
+    def apply(self, pixels: np.ndarray, *, sigma: float, noise_seed: int) -> np.ndarray:
         if sigma == 0:
-            return item.copy()
-        return Image.fromarray(gaussian_noise(np.asarray(item), sigma, np.random.default_rng(noise_seed)))
+            return pixels.copy()
+        return gaussian_noise(pixels, sigma, np.random.default_rng(noise_seed))
 
 
 # Geometric operators move pixels (validate replays them on the source to align it with

@@ -21,19 +21,19 @@ import numpy as np
 from PIL import Image
 
 from tasks.ops.base import Operator, OperatorConfigError
-from tasks.ops.image import _check_fill, _fill_colour, _native_mode, _set_range, _uniform, affine_points
+from tasks.ops.image import _check_fill, _fill_colour, _on_pixels, _set_range, _uniform, affine_points, image_size, pixel_mode
 from tasks.ops.policy import register
 
 
-def _remap(item: Image.Image, source_x: np.ndarray, source_y: np.ndarray, fill: int, nearest: bool = False) -> Image.Image:
-    """Sample ``item`` at (source_x, source_y) for every output pixel (OpenCV pixel-centre coordinates);
+def _remap(pixels: np.ndarray, source_x: np.ndarray, source_y: np.ndarray, fill: int,
+           nearest: bool = False) -> np.ndarray:
+    """Sample ``pixels`` at (source_x, source_y) for every output pixel (OpenCV pixel-centre coordinates);
     ``nearest`` for masks, whose class ids must not be blended."""
     import cv2  # here, not at the top: see tasks.ops.image.Rotate
 
     interpolation = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
-    out = cv2.remap(np.asarray(item), source_x.astype(np.float32), source_y.astype(np.float32), interpolation,
-                    borderMode=cv2.BORDER_CONSTANT, borderValue=_fill_colour(item.mode, fill))
-    return Image.fromarray(out)
+    return cv2.remap(pixels, source_x.astype(np.float32, copy=False), source_y.astype(np.float32, copy=False), interpolation,
+                     borderMode=cv2.BORDER_CONSTANT, borderValue=_fill_colour(pixel_mode(pixels), fill))
 
 
 def _settled(matrix: list[list[float]]) -> list[list[float]]:
@@ -92,15 +92,15 @@ class Affine(Operator):
         fields = ("angle", "translate_x", "translate_y", "scale", "shear_x", "shear_y")
         return {field: _uniform(rng, *getattr(self, field)) for field in fields} | {"fill": self.fill}
 
-    @_native_mode
-    def apply(self, item: Image.Image, *, angle: float, translate_x: float, translate_y: float, scale: float,
-              shear_x: float, shear_y: float, fill: int, nearest: bool = False) -> Image.Image:
+    @_on_pixels()
+    def apply(self, pixels: np.ndarray, *, angle: float, translate_x: float, translate_y: float, scale: float,
+              shear_x: float, shear_y: float, fill: int, nearest: bool = False) -> np.ndarray:
         import cv2
 
-        matrix = affine_matrix(*item.size, angle, translate_x, translate_y, scale, shear_x, shear_y)
-        out = cv2.warpAffine(np.asarray(item), matrix, item.size, flags=cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR,
-                             borderMode=cv2.BORDER_CONSTANT, borderValue=_fill_colour(item.mode, fill))
-        return Image.fromarray(out)
+        size = image_size(pixels)
+        matrix = affine_matrix(*size, angle, translate_x, translate_y, scale, shear_x, shear_y)
+        return cv2.warpAffine(pixels, matrix, size, flags=cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=_fill_colour(pixel_mode(pixels), fill))
 
     def move_points(self, points: np.ndarray, size: tuple[int, int], *, angle: float, translate_x: float,
                     translate_y: float, scale: float, shear_x: float, shear_y: float, **params: Any) -> np.ndarray:
@@ -145,7 +145,7 @@ class Perspective(Operator):
         _check_fill(self)
 
     def sample(self, rng: np.random.Generator, item: Image.Image) -> dict[str, Any]:
-        width, height = item.size
+        width, height = image_size(item)
         limit = _uniform(rng, *self.distortion)
         dx, dy = limit * (width - 1), limit * (height - 1)
         # Top-left, top-right, bottom-right, bottom-left, each pulled inwards.
@@ -154,19 +154,24 @@ class Perspective(Operator):
                    for sx, sy in signs]
         return {"corners": corners, "fill": self.fill}
 
-    @_native_mode
-    def apply(self, item: Image.Image, *, corners: list[list[float]], fill: int, nearest: bool = False) -> Image.Image:
-        width, height = item.size
+    @_on_pixels()
+    def apply(self, pixels: np.ndarray, *, corners: list[list[float]], fill: int, nearest: bool = False) -> np.ndarray:
+        width, height = image_size(pixels)
         if min(width, height) < 2:  # a line of pixels has no perspective: its corners are collinear
-            return item.copy()
+            return pixels.copy()
         frame, moved = _perspective_frames(width, height, corners)
         inverse = homography(moved, frame)  # backward: from each output pixel to the source point it shows
-        # A row of x and a column of y: each full-size array is one broadcast add, then one divide.
-        xs, ys = np.arange(width, dtype=np.float64)[None, :], np.arange(height, dtype=np.float64)[:, None]
-        w = inverse[2][0] * xs + (inverse[2][1] * ys + inverse[2][2])
-        source_x = (inverse[0][0] * xs + (inverse[0][1] * ys + inverse[0][2])) / w
-        source_y = (inverse[1][0] * xs + (inverse[1][1] * ys + inverse[1][2])) / w
-        return _remap(item, source_x, source_y, fill, nearest)
+        # A row of x and a column of y: each full-size array is one broadcast add, then one divide in place.
+        # In float32, the maps' type for remap (numpy's element-wise float32 arithmetic is correctly
+        # rounded on any CPU; 24 bits keep 1/32 pixel, remap's resolution, up to 2^18 pixels a side).
+        m = np.array(inverse, dtype=np.float32)
+        xs, ys = np.arange(width, dtype=np.float32)[None, :], np.arange(height, dtype=np.float32)[:, None]
+        w = m[2, 0] * xs + (m[2, 1] * ys + m[2, 2])
+        source_x = m[0, 0] * xs + (m[0, 1] * ys + m[0, 2])
+        source_x /= w
+        source_y = m[1, 0] * xs + (m[1, 1] * ys + m[1, 2])
+        source_y /= w
+        return _remap(pixels, source_x, source_y, fill, nearest)
 
     def move_points(self, points: np.ndarray, size: tuple[int, int], *, corners: list[list[float]],
                     **params: Any) -> np.ndarray:
@@ -222,15 +227,15 @@ class Elastic(Operator):
         return {"alpha": _uniform(rng, *self.alpha), "grid": self.grid, "field_seed": int(rng.integers(0, 2**31)),
                 "fill": self.fill}
 
-    @_native_mode
-    def apply(self, item: Image.Image, *, alpha: float, grid: int, field_seed: int, fill: int,
-              nearest: bool = False) -> Image.Image:
-        width, height = item.size
+    @_on_pixels()
+    def apply(self, pixels: np.ndarray, *, alpha: float, grid: int, field_seed: int, fill: int,
+              nearest: bool = False) -> np.ndarray:
+        width, height = image_size(pixels)
         field = elastic_field(grid, field_seed)
         ys, xs = np.mgrid[0:height, 0:width].astype(np.float64)
         source_x = xs + alpha * _upsample_bilinear(field[0], width, height)
         source_y = ys + alpha * _upsample_bilinear(field[1], width, height)
-        return _remap(item, source_x, source_y, fill, nearest)
+        return _remap(pixels, source_x, source_y, fill, nearest)
 
     def move_points(self, points: np.ndarray, size: tuple[int, int], *, alpha: float, grid: int, field_seed: int,
                     **params: Any) -> np.ndarray:

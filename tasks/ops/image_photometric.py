@@ -10,35 +10,55 @@ its bytes do not depend on the CPU's SIMD level (README, reproducibility).
 
 from __future__ import annotations
 
-import io
+import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 from tasks.ops.base import Operator, OperatorConfigError
-from tasks.ops.image import _colour_only, _Enhance, _native_mode, _set_range, _uniform
+from tasks.ops.image import _Enhance, _on_pixels, _set_range, _uniform, image_size
 from tasks.ops.policy import register
 
 
-def _lookup(item: Image.Image, table: np.ndarray) -> Image.Image:
+def _lookup(pixels: np.ndarray, table: np.ndarray) -> np.ndarray:
     """Every sample mapped through a 256-entry uint8 table (OpenCV's LUT: ~3x Pillow's point)."""
     import cv2  # here, not at the top: see tasks.ops.image.Rotate
 
-    return Image.fromarray(cv2.LUT(np.asarray(item), table))
+    return cv2.LUT(pixels, table)
 
 
 def _int_between(rng: np.random.Generator, pair: tuple[float, float]) -> int:
     return int(rng.integers(round(pair[0]), round(pair[1]) + 1))
 
 
+@functools.lru_cache(maxsize=256)
+def gaussian_kernel(sigma: float) -> np.ndarray:
+    """The 1-D Gaussian of std ``sigma`` over 2 * ceil(3 sigma) + 1 taps, in 1/256ths that sum to
+    exactly 1 (rounded; the centre tap takes the remainder, so it stays symmetric); end taps that
+    round to 0 are dropped (they would only cost time)."""
+    half = math.ceil(3 * sigma)
+    weights = [math.exp(-0.5 * (x / sigma) ** 2) for x in range(-half, half + 1)]
+    taps = [round(256 * w / sum(weights)) for w in weights]
+    taps[half] += 256 - sum(taps)
+    while len(taps) > 1 and taps[0] == 0:
+        taps = taps[1:-1]
+    return np.array(taps, dtype=np.float32) / 256
+
+
 @register
 @dataclass(frozen=True)
 class GaussianBlur(Operator):
-    """Blur with a Gaussian of std ``sigma`` pixels (OpenCV's bit-exact fixed-point
-    kernel for 8-bit images, kernel side 2 * ceil(3 sigma) + 1, edges reflected)."""
+    """Blur with a Gaussian of std ``sigma`` pixels (``gaussian_kernel``: 2 * ceil(3 sigma) + 1 taps in
+    1/256ths, edges reflected), by OpenCV's separable filter.
+
+    Why 1/256ths: OpenCV filters 8-bit images with a symmetric smoothing kernel in 8-bit fixed point,
+    in integers, and a kernel already in 1/256ths converts exactly; even a float path would be exact
+    (every product and sum is a multiple of 2^-16 below 2^8), so the bytes are the same on any CPU.
+    ~2x ``cv2.GaussianBlur``'s bit-exact path at sigma 2 (which also quantises its kernel)."""
 
     name = "gaussian_blur"
     modality = "image"
@@ -50,16 +70,14 @@ class GaussianBlur(Operator):
     def sample(self, rng: np.random.Generator, item: Image.Image) -> dict[str, Any]:
         return {"sigma": _uniform(rng, *self.sigma)}
 
-    @_native_mode
-    @_colour_only
-    def apply(self, item: Image.Image, *, sigma: float) -> Image.Image:
+    @_on_pixels(colour_only=True)
+    def apply(self, pixels: np.ndarray, *, sigma: float) -> np.ndarray:
         if sigma == 0:
-            return item.copy()
+            return pixels.copy()
         import cv2  # here, not at the top: see tasks.ops.image.Rotate
 
-        side = 2 * math.ceil(3 * sigma) + 1
-        return Image.fromarray(cv2.GaussianBlur(np.asarray(item), (side, side), sigmaX=sigma, sigmaY=sigma,
-                                                borderType=cv2.BORDER_REFLECT_101))
+        kernel = gaussian_kernel(sigma)
+        return cv2.sepFilter2D(pixels, -1, kernel, kernel, borderType=cv2.BORDER_REFLECT_101)
 
 
 def line_offsets(length: int, angle: float) -> list[tuple[int, int]]:
@@ -88,43 +106,52 @@ class MotionBlur(Operator):
     def sample(self, rng: np.random.Generator, item: Image.Image) -> dict[str, Any]:
         return {"length": _int_between(rng, self.length), "angle": _uniform(rng, *self.angle)}
 
-    @_native_mode
-    @_colour_only
-    def apply(self, item: Image.Image, *, length: int, angle: float) -> Image.Image:
+    @_on_pixels(colour_only=True)
+    def apply(self, pixels: np.ndarray, *, length: int, angle: float) -> np.ndarray:
         import cv2  # here, not at the top: see tasks.ops.image.Rotate
 
-        pixels = np.asarray(item)
-        height, width = pixels.shape[:2]
         offsets = line_offsets(length, angle)
-        reach = max(max(abs(dx), abs(dy)) for dx, dy in offsets)
-        padded = cv2.copyMakeBorder(pixels, reach, reach, reach, reach, cv2.BORDER_REPLICATE)
-        total = np.zeros(pixels.shape, dtype=np.uint16)  # 101 x 255 fits
+        columns, rows = [dx for dx, _ in offsets], [dy for _, dy in offsets]
+        kernel = np.zeros((max(rows) - min(rows) + 1, max(columns) - min(columns) + 1), dtype=np.float32)
         for dx, dy in offsets:
-            np.add(total, padded[reach + dy:reach + dy + height, reach + dx:reach + dx + width], out=total)
-        rounded_mean = ((np.arange(255 * length + 1) + length // 2) // length).astype(np.uint8)
-        return Image.fromarray(rounded_mean[total])
+            kernel[dy - min(rows), dx - min(columns)] += 1  # two steps may round to one pixel: it counts twice
+        if kernel.size < _DIRECT_FILTER_AREA:
+            # The sum of the shifted copies as one filter: integer weights, 16-bit integer sums, exact.
+            total = cv2.filter2D(pixels, cv2.CV_16S, kernel, anchor=(-min(columns), -min(rows)),
+                                 borderType=cv2.BORDER_REPLICATE)
+        else:
+            height, width = pixels.shape[:2]
+            reach = max(max(abs(dx), abs(dy)) for dx, dy in offsets)
+            padded = cv2.copyMakeBorder(pixels, reach, reach, reach, reach, cv2.BORDER_REPLICATE)
+            total = np.zeros(pixels.shape, dtype=np.int16)  # 101 x 255 fits
+            for dx, dy in offsets:
+                np.add(total, padded[reach + dy:reach + dy + height, reach + dx:reach + dx + width], out=total)
+        total += length // 2
+        np.floor_divide(total, length, out=total)  # the rounded mean
+        return total.astype(np.uint8)
+
+
+# OpenCV's filter2D turns to a DFT (float, inexact) for kernels of 50 taps or more (130 on CPUs with SSE3, for
+# 8-bit input): below both it sums directly, and integer weights on 8-bit samples give exact sums on any CPU.
+_DIRECT_FILTER_AREA = 50
 
 
 def sharpen(pixels: np.ndarray, factor: float) -> np.ndarray:
     """uint8 pixels blended with their 3x3 smoothed copy (PIL's SMOOTH kernel: 5 at the centre,
     1 around, over 13; edges repeated): ``smooth + factor x (pixels - smooth)``, rounded and
-    clipped. In integers (OpenCV's unnormalised box sum, a 10-bit fixed-point factor): ~20x
-    faster than ``ImageEnhance.Sharpness`` (0.4 against 7 ms on 256x256 RGB)."""
+    clipped, as one 3x3 filter whose weights are whole 1/1024ths (the centre's makes them sum
+    to exactly 1, so flat areas stay flat).
+
+    Why this is the same on any CPU although OpenCV filters 8-bit images in float32: every product
+    and partial sum is a multiple of 2^-11 below 2^13 in magnitude, which float32 holds exactly, so
+    the sum is exact in any order, SIMD or not; the 1/2048 added keeps it off the halfway points, so
+    every rounding rule rounds it the same way. ~2.5x the integer numpy version this replaced."""
     import cv2  # here, not at the top: see tasks.ops.image.Rotate
 
-    smooth = cv2.boxFilter(pixels, cv2.CV_16U, (3, 3), normalize=False, borderType=cv2.BORDER_REPLICATE).astype(np.int32)
-    centre = pixels.astype(np.int32)
-    # In place: each full-size temporary costs a fresh allocation (page faults), which made this 4x slower.
-    smooth += centre << 2
-    smooth += 6
-    smooth //= 13
-    centre -= smooth
-    centre *= round(factor * 1024)
-    centre += 512
-    centre >>= 10
-    centre += smooth
-    np.clip(centre, 0, 255, out=centre)
-    return centre.astype(np.uint8)
+    around = round(1024 * (1 - factor) / 13)
+    kernel = np.full((3, 3), around, dtype=np.float32)
+    kernel[1, 1] = 1024 - 8 * around
+    return cv2.filter2D(pixels, -1, kernel / 1024, delta=1 / 2048, borderType=cv2.BORDER_REPLICATE)
 
 
 @register
@@ -135,17 +162,20 @@ class Sharpness(_Enhance):
 
     name = "sharpness"
 
-    @_native_mode
-    @_colour_only
-    def apply(self, item: Image.Image, *, factor: float) -> Image.Image:
-        return Image.fromarray(sharpen(np.asarray(item), factor))
+    @_on_pixels(colour_only=True)
+    def apply(self, pixels: np.ndarray, *, factor: float) -> np.ndarray:
+        return sharpen(pixels, factor)
 
 
 @register
 @dataclass(frozen=True)
 class JpegCompression(Operator):
     """Encode as JPEG at ``quality`` (libjpeg-turbo, 4:2:0 chroma for colour, integer DCT) and
-    decode again: the blocking and ringing of a real camera or web pipeline; alpha untouched."""
+    decode again: the blocking and ringing of a real camera or web pipeline; alpha untouched.
+
+    By OpenCV's libjpeg-turbo (in memory, ~1.7x Pillow's encode and decode through a file object).
+    Its SIMD code gives the C code's bytes for the integer DCT, colour conversion and chroma
+    resampling (libjpeg-turbo tests exactly that); test_other_cpu checks it on an older CPU model."""
 
     name = "jpeg"
     modality = "image"
@@ -157,13 +187,19 @@ class JpegCompression(Operator):
     def sample(self, rng: np.random.Generator, item: Image.Image) -> dict[str, Any]:
         return {"quality": _int_between(rng, self.quality)}
 
-    @_native_mode
-    @_colour_only
-    def apply(self, item: Image.Image, *, quality: int) -> Image.Image:
-        buffer = io.BytesIO()
-        item.save(buffer, format="JPEG", quality=quality, optimize=False, progressive=False)
-        with Image.open(buffer) as decoded:
-            return decoded.convert(item.mode)
+    @_on_pixels(colour_only=True)
+    def apply(self, pixels: np.ndarray, *, quality: int) -> np.ndarray:
+        import cv2  # here, not at the top: see tasks.ops.image.Rotate
+
+        # OpenCV's codecs take colour as BGR: the luma and chroma must come from the right bands.
+        colour = pixels.ndim == 3
+        encoded = cv2.imencode(".jpg", cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR) if colour else pixels,
+                               [cv2.IMWRITE_JPEG_QUALITY, quality, cv2.IMWRITE_JPEG_OPTIMIZE, 0,
+                                cv2.IMWRITE_JPEG_PROGRESSIVE, 0, cv2.IMWRITE_JPEG_SAMPLING_FACTOR,
+                                cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420])[1]
+        if not colour:
+            return cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE)
+        return cv2.cvtColor(cv2.imdecode(encoded, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
 @register
@@ -178,15 +214,14 @@ class Grayscale(Operator):
     def sample(self, rng: np.random.Generator, item: Image.Image) -> dict[str, Any]:
         return {}
 
-    @_native_mode
-    @_colour_only
-    def apply(self, item: Image.Image, **params: Any) -> Image.Image:
-        if item.mode == "L":
-            return item.copy()
+    @_on_pixels(colour_only=True)
+    def apply(self, pixels: np.ndarray, **params: Any) -> np.ndarray:
+        if pixels.ndim == 2:
+            return pixels.copy()
         import cv2  # here, not at the top: see tasks.ops.image.Rotate
 
         # OpenCV's fixed-point BT.601 luma (integer: the same on every CPU), 2.5x Pillow's convert.
-        return Image.fromarray(cv2.cvtColor(cv2.cvtColor(np.asarray(item), cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB))
+        return cv2.cvtColor(cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
 
 
 @dataclass(frozen=True)
@@ -208,10 +243,9 @@ class _IntegerTable(Operator):
     def table(value: int) -> np.ndarray:
         raise NotImplementedError
 
-    @_native_mode
-    @_colour_only
-    def apply(self, item: Image.Image, **params: int) -> Image.Image:
-        return _lookup(item, self.table(params[self.knob]))
+    @_on_pixels(colour_only=True)
+    def apply(self, pixels: np.ndarray, **params: int) -> np.ndarray:
+        return _lookup(pixels, self.table(params[self.knob]))
 
 
 @register
@@ -224,6 +258,7 @@ class Posterize(_IntegerTable):
     bits: tuple[float, float] = (4, 8)
 
     @staticmethod
+    @functools.cache
     def table(bits: int) -> np.ndarray:
         return np.arange(256, dtype=np.uint8) & np.uint8((0xFF << (8 - bits)) & 0xFF)
 
@@ -238,9 +273,57 @@ class Solarize(_IntegerTable):
     threshold: tuple[float, float] = (128, 256)
 
     @staticmethod
+    @functools.cache
     def table(threshold: int) -> np.ndarray:
         values = np.arange(256)
         return np.where(values >= threshold, 255 - values, values).astype(np.uint8)
+
+
+def _per_band_lookup(pixels: np.ndarray, make_table: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """Each band through its own table, made from that band's histogram (int64, 256 bins)."""
+    import cv2  # here, not at the top: see tasks.ops.image.Rotate
+
+    bands = 1 if pixels.ndim == 2 else pixels.shape[2]
+    # calcHist counts in float32: exact below 2^24 samples a band; larger images count in numpy.
+    exact = pixels.size // bands < 2**24
+    tables = [make_table(cv2.calcHist([pixels], [band], None, [256], [0, 256]).ravel().astype(np.int64) if exact
+                         else np.bincount((pixels if bands == 1 else pixels[..., band]).ravel(), minlength=256))
+              for band in range(bands)]
+    return cv2.LUT(pixels, tables[0] if bands == 1 else np.dstack(tables))
+
+
+def equalize_table(histogram: np.ndarray) -> np.ndarray:
+    """PIL's ``ImageOps.equalize`` table for one band, vectorised (the same values: a test compares)."""
+    used = histogram[histogram > 0]
+    step = int(used.sum() - used[-1]) // 255 if len(used) > 1 else 0
+    if not step:
+        return np.arange(256, dtype=np.uint8)
+    before = np.concatenate([[0], np.cumsum(histogram)[:-1]])
+    return np.minimum((step // 2 + before) // step, 255).astype(np.uint8)
+
+
+def autocontrast_table(histogram: np.ndarray, cutoff: float) -> np.ndarray:
+    """PIL's ``ImageOps.autocontrast`` table for one band, vectorised (the same values: a test compares):
+    ``cutoff`` percent of the samples cut from each end, the rest stretched to 0..255."""
+    histogram = histogram.copy()
+    total = int(histogram.sum())
+    if cutoff:
+        cut = int(total * cutoff // 100)
+        through = np.cumsum(histogram)
+        first = int(np.argmax(through > cut)) if through[-1] > cut else 255
+        histogram[:first] = 0
+        histogram[first] = max(0, int(through[first]) - cut)
+        cut = int(total * cutoff // 100)
+        back = np.cumsum(histogram[::-1])[::-1]
+        last = int(np.flatnonzero(back > cut)[-1]) if back[0] > cut else 0
+        histogram[last + 1:] = 0
+        histogram[last] = max(0, int(back[last]) - cut)
+    nonzero = np.flatnonzero(histogram)
+    low, high = (int(nonzero[0]), int(nonzero[-1])) if len(nonzero) else (255, 0)
+    if high <= low:
+        return np.arange(256, dtype=np.uint8)
+    scale = 255.0 / (high - low)
+    return np.clip((np.arange(256) * scale + -low * scale).astype(np.int64), 0, 255).astype(np.uint8)
 
 
 @register
@@ -254,10 +337,9 @@ class Equalize(Operator):
     def sample(self, rng: np.random.Generator, item: Image.Image) -> dict[str, Any]:
         return {}
 
-    @_native_mode
-    @_colour_only
-    def apply(self, item: Image.Image, **params: Any) -> Image.Image:
-        return ImageOps.equalize(item)
+    @_on_pixels(colour_only=True)
+    def apply(self, pixels: np.ndarray, **params: Any) -> np.ndarray:
+        return _per_band_lookup(pixels, equalize_table)
 
 
 @register
@@ -276,10 +358,9 @@ class Autocontrast(Operator):
     def sample(self, rng: np.random.Generator, item: Image.Image) -> dict[str, Any]:
         return {"cutoff": _uniform(rng, *self.cutoff)}
 
-    @_native_mode
-    @_colour_only
-    def apply(self, item: Image.Image, *, cutoff: float) -> Image.Image:
-        return ImageOps.autocontrast(item, cutoff=cutoff)
+    @_on_pixels(colour_only=True)
+    def apply(self, pixels: np.ndarray, *, cutoff: float) -> np.ndarray:
+        return _per_band_lookup(pixels, lambda histogram: autocontrast_table(histogram, cutoff))
 
 
 @register
@@ -319,7 +400,7 @@ class Erasing(Operator):
             raise OperatorConfigError(f"{self.name}.fill must be an int grey value in [0, 255], got {self.fill!r}")
 
     def sample(self, rng: np.random.Generator, item: Image.Image) -> dict[str, Any]:
-        width, height = item.size
+        width, height = image_size(item)
         boxes = []
         for _ in range(_int_between(rng, self.holes)):
             w = max(1, round(width * rng.uniform(*self.size)))
@@ -328,10 +409,9 @@ class Erasing(Operator):
             boxes.append([left, top, left + w, top + h])
         return {"boxes": boxes, "fill": self.fill}
 
-    @_native_mode
-    @_colour_only
-    def apply(self, item: Image.Image, *, boxes: list[list[int]], fill: int) -> Image.Image:
-        pixels = np.array(item)
+    @_on_pixels(colour_only=True)
+    def apply(self, pixels: np.ndarray, *, boxes: list[list[int]], fill: int) -> np.ndarray:
+        pixels = pixels.copy()
         for left, top, right, bottom in boxes:
             pixels[top:bottom, left:right] = fill
-        return Image.fromarray(pixels)
+        return pixels

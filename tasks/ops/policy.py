@@ -9,6 +9,7 @@ and its ``ops`` back into the exact same output.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -16,12 +17,22 @@ import numpy as np
 from tasks.ops.base import Operator, OperatorConfigError, Preset
 from tasks.ops.registry import (  # noqa: F401  (re-exported for the operator modules)
     REGISTRY,
+    WORKING_FORMS,
     extra_operators_for,
     operators_for,
     register,
     register_extra,
 )
 from tasks.seeding import sample_seed, stable_hash  # noqa: F401  (re-exported: callers moved to tasks.seeding)
+
+
+def _enter(modality: str, item: Any) -> tuple[Any, Callable[[Any], Any]]:
+    enter = WORKING_FORMS.get(modality)
+    return enter(item) if enter else (item, _unchanged)
+
+
+def _unchanged(item: Any) -> Any:
+    return item
 
 
 def build_policy(entries: list[dict[str, Any]] | dict[str, Any], modality: str,
@@ -71,14 +82,16 @@ def run_policy(ops: list[Operator | Preset], rng: np.random.Generator, item: Any
     operators it chooses for this sample, each recorded as itself. A mixer (MixUp,
     CutMix) takes its partner from ``draw_partner`` (tasks.ops.mixing.partner_drawer)."""
     records: list[dict] = []
+    item, leave = _enter(ops[0].modality, item) if ops else (item, _unchanged)
 
     def fire(op: Operator | Preset, item: Any) -> Any:
         if getattr(op, "is_mixer", False):
             from tasks.ops.mixing import fire_mixer
 
-            item, record = fire_mixer(op, rng, item, draw_partner)
+            # A mixer works on the caller's form (a Pillow image), not the operators' arrays.
+            mixed, record = fire_mixer(op, rng, leave(item), draw_partner)
             records.extend([record] if record else [])
-            return item
+            return _enter(op.modality, mixed)[0]
         for chosen in op.choose(rng, item) if isinstance(op, Preset) else (op,):
             params = chosen.sample(rng, item)
             item = chosen.apply(item, **params)
@@ -91,19 +104,20 @@ def run_policy(ops: list[Operator | Preset], rng: np.random.Generator, item: Any
             item = fire(op, item)
     if not records:
         item = fire(ops[int(rng.integers(len(ops)))], source)
-    return item, records
+    return leave(item), records
 
 
 def replay(item: Any, records: list[dict], modality: str, load_partner: Any = None) -> Any:
     """Re-apply recorded operators: the proof that a row's lineage is complete. A mixer's
     partner comes from ``load_partner(source_id)`` (its item, loaded as the source was)."""
     available = operators_for(modality) | extra_operators_for(modality)
+    item, leave = _enter(modality, item)
     for record in records:
         if getattr(available.get(record["name"]), "is_mixer", False):
             from tasks.ops.mixing import replay_mixer
 
-            item = replay_mixer(record["name"], item, record["params"], load_partner)
+            item = _enter(modality, replay_mixer(record["name"], leave(item), record["params"], load_partner))[0]
             continue
         cls = available[record["name"]]
         item = cls.__new__(cls).apply(item, **record["params"])
-    return item
+    return leave(item)

@@ -14,14 +14,16 @@ base.Preset), so the manifest records e.g. ``rotate {angle: -8.0}``, and replay 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from tasks.ops.base import Operator, OperatorConfigError, Preset
+from tasks.ops.image import image_size
 from tasks.ops.registry import operators_for
 
 BINS = 31  # magnitudes 0..30, as torchvision's num_magnitude_bins
@@ -46,7 +48,7 @@ def _shear(axis: str, top: float) -> Callable[[int, int, Any], dict]:
 
 def _translate(axis: str, fraction_of_side: float | None = None, pixels: float | None = None):
     def config(m: int, sign: int, item: Any) -> dict:
-        side = item.size[0] if axis == "x" else item.size[1]
+        side = image_size(item)[0 if axis == "x" else 1]
         fraction = _level(m, fraction_of_side) if pixels is None else round(_level(m, pixels) / side, 4)
         return _affine_only(**{f"translate_{axis}": sign * min(fraction, 1.0)})
 
@@ -98,6 +100,7 @@ TRIVIALAUGMENT = RANDAUGMENT | {
 class RandomPick(Preset):
     """``n`` choices from ``table`` per sample, at magnitude ``m`` (None: drawn per choice)."""
 
+    modality: ClassVar[str] = "image"
     table: dict
     n: int
     m: int | None
@@ -111,8 +114,15 @@ class RandomPick(Preset):
             operator, signed, config = self.table[names[int(rng.integers(len(names)))]]
             m = self.m if self.m is not None else int(rng.integers(BINS))
             sign = -1 if signed and rng.random() < 0.5 else 1
-            chosen.append(available[operator](**config(m, sign, item)))
+            chosen.append(_configured(available[operator], tuple(sorted(config(m, sign, item).items()))))
         return chosen
+
+
+@functools.lru_cache(maxsize=4096)
+def _configured(cls: type[Operator], fields: tuple) -> Operator:
+    # Operators are frozen, so one per (operator, ranges) serves every sample: building and
+    # validating a new one for each choice was ~0.1 ms a sample.
+    return cls(**dict(fields))
 
 
 def build_preset(entry: dict[str, Any], modality: str, key: str = "augment.policy") -> Preset:

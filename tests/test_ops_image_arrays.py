@@ -1,0 +1,90 @@
+"""Image operators on pixel arrays (the form a policy holds between operators) and the fast
+paths that replaced Pillow calls: each gives what it replaced, or what it claims, exactly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image, ImageEnhance, ImageOps
+
+from tasks.ops import policy
+from tasks.ops.image import Brightness, Contrast
+from tasks.ops.image_photometric import Autocontrast, Equalize, MotionBlur, gaussian_kernel, line_offsets
+
+
+def random_images(count: int, seed: int = 0):
+    """Small images of every native mode, some flat, some with few levels, some narrow in range."""
+    rng = np.random.default_rng(seed)
+    for index in range(count):
+        height, width = (int(v) for v in rng.integers(1, 30, 2))
+        shape = {0: (height, width), 1: (height, width, 3), 2: (height, width, 4)}[index % 3]
+        kind = index % 4
+        if kind == 0:
+            pixels = rng.integers(0, 256, shape, dtype=np.uint8)
+        elif kind == 1:
+            pixels = np.full(shape, rng.integers(0, 256), dtype=np.uint8)
+        elif kind == 2:
+            pixels = (rng.integers(0, 4, shape) * rng.integers(1, 90)).clip(0, 255).astype(np.uint8)
+        else:
+            low = int(rng.integers(0, 200))
+            pixels = rng.integers(low, low + 40, shape).clip(0, 255).astype(np.uint8)
+        yield Image.fromarray(pixels)
+
+
+def colour(image: Image.Image) -> Image.Image:
+    return image.convert("RGB") if image.mode == "RGBA" else image
+
+
+def test_equalize_and_autocontrast_give_pillows_bytes():
+    rng = np.random.default_rng(1)
+    for image in random_images(600):
+        cutoff = float(rng.choice([0.0, 0.5, 2.0, 10.0, 30.0, 49.0]))
+        assert np.array_equal(np.asarray(colour(Equalize().apply(image))), np.asarray(ImageOps.equalize(colour(image))))
+        assert np.array_equal(np.asarray(colour(Autocontrast().apply(image, cutoff=cutoff))),
+                              np.asarray(ImageOps.autocontrast(colour(image), cutoff=cutoff))), cutoff
+
+
+def test_brightness_and_contrast_tables_give_pillows_bytes():
+    rng = np.random.default_rng(2)
+    for image in random_images(600):
+        factor = round(float(rng.choice([rng.uniform(0, 2), rng.uniform(0, 10), 0.0, 1.0])), 4)
+        for op, enhancer in ((Brightness(), ImageEnhance.Brightness), (Contrast(), ImageEnhance.Contrast)):
+            ours = colour(op.apply(image, factor=factor))
+            assert np.array_equal(np.asarray(ours), np.asarray(enhancer(colour(image)).enhance(factor))), (op.name, factor)
+
+
+@pytest.mark.parametrize("sigma", [0.3, 0.8, 1.7, 4.0, 12.0])
+def test_gaussian_kernel_is_symmetric_in_256ths_and_sums_to_one(sigma):
+    taps = gaussian_kernel(sigma) * 256
+    assert np.array_equal(taps, np.round(taps)) and taps.sum() == 256
+    assert np.array_equal(taps, taps[::-1]) and taps[0] > 0 and len(taps) % 2 == 1
+    assert len(taps) <= 2 * np.ceil(3 * sigma) + 1
+
+
+@pytest.mark.parametrize(("length", "angle"), [(3, 30.0), (7, 45.0), (9, 10.0), (21, 63.0), (31, 0.0)])
+def test_motion_blur_is_the_rounded_mean_of_its_shifted_copies(length, angle):
+    # The filter path (small kernels) and the shifted-sum path (large ones) against the definition.
+    pixels = np.random.default_rng(3).integers(0, 256, (23, 37, 3), dtype=np.uint8)
+    height, width = pixels.shape[:2]
+    total = np.zeros(pixels.shape, dtype=np.int64)
+    for dx, dy in line_offsets(length, angle):
+        rows = np.clip(np.arange(height) + dy, 0, height - 1)
+        columns = np.clip(np.arange(width) + dx, 0, width - 1)
+        total += pixels[rows][:, columns]
+    expected = ((total + length // 2) // length).astype(np.uint8)
+    assert np.array_equal(MotionBlur().apply(pixels, length=length, angle=angle), expected)
+
+
+def test_a_policy_gives_the_same_bytes_on_an_image_and_on_its_pixels_and_leaves_the_source_alone():
+    entries = [{"name": name, "p": 0.7} for name in sorted(policy.operators_for("image"))]
+    ops = policy.build_policy(entries, "image")
+    for index, image in enumerate(random_images(30, seed=4)):
+        source = np.asarray(image).copy()
+        pixels = np.asarray(image).copy()
+        from_image, records = policy.run_policy(ops, np.random.default_rng(index), image)
+        from_pixels, same_records = policy.run_policy(ops, np.random.default_rng(index), pixels)
+        assert isinstance(from_image, Image.Image) and isinstance(from_pixels, np.ndarray)
+        assert records == same_records
+        assert from_image.mode == image.mode and np.array_equal(np.asarray(from_image), from_pixels)
+        assert np.array_equal(pixels, source)  # no operator wrote into its input
+        assert np.array_equal(np.asarray(policy.replay(image, records, "image")), from_pixels)

@@ -26,6 +26,7 @@ STAGE_NAMES = ("prepare", "explore", "bias", "synthesize", "augment", "validate"
 LAZY_IMPORTS = {"bias": ("tasks.label_issues", "cleanlab.filter", "cleanlab.rank", "cleanlab.outlier",
                          "sklearn.model_selection", "sklearn.linear_model", "sklearn.pipeline", "sklearn.preprocessing",
                          "sklearn.feature_extraction.text"),  # the label check (cleanlab ~1.2 s on top of sklearn)
+                "augment": ("tasks.tune_search",),  # augment.policy: auto
                 "validate": ("tasks.gx_validation", "great_expectations"),
                 "evaluate": ("sklearn.linear_model", "sklearn.metrics", "sklearn.preprocessing", "sklearn.pipeline",
                              "sklearn.exceptions", "sklearn.feature_extraction.text")}
@@ -62,6 +63,8 @@ def run_stage(name: str, params, mapper=None) -> object:
             # Always data/raw, never data.raw_dir: a user's own dataset is not an output of this stage.
             return {"written": module.write_demo(params, paths.DEMO_RAW)}
         if name == "augment":
+            # augment.policy: auto: tune's search on the validation split chooses the policy first (LAZY_IMPORTS)
+            params = importlib.import_module("tasks.tune_search").resolve_policy(params)
             return module.run(params, mapper)  # augment's shards go to the flow's task runner
         result = module.run(params)
         if name == "evaluate":  # the headline figures (dvc.yaml's only metrics), from the full reports

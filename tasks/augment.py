@@ -235,8 +235,13 @@ def shard_frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:
 
 def run(params: Params, mapper: ShardMapper | None = None) -> int:
     """Make the variants; write them and their manifest (streamed, shard by shard); return how many."""
+    if params.augment.policy == "auto":
+        raise ValueError("augment: augment.policy is auto; the stage runner resolves it first "
+                         "(tasks/tune_search.py resolve_policy), as `augmill stage augment` does")
     modality = get_modality(params.data.modality)
     sources = augmentable_sources(params)
+    if not params.augment.policy:  # auto chose no augmentation: no variants, whatever bias planned
+        sources = sources.assign(variants=0)
     custom_shards = getattr(modality, "make_shards", None)
     shards = custom_shards(sources, params) if custom_shards else make_shards(sources, params.execution.shard_size)
     shutil.rmtree(paths.AUGMENTED_DIR, ignore_errors=True)  # no stale variant of an earlier policy survives

@@ -338,4 +338,9 @@ def run(params: Params) -> dict:
             f"evaluate: {report['statement']} evaluate.fail_on_regression is true, so this dataset version is refused. "
             f"Look at {paths.REPORT_PAGE} (gallery, per-class recall), soften augment.policy or reject the operators "
             "that hurt (augmill review reject op:NAME), or set evaluate.fail_on_regression: false.")
+    if params.augment.policy == "auto" and report["worse"] and not params.evaluate.allow_worse:
+        raise AugmentationRegressed(
+            f"evaluate: augment.policy: auto chose a policy on the validation split ({paths.POLICY_CHOICE}) that made "
+            f"the model worse on the test split: {report['statement']} This dataset version is refused; set "
+            "evaluate.allow_worse: true to keep it, or write augment.policy yourself.")
     return report

@@ -105,16 +105,20 @@ class AugmentParams(Section):
     max_variants_per_source: int = Field(10, ge=1, le=1000)
     image_format: Literal["keep", "png", "jpeg", "webp"] = "keep"
     jpeg_quality: int = Field(95, ge=1, le=100)
-    # Ordered operators [{name, p, ...ranges}], or a preset {preset: randaugment, n, m} | {preset: trivialaugment}.
-    policy: list[dict[str, Any]] | dict[str, Any]
+    # Ordered operators [{name, p, ...ranges}], or a preset {preset: randaugment, n, m} | {preset: trivialaugment},
+    # or "auto": the augment stage runs tune's search on the validation split and uses its choice
+    # (reports/policy_choice.json), which may be no augmentation at all.
+    policy: list[dict[str, Any]] | dict[str, Any] | Literal["auto"]
 
     @field_validator("policy", mode="before")
     @classmethod
     def _policy_is_a_list_or_a_preset(cls, value: Any) -> Any:
+        if value == "auto":
+            return value
         if isinstance(value, list) and not value:
             raise ValueError("should have at least 1 operator, or be a preset such as {preset: randaugment, n: 2, m: 9}")
         if not isinstance(value, list | dict):
-            raise ValueError("should be a list of operators or a preset such as {preset: trivialaugment}")
+            raise ValueError("should be a list of operators, a preset such as {preset: trivialaugment}, or auto")
         return value
 
 
@@ -176,6 +180,9 @@ class EvaluateParams(Section):
     # a small CNN on the same downscaled pixels, PyTorch on the CPU, which can feel geometric invariance).
     model: Literal["linear", "cnn"] = "linear"
     cnn_epochs: int = Field(30, ge=1, le=1000)
+    # With augment.policy: auto, a version whose verdict is "worse" fails the stage unless this is true
+    # (an explicit opt-in: a policy chosen by the machine never ships a regression silently).
+    allow_worse: bool = False
 
 
 class TuneParams(Section):
@@ -188,6 +195,9 @@ class TuneParams(Section):
     # Paired repeats per candidate, and how many of them every candidate gets before clear losers are dropped.
     repeats: int = Field(5, ge=2, le=100)
     screen_repeats: int = Field(2, ge=2, le=100)
+    # The policy whose ablations and magnitude grid are searched when augment.policy is auto (there is no
+    # "current" policy then); null: only no augmentation and the presets (images).
+    base_policy: list[dict[str, Any]] | dict[str, Any] | None = None
 
     @model_validator(mode="after")
     def _screen_within_repeats(self) -> TuneParams:
@@ -343,7 +353,10 @@ def parse_params(raw: dict, source: str = "params.yaml") -> Params:
 
     try:
         params = Params.model_validate(raw)
-        build_policy(params.augment.policy, params.data.modality)
+        if params.augment.policy != "auto":
+            build_policy(params.augment.policy, params.data.modality)
+        if params.tune.base_policy is not None:
+            build_policy(params.tune.base_policy, params.data.modality, key="tune.base_policy")
         problems = _modality_problems(params)
         if problems:
             raise ParamsError(f"{source} is invalid:\n" + "\n".join(f"  {p}" for p in problems))

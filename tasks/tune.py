@@ -13,6 +13,7 @@ a valid answer.
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 from dataclasses import dataclass
 from functools import partial
@@ -64,12 +65,20 @@ def scaled_entry(entry: dict, scale: float) -> dict:
     return scaled
 
 
-def candidates(policy: Any, modality: str) -> list[Candidate]:
-    """No augmentation, the current policy, the presets (images), the current list policy with each
+def base_policy(params: Params) -> Any:
+    """The policy the search varies: augment.policy, or tune.base_policy when augment.policy is auto
+    (None: there is none, and only no augmentation and the presets are tried)."""
+    return params.tune.base_policy if params.augment.policy == "auto" else params.augment.policy
+
+
+def candidates(policy: Any, modality: str, base_name: str = "current") -> list[Candidate]:
+    """No augmentation, the current (or base) policy, the presets (images), the list policy with each
     operator dropped in turn, its geometric and photometric operators alone (images), and its ranges
     scaled by MAGNITUDE_SCALES. Candidates whose policy
     the catalogue refuses (a scaled range out of an operator's bounds) are left out; duplicates once."""
-    found = [Candidate(NONE, "none", None), Candidate("current", "current", policy)]
+    found = [Candidate(NONE, "none", None)]
+    if policy is not None:
+        found.append(Candidate(base_name, "current", policy))
     if modality == "image":
         found += [Candidate(" ".join(f"{k} {v}" if k != "preset" else str(v) for k, v in entry.items()), "preset",
                             dict(entry)) for entry in PRESETS]
@@ -140,13 +149,19 @@ def originals_frame(data: TuneData, params: Params) -> pd.DataFrame:
 
 
 def _augment_into(shard: Shard, params: Params, output_dir: str) -> list[dict]:
-    return get_modality(params.data.modality).augment_shard(shard, params, Path(output_dir))
+    augment_shard = get_modality(params.data.modality).augment_shard
+    # Images and audio write files (here: into the scratch folder); texts and table rows are values in the rows.
+    if "output_dir" in inspect.signature(augment_shard).parameters:
+        return augment_shard(shard, params, Path(output_dir))
+    return augment_shard(shard, params)
 
 
 def make_variants(data: TuneData, params: Params, policy: Any, output_dir: Path) -> pd.DataFrame:
     """The candidate's variants of the train sources (the plan's numbers), written under output_dir."""
     candidate_params = params.model_copy(update={"augment": params.augment.model_copy(update={"policy": policy})})
-    shards = make_shards(data.sources, params.execution.shard_size)
+    custom_shards = getattr(get_modality(params.data.modality), "make_shards", None)  # a table's: one per class
+    shards = (custom_shards(data.sources, candidate_params) if custom_shards
+              else make_shards(data.sources, params.execution.shard_size))
     mapper = local_mapper(params.execution.workers)
     rows = [row for shard_rows in mapper(partial(_augment_into, params=candidate_params, output_dir=str(output_dir)),
                                          shards) for row in shard_rows]

@@ -233,6 +233,17 @@ def shard_frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:
     return frame
 
 
+def applied_policy(params: Params):
+    """The policy the variants were made with: augment.policy, or for auto the augment stage's choice
+    (reports/policy_choice.json; an empty list when it chose no augmentation)."""
+    if params.augment.policy != "auto":
+        return params.augment.policy
+    if not paths.POLICY_CHOICE.exists():
+        raise FileNotFoundError(f"augment.policy is auto and {paths.POLICY_CHOICE}, the augment stage's choice, is "
+                                "missing; run the augment stage first")
+    return read_json(paths.POLICY_CHOICE)["policy"]
+
+
 def run(params: Params, mapper: ShardMapper | None = None) -> int:
     """Make the variants; write them and their manifest (streamed, shard by shard); return how many."""
     if params.augment.policy == "auto":

@@ -138,7 +138,10 @@ def load_splits(params: Params) -> TuneData:
 
 
 def _absolute(frame: pd.DataFrame, folder: Path) -> pd.DataFrame:
-    # The feature hooks join a row's path to their folder; an absolute path stays itself.
+    # The feature hooks join a row's path to their folder; an absolute path stays itself. Rows that hold
+    # their values (table rows, texts) may have no path.
+    if "path" not in frame:
+        return frame
     return frame.assign(path=[str((folder / p).resolve()) for p in frame["path"]])
 
 

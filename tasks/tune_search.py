@@ -55,12 +55,12 @@ def search(params: Params, clock=time.perf_counter, budgeted: bool = True) -> di
                 folder = scratch / f"{list(rows).index(candidate.name):03d}"
                 variants = tune.make_variants(data, params, candidate.policy, folder)
                 x_variants, _ = tune.features(variants, params, memo=False)
-                if x_variants.shape[1] != x_base.shape[1]:
+                if x_variants.shape[1:] != x_base.shape[1:]:  # texts: 1-D, vectorised per model
                     raise ValueError(f"tune: candidate {candidate.name!r} made variants whose features have "
-                                     f"{x_variants.shape[1]} columns, the originals {x_base.shape[1]}")
+                                     f"{x_variants.shape[1:]} columns, the originals {x_base.shape[1:]}")
                 train = pd.concat([train_originals, variants[train_originals.columns.intersection(
                     variants.columns)]], ignore_index=True)
-                arms[candidate.name] = tune.Arm(train, np.vstack([x_base, x_variants]), kind)
+                arms[candidate.name] = tune.Arm(train, np.concatenate([x_base, x_variants]), kind)
                 shutil.rmtree(folder, ignore_errors=True)  # features are held; the files are not needed
         predictions.setdefault(candidate.name, []).extend(tune.predict_repeats(
             arms[candidate.name], x_val, y_val, labels, params, repeats, augmented=candidate.policy is not None))

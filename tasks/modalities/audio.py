@@ -267,7 +267,10 @@ def features(augmented: pd.DataFrame, sources: pd.DataFrame, params: Params) -> 
 
 def noise_range(params: Params) -> tuple[float, float] | None:
     """The widest snr_db range of the add_noise entries of augment.policy, if any."""
-    noise_ops = [op for op in build_policy(params.augment.policy, "audio") if op.name == NOISE_OP]
+    from tasks.augment import applied_policy
+
+    policy = applied_policy(params)
+    noise_ops = [op for op in (build_policy(policy, "audio") if policy else []) if op.name == NOISE_OP]
     if not noise_ops:
         return None
     return min(op.snr_db[0] for op in noise_ops), max(op.snr_db[1] for op in noise_ops)

@@ -101,3 +101,36 @@ def test_auto_choosing_none_makes_no_variants_and_says_so(tmp_path):
     final = pd.read_parquet(root / "data" / "final" / "manifest.parquet")
     assert set(final["origin"]) == {"original"}
     assert json.loads((root / "reports" / "evaluate.json").read_text())["verdict"] == "no measurable difference"
+
+
+TABLE = {"data": {"modality": "tabular"}, "prepare": {"dataset": "breast_cancer", "max_per_class": 60},
+         "tabular": {"files": ["breast_cancer.csv"], "label_column": "diagnosis", "split_column": "split",
+                     "id_column": "patient_id"},
+         "augment": {"policy": [{"name": "smote", "p": 0.75, "k_neighbors": 5}, {"name": "gaussian_copula", "p": 0.25}]},
+         "tune": {"repeats": 3, "screen_repeats": 2}}
+
+
+def test_tune_searches_a_table_and_auto_uses_its_choice(tmp_path):
+    """A table's shards are its classes and its rows hold their values: tune scores its candidates
+    (the policy, each generator dropped) on val, and auto makes the version with what it chose."""
+    root = new_project(tmp_path / "table", TABLE)
+    for stage in ("prepare", "explore", "bias"):
+        run(["augmill", "stage", stage], root)
+    run(["augmill", "tune"], root)
+    report = json.loads((root / "reports" / "tune.json").read_text())
+    rows = {row["name"]: row for row in report["candidates"]}
+    assert set(rows) == {"none", "current", "without smote#0", "without gaussian_copula#1"}
+    assert all(row["score"]["repeats"] >= 2 and 0 < row["score"]["mean"] <= 1 for row in rows.values())
+    assert all("interval" in row for name, row in rows.items() if name != "none")
+
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["tune"]["base_policy"], params["augment"]["policy"] = params["augment"]["policy"], "auto"
+    params["evaluate"]["allow_worse"] = True
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run(["dvc", "repro"], root)
+    choice = _choice(root)
+    expected = report["recommended"]  # the same search (same params and seed) as augmill tune's
+    assert choice["chosen"] == (None if expected is None else "base" if expected["name"] == "current" else expected["name"])
+    made = pd.read_parquet(root / "data" / "interim" / "augmented.parquet")
+    generators = {json.loads(ops)[0]["name"] for ops in made["ops"]}
+    assert generators == {entry["name"] for entry in choice["policy"]}

@@ -123,7 +123,8 @@ def repeat_seed(seed: int, repeat: int) -> int:
 
 def model_description(kind: str, params: Params) -> str:
     if params.evaluate.model == "cnn" and kind == "dense":
-        return f"a small CNN ({params.evaluate.cnn_epochs} epochs, CPU) on the downscaled greyscale pixels"
+        seen = getattr(get_modality(params.data.modality), "CNN_INPUT", "the downscaled greyscale pixels")
+        return f"a small CNN ({params.evaluate.cnn_epochs} epochs, CPU) on {seen}"
     return "logistic regression on " + ("TF-IDF features" if kind == "tfidf" else "standardised features")
 
 

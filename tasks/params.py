@@ -176,7 +176,7 @@ class EvaluateParams(Section):
     tolerance: float = Field(0.0, ge=0, le=1)
     # Fail the evaluate stage (dvc repro and augmill run stop with an error) on a regression.
     fail_on_regression: bool = False
-    # The model evaluate and tune train: "linear" (logistic regression, the fast default) or "cnn" (images:
+    # The model evaluate and tune train: "linear" (logistic regression, the fast default) or "cnn" (images and audio:
     # a small CNN on the same downscaled pixels, PyTorch on the CPU, which can feel geometric invariance).
     model: Literal["linear", "cnn"] = "linear"
     cnn_epochs: int = Field(30, ge=1, le=1000)
@@ -338,8 +338,8 @@ def _modality_problems(params: Params) -> list[str]:
     """A modality may check its own section against the rest (e.g. keys it requires)."""
     from tasks.modalities import get_modality
 
-    if params.evaluate.model == "cnn" and params.data.modality != "image":
-        return [f"evaluate.model: cnn is for images so far; {params.data.modality} takes linear"]
+    if params.evaluate.model == "cnn" and params.data.modality not in ("image", "audio"):
+        return [f"evaluate.model: cnn is for images and audio (log-mel); {params.data.modality} takes linear"]
 
     try:
         check = getattr(get_modality(params.data.modality), "check_params", None)

@@ -198,6 +198,9 @@ class TuneParams(Section):
     # The policy whose ablations and magnitude grid are searched when augment.policy is auto (there is no
     # "current" policy then); null: only no augmentation and the presets (images).
     base_policy: list[dict[str, Any]] | dict[str, Any] | None = None
+    # How the magnitude of a list policy is searched: "grid" (x0.5, x1.5, x2) or "optuna" (TPE over the
+    # scale, seeded; the trials fill max_candidates; needs the optional `tune` extra: pip install optuna).
+    search: Literal["grid", "optuna"] = "grid"
 
     @model_validator(mode="after")
     def _screen_within_repeats(self) -> TuneParams:

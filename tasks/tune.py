@@ -71,7 +71,12 @@ def base_policy(params: Params) -> Any:
     return params.tune.base_policy if params.augment.policy == "auto" else params.augment.policy
 
 
-def candidates(policy: Any, modality: str, base_name: str = "current") -> list[Candidate]:
+def magnitude_candidate(policy: list, scale: float) -> Candidate:
+    return Candidate(f"magnitude x{scale}", "magnitude", [scaled_entry(entry, scale) for entry in policy])
+
+
+def candidates(policy: Any, modality: str, base_name: str = "current",
+               magnitudes: tuple[float, ...] = MAGNITUDE_SCALES) -> list[Candidate]:
     """No augmentation, the current (or base) policy, the presets (images), the list policy with each
     operator dropped in turn, its geometric and photometric operators alone (images), and its ranges
     scaled by MAGNITUDE_SCALES. Candidates whose policy
@@ -93,9 +98,13 @@ def candidates(policy: Any, modality: str, base_name: str = "current") -> list[C
         if len(policy) > 1:
             found += [Candidate(f"without {entry['name']}#{index}", "ablation", policy[:index] + policy[index + 1:])
                       for index, entry in enumerate(policy)]
-        found += [Candidate(f"magnitude x{scale}", "magnitude", [scaled_entry(entry, scale) for entry in policy])
-                  for scale in MAGNITUDE_SCALES]
-    kept, seen = [], set()
+        found += [magnitude_candidate(policy, scale) for scale in magnitudes]
+    return distinct_valid(found, modality)
+
+
+def distinct_valid(found: list[Candidate], modality: str, seen: set[str] | None = None) -> list[Candidate]:
+    """The candidates the catalogue accepts, each policy once (``seen``: keys of policies already taken)."""
+    kept, seen = [], set() if seen is None else seen
     for candidate in found:
         key = json.dumps(candidate.policy, sort_keys=True)
         if key in seen:

@@ -9,6 +9,7 @@ machine's speed, and the same params and seed must give the same choice and the 
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 
@@ -37,8 +38,11 @@ def search(params: Params, clock=time.perf_counter, budgeted: bool = True) -> di
     labels = sorted({*y_val, *train_originals["label"].astype(str)})
     metric = params.evaluate.metric
 
-    everything = tune.candidates(tune.base_policy(params), params.data.modality,
-                                 base_name="base" if params.augment.policy == AUTO else "current")
+    base_policy = tune.base_policy(params)
+    by_optuna = settings.search == "optuna" and isinstance(base_policy, list)
+    everything = tune.candidates(base_policy, params.data.modality,
+                                 base_name="base" if params.augment.policy == AUTO else "current",
+                                 magnitudes=() if by_optuna else tune.MAGNITUDE_SCALES)
     chosen = everything[: settings.max_candidates]
     rows: dict[str, dict] = {c.name: {"name": c.name, "kind": c.kind, "policy": c.policy} for c in chosen}
     arms: dict[str, tune.Arm] = {}
@@ -70,6 +74,12 @@ def search(params: Params, clock=time.perf_counter, budgeted: bool = True) -> di
         return {name: tune.versus_none(y_val, predictions[tune.NONE], predictions[name], labels, params)
                 for name in names}
 
+    def score_screened(candidate: tune.Candidate) -> float:
+        """An Optuna trial: the candidate's screening repeats; its mean score on val (higher is better)."""
+        rows[candidate.name] = {"name": candidate.name, "kind": candidate.kind, "policy": candidate.policy}
+        run_repeats(candidate, screen)
+        return float(np.mean(tune.metric_values(y_val, predictions[candidate.name], labels, metric)))
+
     def over_budget() -> bool:
         return budgeted and clock() - started > settings.time_budget_seconds
 
@@ -80,6 +90,11 @@ def search(params: Params, clock=time.perf_counter, budgeted: bool = True) -> di
             rows[candidate.name]["status"] = "not run: time budget spent"
             continue
         run_repeats(candidate, screen)
+    if by_optuna:  # the magnitude scale searched by Optuna's TPE, as many trials as max_candidates leaves
+        seen = {json.dumps(c.policy, sort_keys=True) for c in everything}
+        for candidate in optuna_magnitudes(base_policy, params, settings.max_candidates - len(chosen), seen,
+                                           over_budget, lambda c: score_screened(c)):
+            chosen.append(candidate)
     screened = [c for c in chosen if c.name in predictions and c.policy is not None]
     dropped = tune.clear_losers(intervals(c.name for c in screened))
     for name in dropped:
@@ -108,11 +123,36 @@ def search(params: Params, clock=time.perf_counter, budgeted: bool = True) -> di
         "model": evaluate.model_description(kind, params),
         "repeats": settings.repeats, "screen_repeats": settings.screen_repeats,
         "confidence": params.evaluate.confidence, "method": stats.METHOD,
+        "magnitudes": "optuna TPE (seeded)" if by_optuna else f"grid x{', x'.join(map(str, tune.MAGNITUDE_SCALES))}",
         "candidates_considered": len(everything), "candidates": results,
         "recommended": None if best is None else {"name": best["name"], "policy": best["policy"]},
         "statement": statement(best, metric) + budget_note(results, settings.time_budget_seconds),
         "seconds": round(clock() - started, 2),
     }
+
+
+def optuna_magnitudes(policy: list, params: Params, trials: int, seen: set[str], over_budget, score):
+    """Up to ``trials`` scaled copies of ``policy``, the scale (0.25 to 2.5, log scale, 2 decimals) asked of
+    Optuna's TPE sampler, seeded from the run seed, one trial at a time: each is scored (``score``: its
+    screening repeats' mean on val) before the next is asked, so the same seed gives the same scales.
+    A scale the catalogue refuses, or one already tried, is told as failed. Yields each candidate run."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = optuna.samplers.TPESampler(seed=int(np.random.SeedSequence([params.seed, 0x0B7]).generate_state(1)[0]),
+                                         n_startup_trials=3)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    for _ in range(max(0, trials)):
+        if over_budget():
+            return
+        trial = study.ask()
+        scale = round(trial.suggest_float("scale", 0.25, 2.5, log=True), 2)
+        kept = tune.distinct_valid([tune.magnitude_candidate(policy, scale)], params.data.modality, seen)
+        if not kept:
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            continue
+        study.tell(trial, score(kept[0]))
+        yield kept[0]
 
 
 def choose_policy(params: Params) -> tuple[Params, dict]:

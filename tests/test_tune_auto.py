@@ -101,6 +101,9 @@ def test_auto_choosing_none_makes_no_variants_and_says_so(tmp_path):
     final = pd.read_parquet(root / "data" / "final" / "manifest.parquet")
     assert set(final["origin"]) == {"original"}
     assert json.loads((root / "reports" / "evaluate.json").read_text())["verdict"] == "no measurable difference"
+    page = (root / "reports" / "index.html").read_text()
+    assert "this version&#39;s policy" in page or "this version's policy" in page
+    assert choice["search"]["statement"] in page.replace("&#39;", "'")
 
 
 TABLE = {"data": {"modality": "tabular"}, "prepare": {"dataset": "breast_cancer", "max_per_class": 60},

@@ -1,9 +1,10 @@
-"""`augmill tune [--accept]`: run the policy search of tasks/tune.py within its time budget,
+"""`augmill tune [--accept]`: run the policy search of tasks/tune_search.py within its time budget,
 write reports/tune.json, and with --accept put the recommended policy into params.yaml.
 
 A command, not a DVC stage: it explores and proposes a change of params; the policy it
 chooses becomes part of the versioned pipeline only once accepted into params.yaml (and
-committed), where `dvc repro` and `augmill run` take it like any hand-written policy.
+committed), where `dvc repro` and `augmill run` take it like any hand-written policy. (Or
+`augment.policy: auto`: the augment stage runs the same search and uses its choice.)
 """
 
 from __future__ import annotations

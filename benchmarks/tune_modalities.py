@@ -15,7 +15,7 @@ Splits of the table and the texts are drawn by data.split: 50 % train, 25 % val,
 
 Run by hand from the project root (espeak-ng for the audio set: apt-get install -y espeak-ng):
 
-    PYTHONPATH=. python benchmarks/tune_modalities.py [--only table text audio] [--keep DIR]
+    PYTHONPATH=. python benchmarks/tune_modalities.py [--only table text audio] [--keep DIR] [--model cnn]
 """
 
 from __future__ import annotations
@@ -49,8 +49,9 @@ def base_params(modality: str) -> dict:
                        yaml.safe_load((REPO / "examples" / f"{modality}.yaml").read_text()))
 
 
-def project_params(modality: str, section: dict) -> dict:
+def project_params(modality: str, section: dict, model: str = "linear") -> dict:
     params = base_params(modality)
+    params["evaluate"]["model"] = model
     base = params["augment"]["policy"]
     params["data"].update(raw_dir="input", split=SPLIT)
     params["prepare"] = {"dataset": "none"}
@@ -124,11 +125,11 @@ DATASETS = {"table": ("tabular", wine), "text": ("text", docstrings), "audio": (
 
 # ---- one measurement -----------------------------------------------------------------
 
-def measure(name: str, root: Path) -> dict:
+def measure(name: str, root: Path, model: str = "linear") -> dict:
     modality, make = DATASETS[name]
     section = make(root / "input")
     new_project(root, {})
-    (root / "params.yaml").write_text(yaml.safe_dump(project_params(modality, section), sort_keys=False))
+    (root / "params.yaml").write_text(yaml.safe_dump(project_params(modality, section, model), sort_keys=False))
     started = time.perf_counter()
     run(["dvc", "repro"], root, timeout=7200)
     seconds = time.perf_counter() - started
@@ -152,11 +153,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="+", choices=sorted(DATASETS), default=sorted(DATASETS))
     parser.add_argument("--keep", type=Path, help="build the projects under this folder and keep them")
+    parser.add_argument("--model", choices=("linear", "cnn"), default="linear", help="evaluate.model (cnn: audio only)")
     args = parser.parse_args()
     parent = args.keep or Path(tempfile.mkdtemp(prefix="augmill-tune-modalities-"))
     results = []
     for name in args.only:
-        result = measure(name, parent / name)
+        result = measure(name, parent / name, args.model)
         print(json.dumps(result, indent=1), flush=True)
         results.append(copy.deepcopy(result))
     for result in results:

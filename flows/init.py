@@ -122,7 +122,7 @@ def _tracked_defaults(written: str | None) -> list[str]:
     defaults = Params.model_validate({"seed": 0, "augment": {"policy": [{"name": "x"}]}}).model_dump(by_alias=True,
                                                                                                  mode="json")
     lines = ["# Defaults of the other sections the pipeline tracks (README, Parameters, says what each does)."]
-    for section in ("explore", "synthesize", "validate", "evaluate", "review"):
+    for section in ("explore", "synthesize", "validate", "evaluate", "tune", "review"):  # tune: augment tracks it (auto)
         body = yaml.safe_dump({section: defaults[section]}, sort_keys=False, default_flow_style=False, width=120)
         lines += [body.rstrip(), ""]
     lines += ["# Modality sections: only the one named by data.modality is read (an empty one: its defaults).",

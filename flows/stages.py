@@ -26,6 +26,7 @@ STAGE_NAMES = ("prepare", "explore", "bias", "synthesize", "augment", "validate"
 LAZY_IMPORTS = {"bias": ("tasks.label_issues", "cleanlab.filter", "cleanlab.rank", "cleanlab.outlier",
                          "sklearn.model_selection", "sklearn.linear_model", "sklearn.pipeline", "sklearn.preprocessing",
                          "sklearn.feature_extraction.text"),  # the label check (cleanlab ~1.2 s on top of sklearn)
+                "augment": ("tasks.tune_search",),  # augment.policy: auto
                 "validate": ("tasks.gx_validation", "great_expectations"),
                 "evaluate": ("sklearn.linear_model", "sklearn.metrics", "sklearn.preprocessing", "sklearn.pipeline",
                              "sklearn.exceptions", "sklearn.feature_extraction.text")}
@@ -64,8 +65,11 @@ def run_stage(name: str, params, mapper=None) -> object:
         if name == "augment":
             from flows.executors import in_project, stage_mapper
 
-            # augment's shards go to the flow's task runner (Prefect), else to params.execution's executor
-            return module.run(params, in_project(mapper or stage_mapper(params.execution)))
+            # augment's shards go to the flow's task runner (Prefect), else to params.execution's executor;
+            # augment.policy: auto: tune's search on the validation split chooses the policy first (LAZY_IMPORTS)
+            shard_mapper = in_project(mapper or stage_mapper(params.execution))
+            params = importlib.import_module("tasks.tune_search").resolve_policy(params, shard_mapper)
+            return module.run(params, shard_mapper)
         result = module.run(params)
         if name == "evaluate":  # the headline figures (dvc.yaml's only metrics), from the full reports
             from tasks.headline import write_headline

@@ -27,6 +27,7 @@ from tasks.modalities import get_modality
 from tasks.modalities.contract import optional_hook
 from tasks.ops.mixing import mixes_sources
 from tasks.params import Params
+from tasks.policy_choice import applied_policy  # noqa: F401  (re-exported)
 from tasks.samples import Shard
 from tasks.seeding import rank
 
@@ -214,8 +215,13 @@ def shard_frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:
 def run(params: Params, mapper: ShardMapper) -> int:
     """Make the variants; write them and their manifest (streamed, shard by shard); return how many.
     ``mapper`` runs the shards (flows.executors: in this process, a pool, Dask or Prefect tasks)."""
+    if params.augment.policy == "auto":
+        raise ValueError("augment: augment.policy is auto; the stage runner resolves it first "
+                         "(tasks/tune_search.py resolve_policy), as `augmill stage augment` does")
     modality = get_modality(params.data.modality)
     sources = augmentable_sources(params)
+    if not params.augment.policy:  # auto chose no augmentation: no variants, whatever bias planned
+        sources = sources.assign(variants=0)
     custom_shards = optional_hook(modality, "make_shards")
     shards = custom_shards(sources, params) if custom_shards else make_shards(sources, params.execution.shard_size)
     shutil.rmtree(paths.AUGMENTED_DIR, ignore_errors=True)  # no stale variant of an earlier policy survives

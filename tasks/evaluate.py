@@ -133,7 +133,8 @@ def repeat_seed(seed: int, repeat: int) -> int:
 
 def model_description(kind: str, params: Params) -> str:
     if params.evaluate.model == "cnn" and kind == "dense":
-        return f"a small CNN ({params.evaluate.cnn_epochs} epochs, CPU) on the downscaled greyscale pixels"
+        seen = optional_hook(get_modality(params.data.modality), "CNN_INPUT")
+        return f"a small CNN ({params.evaluate.cnn_epochs} epochs, CPU) on {seen}"
     return "logistic regression on " + ("TF-IDF features" if kind == "tfidf" else "standardised features")
 
 
@@ -451,4 +452,9 @@ def run(params: Params) -> dict:
             f"evaluate: {report['statement']} evaluate.fail_on_regression is true, so this dataset version is refused. "
             f"Look at {paths.REPORT_PAGE} (gallery, per-class recall), soften augment.policy or reject the operators "
             "that hurt (augmill review reject op:NAME), or set evaluate.fail_on_regression: false.")
+    if params.augment.policy == "auto" and report["worse"] and not params.evaluate.allow_worse:
+        raise AugmentationRegressed(
+            f"evaluate: augment.policy: auto chose a policy on the validation split ({paths.POLICY_CHOICE}) that made "
+            f"the model worse on the test split: {report['statement']} This dataset version is refused; set "
+            "evaluate.allow_worse: true to keep it, or write augment.policy yourself.")
     return report

@@ -189,6 +189,9 @@ def check(train: pd.DataFrame, params: Params) -> Findings:
     if not hasattr(get_modality(params.data.modality), "baseline_features"):
         return Findings(empty, no_outliers, clusters, counts,
                         skipped=f"the {params.data.modality} modality has no baseline_features hook (no model to ask)")
+    # The logistic regression, whatever evaluate.model says: it gives probabilities (the CNN predicts labels
+    # only) and bias depends on evaluate.C and max_iter, not on the model.
+    params = params.model_copy(update={"evaluate": params.evaluate.model_copy(update={"model": "linear"})})
     # A table's hook learns its columns from the train rows it is given (else from the files on disk).
     table = {"train": train} if params.data.modality == "tabular" else {}
     values, kind = features_for(train, params, folder=Path(params.data.raw_dir), **table)

@@ -100,16 +100,20 @@ class AugmentParams(Section):
     # variant's ops) below this share of its source still visible, or below this area in pixels.
     min_visibility: float = Field(0.25, ge=0, le=1)
     min_area: float = Field(4.0, ge=0)
-    # Ordered operators [{name, p, ...ranges}], or a preset {preset: randaugment, n, m} | {preset: trivialaugment}.
-    policy: list[dict[str, Any]] | dict[str, Any]
+    # Ordered operators [{name, p, ...ranges}], or a preset {preset: randaugment, n, m} | {preset: trivialaugment},
+    # or "auto": the augment stage runs tune's search on the validation split and uses its choice
+    # (reports/policy_choice.json), which may be no augmentation at all.
+    policy: list[dict[str, Any]] | dict[str, Any] | Literal["auto"]
 
     @field_validator("policy", mode="before")
     @classmethod
     def _policy_is_a_list_or_a_preset(cls, value: Any) -> Any:
+        if value == "auto":
+            return value
         if isinstance(value, list) and not value:
             raise ValueError("should have at least 1 operator, or be a preset such as {preset: randaugment, n: 2, m: 9}")
         if not isinstance(value, list | dict):
-            raise ValueError("should be a list of operators or a preset such as {preset: trivialaugment}")
+            raise ValueError("should be a list of operators, a preset such as {preset: trivialaugment}, or auto")
         return value
 
 
@@ -167,10 +171,13 @@ class EvaluateParams(Section):
     tolerance: float = Field(0.0, ge=0, le=1)
     # Fail the evaluate stage (dvc repro and augmill run stop with an error) on a regression.
     fail_on_regression: bool = False
-    # The model evaluate and tune train: "linear" (logistic regression, the fast default) or "cnn" (images:
+    # The model evaluate and tune train: "linear" (logistic regression, the fast default) or "cnn" (images and audio:
     # a small CNN on the same downscaled pixels, PyTorch on the CPU, which can feel geometric invariance).
     model: Literal["linear", "cnn"] = "linear"
     cnn_epochs: int = Field(30, ge=1, le=1000)
+    # With augment.policy: auto, a version whose verdict is "worse" fails the stage unless this is true
+    # (an explicit opt-in: a policy chosen by the machine never ships a regression silently).
+    allow_worse: bool = False
 
 
 class TuneParams(Section):
@@ -183,6 +190,12 @@ class TuneParams(Section):
     # Paired repeats per candidate, and how many of them every candidate gets before clear losers are dropped.
     repeats: int = Field(5, ge=2, le=100)
     screen_repeats: int = Field(2, ge=2, le=100)
+    # The policy whose ablations and magnitude grid are searched when augment.policy is auto (there is no
+    # "current" policy then); null: only no augmentation and the presets (images).
+    base_policy: list[dict[str, Any]] | dict[str, Any] | None = None
+    # How the magnitude of a list policy is searched: "grid" (x0.5, x1.5, x2) or "optuna" (TPE over the
+    # scale, seeded; the trials fill max_candidates; needs the optional `tune` extra: pip install optuna).
+    search: Literal["grid", "optuna"] = "grid"
 
     @model_validator(mode="after")
     def _screen_within_repeats(self) -> TuneParams:

@@ -57,8 +57,8 @@ def _demo_problems(params: Params) -> list[str]:
 
 def _modality_problems(params: Params) -> list[str]:
     """A modality may check its own section against the rest (e.g. keys it requires)."""
-    if params.evaluate.model == "cnn" and params.data.modality != "image":
-        return [f"evaluate.model: cnn is for images so far; {params.data.modality} takes linear"]
+    if params.evaluate.model == "cnn" and params.data.modality not in ("image", "audio"):
+        return [f"evaluate.model: cnn is for images and audio (log-mel); {params.data.modality} takes linear"]
     if params.data.targets != "none" and (params.data.modality != "image" or params.data.manifest_csv):
         return [f"data.targets: {params.data.targets} needs data.modality: image and no data.manifest_csv "
                 "(the annotation files name the images)"]
@@ -76,7 +76,10 @@ def parse_params(raw: dict, source: str = "params.yaml") -> Params:
         problems = _demo_problems(params)
         if problems:
             raise ParamsError(f"{source} is invalid:\n" + "\n".join(f"  {p}" for p in problems))
-        build_policy(params.augment.policy, params.data.modality)
+        if params.augment.policy != "auto":  # auto: the augment stage's search chooses (tasks/tune_search.py)
+            build_policy(params.augment.policy, params.data.modality)
+        if params.tune.base_policy is not None:
+            build_policy(params.tune.base_policy, params.data.modality, key="tune.base_policy")
         problems = _modality_problems(params)
         if problems:
             raise ParamsError(f"{source} is invalid:\n" + "\n".join(f"  {p}" for p in problems))

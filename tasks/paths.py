@@ -49,6 +49,7 @@ HEADLINE = REPORTS / "metrics.json"  # the few figures dvc.yaml lists as metrics
 PER_CLASS_RECALL = PLOTS / "per_class_recall.csv"
 PER_CLASS_RECALL_PNG = PLOTS / "per_class_recall.png"
 TUNE_REPORT = REPORTS / "tune.json"  # augmill tune (a command, not a stage)
+POLICY_CHOICE = REPORTS / "policy_choice.json"  # augment.policy: auto: the search's choice (stage augment)
 # report (written by evaluate, or `augmill report`)
 REPORT_PAGE = REPORTS / "index.html"
 # review: the human decisions, tracked in git, read by merge

@@ -69,6 +69,17 @@ def run(params: Params, n: int = 16, output_stem: Path = paths.PREVIEW) -> Path:
                         "run `augmill run` and look at reports/gallery.html instead")
     if n < 1:
         raise ValueError(f"augmill preview: --n must be at least 1, got {n}")
+    if params.augment.policy == "auto":  # the policy the augment stage chose, once it has run
+        from tasks.policy_choice import applied_policy
+
+        if not paths.POLICY_CHOICE.exists():
+            raise NoPreview(f"augmill preview: augment.policy is auto and the augment stage has not chosen yet "
+                            f"({paths.POLICY_CHOICE} is missing); run `augmill run`, or preview a written policy")
+        chosen = applied_policy(params)
+        if not chosen:
+            raise NoPreview(f"augmill preview: augment.policy auto chose no augmentation ({paths.POLICY_CHOICE}): "
+                            "there is nothing to preview")
+        params = params.model_copy(update={"augment": params.augment.model_copy(update={"policy": chosen})})
     raw, _ = modality.read_raw(params)
     return hook(choose_samples(raw, n, params.seed), params, output_stem)
 

@@ -47,6 +47,15 @@ def _json(path: Path) -> dict | None:
     return read_json(path) if path.exists() else None
 
 
+def policy_search(params: Params) -> dict | None:
+    """The search behind this version's policy (augment.policy: auto, from reports/policy_choice.json),
+    else the last `augmill tune`'s report, when it has run."""
+    if params.augment.policy == "auto":
+        choice = _json(paths.POLICY_CHOICE)
+        return None if choice is None else choice["search"] | {"auto": True}
+    return _json(paths.TUNE_REPORT)
+
+
 def _parquet(path: Path) -> pd.DataFrame | None:
     return pd.read_parquet(path) if path.exists() else None
 
@@ -249,7 +258,7 @@ def build_report(params: Params, path: Path = paths.REPORT_PAGE) -> Path:
         "gallery": gallery_section(params, modality, raw, validated, review.pop("frame")),
         "quarantine": quarantine_section(),
         "evaluate": evaluate_section(),
-        "tune": _json(paths.TUNE_REPORT),  # written by `augmill tune`, when it has run
+        "tune": policy_search(params),
         "review": review,
     }
     html = _templates.get_template("report.html.j2").render(**context)

@@ -65,6 +65,7 @@ PURPOSES: dict[str, Purpose] = {
     "bootstrap": Purpose("stream", 0xB0075, "stats: bootstrap resamples"),
     "label_issues": Purpose("stream", 0x1AB3, "label issues: the cross-validation model's random_state"),
     "evaluate_rows": Purpose("stream", 0xE7A1, "evaluate: the rows of repeat <r> (tag after the repeat)"),
+    "tune_sampler": Purpose("stream", 0x0B7, "tune.search: optuna, the TPE sampler's seed"),
     "evaluate_model": Purpose("stream", 0xC11, "evaluate: the model's seed in repeat <r> (tag after the repeat)"),
 }
 # Streams whose tag follows their numbers (kept as recorded: evaluate's SeedSequence([seed, r, tag])).

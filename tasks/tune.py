@@ -13,6 +13,7 @@ a valid answer.
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 from dataclasses import dataclass
 from functools import partial
@@ -26,6 +27,7 @@ from tasks import evaluate, paths, stats
 from tasks.augment import Shard, ShardMapper, assign_variants, make_shards
 from tasks.io import read_json, read_parquet
 from tasks.modalities import get_modality
+from tasks.modalities.contract import optional_hook
 from tasks.ops.base import OperatorConfigError
 from tasks.ops.policy import build_policy
 from tasks.params import Params
@@ -64,12 +66,25 @@ def scaled_entry(entry: dict, scale: float) -> dict:
     return scaled
 
 
-def candidates(policy: Any, modality: str) -> list[Candidate]:
-    """No augmentation, the current policy, the presets (images), the current list policy with each
+def base_policy(params: Params) -> Any:
+    """The policy the search varies: augment.policy, or tune.base_policy when augment.policy is auto
+    (None: there is none, and only no augmentation and the presets are tried)."""
+    return params.tune.base_policy if params.augment.policy == "auto" else params.augment.policy
+
+
+def magnitude_candidate(policy: list, scale: float) -> Candidate:
+    return Candidate(f"magnitude x{scale}", "magnitude", [scaled_entry(entry, scale) for entry in policy])
+
+
+def candidates(policy: Any, modality: str, base_name: str = "current",
+               magnitudes: tuple[float, ...] = MAGNITUDE_SCALES) -> list[Candidate]:
+    """No augmentation, the current (or base) policy, the presets (images), the list policy with each
     operator dropped in turn, its geometric and photometric operators alone (images), and its ranges
     scaled by MAGNITUDE_SCALES. Candidates whose policy
     the catalogue refuses (a scaled range out of an operator's bounds) are left out; duplicates once."""
-    found = [Candidate(NONE, "none", None), Candidate("current", "current", policy)]
+    found = [Candidate(NONE, "none", None)]
+    if policy is not None:
+        found.append(Candidate(base_name, "current", policy))
     if modality == "image":
         found += [Candidate(" ".join(f"{k} {v}" if k != "preset" else str(v) for k, v in entry.items()), "preset",
                             dict(entry)) for entry in PRESETS]
@@ -84,9 +99,13 @@ def candidates(policy: Any, modality: str) -> list[Candidate]:
         if len(policy) > 1:
             found += [Candidate(f"without {entry['name']}#{index}", "ablation", policy[:index] + policy[index + 1:])
                       for index, entry in enumerate(policy)]
-        found += [Candidate(f"magnitude x{scale}", "magnitude", [scaled_entry(entry, scale) for entry in policy])
-                  for scale in MAGNITUDE_SCALES]
-    kept, seen = [], set()
+        found += [magnitude_candidate(policy, scale) for scale in magnitudes]
+    return distinct_valid(found, modality)
+
+
+def distinct_valid(found: list[Candidate], modality: str, seen: set[str] | None = None) -> list[Candidate]:
+    """The candidates the catalogue accepts, each policy once (``seen``: keys of policies already taken)."""
+    kept, seen = [], set() if seen is None else seen
     for candidate in found:
         key = json.dumps(candidate.policy, sort_keys=True)
         if key in seen:
@@ -129,7 +148,10 @@ def load_splits(params: Params) -> TuneData:
 
 
 def _absolute(frame: pd.DataFrame, folder: Path) -> pd.DataFrame:
-    # The feature hooks join a row's path to their folder; an absolute path stays itself.
+    # The feature hooks join a row's path to their folder; an absolute path stays itself. Rows that hold
+    # their values (table rows, texts) may have no path.
+    if "path" not in frame:
+        return frame
     return frame.assign(path=[str((folder / p).resolve()) for p in frame["path"]])
 
 
@@ -140,14 +162,20 @@ def originals_frame(data: TuneData, params: Params) -> pd.DataFrame:
 
 
 def _augment_into(shard: Shard, params: Params, output_dir: str) -> list[dict]:
-    return get_modality(params.data.modality).augment_shard(shard, params, Path(output_dir))
+    augment_shard = get_modality(params.data.modality).augment_shard
+    # Images and audio write files (here: into the scratch folder); texts and table rows are values in the rows.
+    if "output_dir" in inspect.signature(augment_shard).parameters:
+        return augment_shard(shard, params, Path(output_dir))
+    return augment_shard(shard, params)
 
 
 def make_variants(data: TuneData, params: Params, policy: Any, output_dir: Path, mapper: ShardMapper) -> pd.DataFrame:
     """The candidate's variants of the train sources (the plan's numbers), written under output_dir;
     ``mapper`` runs the shards (flows.executors)."""
     candidate_params = params.model_copy(update={"augment": params.augment.model_copy(update={"policy": policy})})
-    shards = make_shards(data.sources, params.execution.shard_size)
+    custom_shards = optional_hook(get_modality(params.data.modality), "make_shards")  # a table's: one per class
+    shards = (custom_shards(data.sources, candidate_params) if custom_shards
+              else make_shards(data.sources, params.execution.shard_size))
     rows = [row for shard_rows in mapper(partial(_augment_into, params=candidate_params, output_dir=str(output_dir)),
                                          shards) for row in shard_rows]
     frame = pd.DataFrame(rows).sort_values("sample_id").reset_index(drop=True)

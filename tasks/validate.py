@@ -102,6 +102,12 @@ def run(params: Params) -> dict:
     labels = sorted(sources["label"].unique().tolist())
     # A row augment could not make has nothing to measure: decide() quarantines it with augment's reason.
     features = measure(modality, made_rows(augmented), sources, params)
+    if features.empty:  # no variants at all (augment.policy: auto chose none): every column named, no rows
+        from tasks.gx_validation import load_suite
+
+        named = [item["kwargs"]["column"] for item in load_suite(modality.SUITE_FILE)["expectations"]
+                 if "column" in item["kwargs"]]
+        features = features.reindex(columns=list(dict.fromkeys([*features.columns, *modality.FEATURE_COLUMNS, *named])))
     measurable = features[features["unreadable"] == ""].drop(columns="unreadable")
     shutil.rmtree(paths.GX_DOCS, ignore_errors=True)  # GX adds to an existing site; keep only this run's
     outcome = run_suite(measurable, modality.SUITE_FILE, id_column="sample_id",

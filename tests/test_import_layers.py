@@ -32,7 +32,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # operators, modalities or demos are in tasks.params_load (a stage-level module).
     # The modality contract and registry are declarations too (the contract imports nothing at run time).
     ("params", ("tasks.params", "tasks.modalities.*_params", "tasks.generative.params", "tasks.modalities",
-                "tasks.modalities.contract")),
+                "tasks.modalities.contract", "tasks.policy_choice")),
     ("operators", ("tasks.ops", "tasks.ops.*")),
     # Page pieces the modalities' galleries and previews draw with.
     ("pages", ("tasks.preview", "tasks.review_pages")),

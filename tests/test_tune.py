@@ -190,7 +190,7 @@ def test_same_seed_same_report(demo, tmp_path):
 def test_no_candidate_starts_after_the_time_budget(demo, tmp_path, monkeypatch):
     from itertools import count
 
-    from flows.tune import search
+    from tasks.tune_search import search
 
     root = _copy(demo, tmp_path)
     monkeypatch.chdir(root)
@@ -217,3 +217,39 @@ def test_tune_with_the_cnn_is_repeatable(demo, tmp_path):
     assert reports[0] == reports[1]
     assert reports[0]["model"].startswith("a small CNN")
     assert reports[0]["candidates"][1]["interval"]["repeats"] == 2
+
+
+def test_optuna_magnitude_trials_are_seeded_and_skip_refused_scales():
+    """tune.search: optuna: the scales asked of the seeded TPE sampler are the same for the same seed,
+    each is scored before the next is asked, and a scale the catalogue refuses is not run."""
+    pytest.importorskip("optuna")
+    from tasks.tune_search import optuna_magnitudes
+
+    params = load_params(REPO / "params.yaml", ["tune.search=optuna"])
+    policy = [{"name": "random_resized_crop", "p": 1.0, "scale": [0.2, 1.0]}]  # from x1.25: a scale of 0 or below
+
+    def trials(seed: int) -> list[str]:
+        scored = []
+        found = optuna_magnitudes(policy, params.model_copy(update={"seed": seed}), 8, set(), lambda: False,
+                                  lambda c: scored.append(c.name) or float(c.policy[0]["scale"][0]))
+        names = [c.name for c in found]
+        assert names == scored  # each scored when it was asked
+        return names
+
+    first = trials(1)
+    assert first == trials(1) and first != trials(2)
+    assert 0 < len(first) < 8 and all(0.25 <= float(name.split("x")[1]) < 1.25 for name in first)  # some refused
+
+
+@pytest.mark.e2e
+def test_an_optuna_search_scores_its_magnitude_trials_with_the_rest(demo, tmp_path):
+    pytest.importorskip("optuna")
+    root = _copy(demo, tmp_path)
+    run(["augmill", "tune", "--set", "tune.search=optuna", "--set", "tune.max_candidates=8",
+         "--set", "augment.policy=[{name: rotate, p: 0.9, angle: [-12, 12]}]"], root)
+    report = _report(root)
+    assert report["magnitudes"].startswith("optuna")
+    trials = [row for row in report["candidates"] if row["kind"] == "magnitude"]
+    assert len(report["candidates"]) == 8 and len(trials) == 2
+    assert all(row["score"]["repeats"] >= 2 and "interval" in row for row in trials)
+    assert all(row["policy"][0]["angle"][1] == -row["policy"][0]["angle"][0] != 12 for row in trials)

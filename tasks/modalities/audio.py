@@ -21,6 +21,7 @@ from tasks.modalities.audio_mix import mix_bias, mixes
 from tasks.modalities.audio_signal import (
     Clip,
     conform,
+    log_mel_patch,
     mfcc_summary,
     peak_dbfs,
     power,
@@ -268,7 +269,10 @@ def features(augmented: pd.DataFrame, sources: pd.DataFrame, params: Params) -> 
 
 def noise_range(params: Params) -> tuple[float, float] | None:
     """The widest snr_db range of the add_noise entries of augment.policy, if any."""
-    noise_ops = [op for op in build_policy(params.augment.policy, "audio") if op.name == NOISE_OP]
+    from tasks.policy_choice import applied_policy
+
+    policy = applied_policy(params)
+    noise_ops = [op for op in (build_policy(policy, "audio") if policy else []) if op.name == NOISE_OP]
     if not noise_ops:
         return None
     return min(op.snr_db[0] for op in noise_ops), max(op.snr_db[1] for op in noise_ops)
@@ -314,6 +318,7 @@ def finalize(originals: pd.DataFrame, accepted: pd.DataFrame, params: Params) ->
 # ---- evaluate, report, preview ----------------------------------------------------
 
 BASELINE_DESCRIPTION = "mean and std over time of 13 MFCCs and 40 log-mel bands, mono at audio.sample_rate"
+CNN_INPUT = "a 32x32 log-mel picture of the first 1.5 s (32 bands, 32 time steps)"  # evaluate.model: cnn
 HISTOGRAM_COLUMNS = ["duration_s", "rms_dbfs", "peak_dbfs", "silence_fraction", "sample_rate"]
 
 def baseline_features(frame: pd.DataFrame, params: Params, folder: Path = paths.FINAL) -> np.ndarray:
@@ -321,6 +326,10 @@ def baseline_features(frame: pd.DataFrame, params: Params, folder: Path = paths.
     check): mean and std over time of 13 MFCCs and 40 log-mel bands, at the target rate in
     mono: (rows, 106) float64."""
     rate = params.audio.sample_rate
+    if params.evaluate.model == "cnn":  # the CNN's input instead: a 32x32 log-mel picture (CNN_INPUT)
+        salt = key_of("audio cnn", rate, library_versions(*LIBRARIES), code_version("modalities/audio*.py", "feature_memo.py"))
+        return memoized_file_rows(folder, frame, salt, lambda path: log_mel_patch(conform(decode(path)[0], rate, "mono")),
+                                  32 * 32, np.float64, params.execution.cache)
     # Memoized per file (execution.cache): an incremental run decodes only the new recordings.
     salt = key_of("audio baseline", rate, library_versions(*LIBRARIES), code_version("modalities/audio*.py", "feature_memo.py"))
     return memoized_file_rows(folder, frame, salt, lambda path: mfcc_summary(conform(decode(path)[0], rate, "mono")),

@@ -243,3 +243,20 @@ def mfcc_summary(clip: Clip, n_mels: int = 40, n_mfcc: int = 13) -> np.ndarray:
 
     mfcc = dct(log_mel, type=2, axis=0, norm="ortho")[:n_mfcc]
     return np.concatenate([mfcc.mean(axis=1), mfcc.std(axis=1), log_mel.mean(axis=1), log_mel.std(axis=1)])
+
+
+def log_mel_patch(clip: Clip, n_mels: int = 32, frames: int = 32, seconds: float = 1.5) -> np.ndarray:
+    """The evaluate CNN's input (evaluate.model: cnn): log-mel power of the first ``seconds`` of the
+    clip (a shorter clip is padded with silence), ``n_mels`` bands from 20 Hz by ``frames`` time
+    steps (means of consecutive STFT frames), in dB below the patch's loudest cell (clipped at
+    -80): a fixed-size picture in which a word moved in time moves, and a louder one does not change."""
+    length = int(round(seconds * clip.rate))
+    samples = clip.samples[:length]
+    if len(samples) < length:
+        samples = np.vstack([samples, np.zeros((length - len(samples), samples.shape[1]), dtype=samples.dtype)])
+    power = mel_power(Clip(samples, clip.rate), n_mels, 20.0)
+    edges = np.linspace(0, power.shape[1], frames + 1).round().astype(int)
+    pooled = np.stack([power[:, a:max(b, a + 1)].mean(axis=1) for a, b in zip(edges[:-1], edges[1:], strict=True)],
+                      axis=1)
+    level = 10.0 * np.log10(pooled + 1e-12)
+    return np.maximum(level - level.max(), -80.0).ravel()

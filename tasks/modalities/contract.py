@@ -74,6 +74,8 @@ class OptionalHooks(Protocol):
     BASELINE_DESCRIPTION: str | None
     # report: the columns drawn as histograms (default: every numeric measurement).
     HISTOGRAM_COLUMNS: list[str] | None
+    # evaluate: what evaluate.model: cnn sees, for the report (audio: a log-mel picture).
+    CNN_INPUT: str
 
     def check_params(self, params: Params) -> list[str]:
         """params: problems with the modality's own section (keys it requires)."""
@@ -113,7 +115,8 @@ class OptionalHooks(Protocol):
 
 OPTIONAL_DEFAULTS: dict[str, Any] = {
     "REASON_CODES": None, "FEATURES_PER_SAMPLE": True, "BASELINE": "dense", "BASELINE_DESCRIPTION": None,
-    "HISTOGRAM_COLUMNS": None, "check_params": None, "make_shards": None, "augmented_columns": None,
+    "HISTOGRAM_COLUMNS": None, "CNN_INPUT": "the downscaled greyscale pixels",
+    "check_params": None, "make_shards": None, "augmented_columns": None,
     "summary_extra": None, "final_columns": None, "baseline_features": None, "report_thumbnail": None,
     "preview": None, "object_plan": None, "target_checks": None, "evaluation_rows": None,
 }

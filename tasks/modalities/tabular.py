@@ -66,7 +66,12 @@ def _policy(params: Params):
 
 def check_generation(train: pd.DataFrame, schema: TableSchema, params: Params, labels=None) -> None:
     """Refuse, before any work, a policy that cannot make rows for this table: a generator
-    that does not fit its column kinds, or a class with too few distinct rows for it."""
+    that does not fit its column kinds, or a class with too few distinct rows for it.
+    For augment.policy: auto, explore checks tune.base_policy (the search varies it), if any."""
+    if params.augment.policy == "auto":
+        if params.tune.base_policy is None:
+            return
+        params = params.model_copy(update={"augment": params.augment.model_copy(update={"policy": params.tune.base_policy})})
     policy = [op for op in _policy(params) if op.p > 0]
     if not policy:
         raise TableError("augment.policy: every generator has p 0; p is each generator's share of the new rows")

@@ -41,8 +41,8 @@ import numpy as np
 import yaml
 from PIL import Image, ImageEnhance
 
-from flows.prefect_api import _free_port
-from tasks.ops.image import gaussian_noise, hue_matrix
+from augmill.flows.prefect_api import _free_port
+from augmill.tasks.ops.image import gaussian_noise, hue_matrix
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -198,8 +198,8 @@ def running_prefect_server():
         server.wait(timeout=30)
 
 
-PLAIN_RUN = ("from pathlib import Path; from flows.stages import STAGE_NAMES, run_stage; "
-             "from tasks.params_load import load_params; params = load_params(Path('params.yaml'), []); "
+PLAIN_RUN = ("from pathlib import Path; from augmill.flows.stages import STAGE_NAMES, run_stage; "
+             "from augmill.tasks.params_load import load_params; params = load_params(Path('params.yaml'), []); "
              "[run_stage(name, params) for name in STAGE_NAMES]")
 
 

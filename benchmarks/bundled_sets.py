@@ -75,7 +75,7 @@ def make_tiles(folder: Path) -> pd.DataFrame:
 
 def fortune_languages() -> pd.DataFrame:
     """Columns text, label (the language); a cookie found under two languages is left out."""
-    from tasks.demos.fortunes import read_topic
+    from augmill.tasks.demos.fortunes import read_topic
 
     rows = [{"text": text, "label": language}
             for language, files in LANGUAGE_FILES.items() for name in files for text in read_topic(name)]

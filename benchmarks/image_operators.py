@@ -31,7 +31,7 @@ from statistics import median
 import numpy as np
 from PIL import Image
 
-from tasks.ops import policy
+from augmill.tasks.ops import policy
 
 # augmill entry -> albumentations transform (always applied), with matching magnitudes.
 PAIRS = {
@@ -162,7 +162,7 @@ def measure(side: str, count: int, rounds: int) -> dict[str, float]:
 
         whole = {END_TO_END: randaugment, STANDARD: standard}
     else:
-        from tasks.imaging import keep_freed_memory
+        from augmill.tasks.imaging import keep_freed_memory
 
         keep_freed_memory()  # as augmill's augment stage does in each worker
         timed = {}

@@ -73,7 +73,7 @@ def text_frame(table_of) -> object:
 
 
 def fortune_topics() -> pd.DataFrame:
-    from tasks.demos.fortunes import fortunes_table
+    from augmill.tasks.demos.fortunes import fortunes_table
 
     return fortunes_table()
 
@@ -120,7 +120,7 @@ def flip_labels(labels: np.ndarray, share: float, rare: str | None, rng: np.rand
 def macro_f1(train: pd.DataFrame, test: pd.DataFrame, params) -> float:
     from sklearn.metrics import f1_score
 
-    from tasks.evaluate import features_for, make_model
+    from augmill.tasks.evaluate import features_for, make_model
 
     both = pd.concat([train, test], ignore_index=True)
     table = {"train": train} if params.data.modality == "tabular" else {}
@@ -132,7 +132,7 @@ def macro_f1(train: pd.DataFrame, test: pd.DataFrame, params) -> float:
 def one_repeat(frame: pd.DataFrame, params, share: float, rare: str | None, repeat: int) -> dict:
     from sklearn.model_selection import train_test_split
 
-    from tasks.label_issues import check
+    from augmill.tasks.label_issues import check
 
     rng = np.random.default_rng([params.seed, repeat])
     train, test = train_test_split(frame, test_size=0.3, stratify=frame["label"], random_state=int(rng.integers(2**31)))
@@ -166,7 +166,7 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a param for every set, e.g. evaluate.model=cnn (repeatable)")
     arguments = parser.parse_args()
-    from tasks.params_load import load_params
+    from augmill.tasks.params_load import load_params
 
     print(f"{'set':30} {'train':>5} {'flipped':>7} {'suspects':>8} {'precision':>13} {'recall':>13} "
           f"{'F1 true':>13} {'F1 report':>13} {'F1 quarantine':>13} {'quar. - rep.':>13} {'OOF bal.acc':>13} acted on")

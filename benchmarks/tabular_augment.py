@@ -75,7 +75,7 @@ def make_table(rows: int, rare_share: float, kind: str, seed: int = 0) -> pd.Dat
 
 
 def params_for(policy: dict, rows: int):
-    from tasks.params_load import parse_params
+    from augmill.tasks.params_load import parse_params
 
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
     raw["data"].update(modality="tabular", raw_dir="raw")
@@ -94,7 +94,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs per generator; the fastest is shown")
     args = parser.parse_args()
 
-    from tasks import augment, bias, explore
+    from augmill.tasks import augment, bias, explore
 
     started = time.perf_counter()
     import imblearn.over_sampling  # noqa: F401  (a fixed cost of the stage's process, timed apart)

@@ -32,7 +32,7 @@ sys.path.insert(0, str(REPO))
 
 
 def corpus(n: int) -> list[str]:
-    from tasks.demos.fortunes import fortunes_table
+    from augmill.tasks.demos.fortunes import fortunes_table
 
     texts = fortunes_table()["text"].tolist()
     return [texts[i % len(texts)] for i in range(n)]
@@ -50,7 +50,7 @@ def time_per_text(function, texts: list[str]) -> float:
 
 
 def augmill_operator(name: str, alpha: float):
-    from tasks.ops.policy import build_policy
+    from augmill.tasks.ops.policy import build_policy
 
     entry = {"name": name} | ({"alpha": [alpha, alpha]} if name != "sentence_shuffle" else {})
     (op,) = build_policy([entry], "text")
@@ -61,7 +61,7 @@ def augmill_operator(name: str, alpha: float):
 def plain_synonym_loop(alpha: float):
     """The same work as synonym_replacement with nothing but the standard library:
     split on spaces, pick n non-stop words that have synonyms, replace each."""
-    from tasks.modalities.text_lexicon import STOP_WORDS, load_lexicon
+    from augmill.tasks.modalities.text_lexicon import STOP_WORDS, load_lexicon
 
     table = {word: load_lexicon().synonyms(word) for word in load_lexicon()._table}
     rng = random.Random(0)
@@ -94,9 +94,9 @@ def nlpaug_operators(alpha: float) -> dict:
 
 def stage_rate(texts: list[str], workers: int) -> float:
     """Seconds of tasks.augment.run for the example policy, in a scratch project folder."""
-    from tasks import augment, bias, explore, paths
-    from tasks.io import write_csv
-    from tasks.params_load import parse_params
+    from augmill.tasks import augment, bias, explore, paths
+    from augmill.tasks.io import write_csv
+    from augmill.tasks.params_load import parse_params
 
     raw = yaml.safe_load((REPO / "examples/text.yaml").read_text())
     raw["prepare"] = {"dataset": "none"}
@@ -139,7 +139,7 @@ def main() -> None:
         seconds = stage_rate(texts, workers)
         print(f"  workers {workers}: {rate(len(texts), seconds)}  ({seconds:.2f} s)")
 
-    from tasks.ops.policy import operators_for
+    from augmill.tasks.ops.policy import operators_for
 
     others = nlpaug_operators(args.alpha)
     print("\none operator, one text at a time:")

@@ -35,10 +35,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from tasks.imaging import pixel_stats, similarity
-from tasks.modalities.image_checks import compare
-from tasks.ops.policy import build_policy, run_policy, sample_seed
-from tasks.params import ValidateParams
+from augmill.tasks.imaging import pixel_stats, similarity
+from augmill.tasks.modalities.image_checks import compare
+from augmill.tasks.ops.policy import build_policy, run_policy, sample_seed
+from augmill.tasks.params import ValidateParams
 
 
 def tiles(image: Image.Image, side: int = 128, stride: int = 96) -> list[Image.Image]:

@@ -17,7 +17,7 @@ import json
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from tasks.loaders import PolicyTransform, hf_dataset
+from augmill.tasks.loaders import PolicyTransform, hf_dataset
 
 
 def pixels(images) -> np.ndarray:

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from tasks.loaders import PolicyTransform, VersionDataset
+from augmill.tasks.loaders import PolicyTransform, VersionDataset
 
 
 def pixels(image) -> torch.Tensor:

@@ -24,8 +24,8 @@ import sys
 import time
 from pathlib import Path
 
-from flows import prefect_api  # cheap: the standard library only
-from flows.stages import STAGE_NAMES, preload  # cheap: stage modules are imported when a stage runs
+from augmill.flows import prefect_api  # cheap: the standard library only
+from augmill.flows.stages import STAGE_NAMES, preload  # cheap: stage modules are imported when a stage runs
 
 
 def _quiet_offline_prefect() -> None:
@@ -160,27 +160,27 @@ def main(argv: list[str] | None = None) -> int:
     # comes up while params are checked and Prefect and DVC are imported (stopped if anything fails).
     api = prefect_api.start_unless_configured() if args.command == "run" else None
     try:
-        from tasks.params_load import load_params  # ~0.3 s (pydantic): after the server starts
+        from augmill.tasks.params_load import load_params  # ~0.3 s (pydantic): after the server starts
     except BaseException:
         if api is not None:
             api.stop()
         raise
     try:
         if args.command == "verify":  # REV's params, not this workspace's, are the ones recomputed
-            from flows.verify import verify
+            from augmill.flows.verify import verify
 
             return verify(args.rev)
         if args.command == "export":  # reads a version; needs no params
             import json
 
-            from tasks.export import export
+            from augmill.tasks.export import export
 
             print(json.dumps(export(".", args.out, args.format, split=args.split, origin=args.origin, rev=args.rev)))
             return 0
         if args.command == "environment":
             import json
 
-            from tasks.environment import gather
+            from augmill.tasks.environment import gather
 
             print(json.dumps(gather(), indent=2, ensure_ascii=False))  # the bytes augmill run writes
             return 0
@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{args.params}: ok")
             return 0
         if args.command == "preview":
-            from tasks.preview import run as run_preview
+            from augmill.tasks.preview import run as run_preview
 
             print(run_preview(params, args.n))
             return 0
@@ -202,16 +202,16 @@ def main(argv: list[str] | None = None) -> int:
             # one has none: the schedule would never fire), coming up while Prefect is imported.
             api = prefect_api.start_server_unless_configured(prefect_api.PROJECT_SERVER_HOME)
             try:
-                from flows.deploy import serve
+                from augmill.flows.deploy import serve
 
                 return serve(params, cron, api=api)
             except KeyboardInterrupt:  # Ctrl-C before Prefect's runner took over (it handles its own)
                 print("augmill: stopped", file=sys.stderr)
                 return 130
-        from flows.workspace_lock import workspace_lock
+        from augmill.flows.workspace_lock import workspace_lock
 
         if args.command == "tune":
-            from flows.tune import run as run_tune
+            from augmill.flows.tune import run as run_tune
 
             with workspace_lock("tune"):
                 return run_tune(Path(args.params), args.overrides, args.accept)
@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
             with workspace_lock(args.command):
                 return _run_report(params) if args.command == "report" else _run_review(args, params)
         if args.command == "stage":
-            from flows.stages import run_stage
+            from augmill.flows.stages import run_stage
 
             with workspace_lock(f"stage {args.name}"):
                 run_stage(args.name, params)
@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _stage_prefix(error: BaseException) -> str:
     """ "stage augment: " when the error came out of a stage (flows.stages notes which), else ""."""
-    from flows.stages import stage_of
+    from augmill.flows.stages import stage_of
 
     stage = stage_of(error)
     return f"stage {stage}: " if stage else ""
@@ -246,13 +246,13 @@ def _for_the_user(error: BaseException) -> bool:
     """One line, not a traceback: an error augmill raises for the user (flows.errors), or a
     library's error out of a stage (a whole-run failure: the line names the stage). A bug in
     augmill's own code (its innermost frame ours, not a user error) keeps its traceback."""
-    from flows.errors import is_user_error, raised_by_augmill
+    from augmill.flows.errors import is_user_error, raised_by_augmill
 
     return is_user_error(error) or (bool(_stage_prefix(error)) and not raised_by_augmill(error))
 
 
 def _print_user_error(error: BaseException, verbose: bool) -> None:
-    from flows.errors import USER_ERROR_KINDS, one_line
+    from augmill.flows.errors import USER_ERROR_KINDS, one_line
 
     if verbose:
         import traceback
@@ -279,7 +279,7 @@ def _user_errors_in_one_line(command, verbose: bool) -> int:
 def _run_init(args) -> int:
     import os
 
-    from flows.init import init
+    from augmill.flows.init import init
 
     workers = max(1, min(4, os.cpu_count() or 1))
     for line in init(Path(args.path), Path("."), args.force, args.label_column, args.text_column, workers):
@@ -288,14 +288,14 @@ def _run_init(args) -> int:
 
 
 def _run_report(params) -> int:
-    from tasks.report import build_report
+    from augmill.tasks.report import build_report
 
     print(build_report(params))
     return 0
 
 
 def _run_review(args, params) -> int:
-    from tasks.review import run_command
+    from augmill.tasks.review import run_command
 
     return run_command(args.action, args.target, args.note, args.reviewer, params.data.modality, args.label)
 
@@ -305,7 +305,7 @@ def _exit_on_sigterm(signum, frame) -> None:
 
 
 def _checked_cron(cron: str | None) -> str | None:
-    from tasks.params import ParamsError, check_cron
+    from augmill.tasks.params import ParamsError, check_cron
 
     try:
         return None if cron is None else check_cron(cron)
@@ -314,15 +314,15 @@ def _checked_cron(cron: str | None) -> str | None:
 
 
 def _run_pipeline(args, params, api, started: float) -> int:
-    from flows import dvc_state
-    from flows.pipeline import pipeline
+    from augmill.flows import dvc_state
+    from augmill.flows.pipeline import pipeline
 
     if not args.verbose:
-        from flows.errors import hide_user_error_tracebacks
+        from augmill.flows.errors import hide_user_error_tracebacks
 
         hide_user_error_tracebacks()
 
-    from flows.executors import pipeline_task_runner
+    from augmill.flows.executors import pipeline_task_runner
 
     runner = pipeline_task_runner(params)
     stale = None

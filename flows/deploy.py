@@ -25,11 +25,11 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from flows.prefect_api import ScheduledServer, serving
-from flows.versions import ENVIRONMENT_RECORD
-from flows.workspace_lock import workspace_lock
-from tasks.params import Params, ParamsError, ScheduleParams
-from tasks.params_load import load_params
+from augmill.flows.prefect_api import ScheduledServer, serving
+from augmill.flows.versions import ENVIRONMENT_RECORD
+from augmill.flows.workspace_lock import workspace_lock
+from augmill.tasks.params import Params, ParamsError, ScheduleParams
+from augmill.tasks.params_load import load_params
 
 FLOW_NAME = "augmill-scheduled"
 DEPLOYMENT_NAME = "dataset-version"
@@ -154,8 +154,8 @@ def _git_sees_changes(root: Path, paths: list[str]) -> bool:
 
 @task(name="reproduce-and-record", cache_policy=NO_CACHE)
 def reproduce_and_record(root: str, params: Params, run_name: str, run_id: str) -> dict:
-    from flows.executors import pipeline_task_runner
-    from flows.pipeline import pipeline
+    from augmill.flows.executors import pipeline_task_runner
+    from augmill.flows.pipeline import pipeline
 
     logger = get_run_logger()
     project, settings = Path(root), params.schedule

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from tasks.samples import UnusableSample
+from augmill.tasks.samples import UnusableSample
 
 # The kinds augmill raises for the user (its own classes derive from these); a KeyError,
 # TypeError, AttributeError ... out of augmill's code is a bug, never a message.
@@ -30,7 +30,7 @@ def raised_by_augmill(error: BaseException) -> bool:
 
 
 def is_user_error(error: BaseException) -> bool:
-    from tasks.params import ParamsError
+    from augmill.tasks.params import ParamsError
 
     if isinstance(error, ParamsError):
         return True

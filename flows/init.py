@@ -23,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from tasks.inspect_data import Finding, InitError, inspect, visible_files
+from augmill.tasks.inspect_data import Finding, InitError, inspect, visible_files
 
 DATA_HOME = Path("data") / "input"  # where a dataset found at the project root is moved
 # Never moved: what a project (or an earlier init) already holds.
@@ -116,8 +116,8 @@ def render_params(finding: Finding, raw_dir: str, source: str, workers: int) -> 
 def _tracked_defaults(written: str | None) -> list[str]:
     """The sections dvc.yaml tracks that init chose nothing for, at their defaults: DVC needs every
     param a stage lists to be in params.yaml, and written out they show what can be tuned."""
-    from tasks.modalities import MODALITIES
-    from tasks.params import Params
+    from augmill.tasks.modalities import MODALITIES
+    from augmill.tasks.params import Params
 
     defaults = Params.model_validate({"seed": 0, "augment": {"policy": [{"name": "x"}]}}).model_dump(by_alias=True,
                                                                                                  mode="json")
@@ -156,7 +156,7 @@ def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
 
 
 def _write_project_files(project: Path) -> None:
-    package = resources.files("tasks") / "project"
+    package = resources.files("augmill.tasks") / "project"
     (project / "dvc.yaml").write_text(user_dvc_yaml((package / "pipeline.dvc.yaml").read_text(encoding="utf-8")),
                                       encoding="utf-8")
     expectations = project / "expectations"
@@ -164,7 +164,7 @@ def _write_project_files(project: Path) -> None:
     for suite in (package / "expectations").iterdir():
         if suite.name.endswith(".json"):
             (expectations / suite.name).write_text(suite.read_text(encoding="utf-8"), encoding="utf-8")
-    from tasks.review import COLUMNS
+    from augmill.tasks.review import COLUMNS
 
     (project / "reviews").mkdir(exist_ok=True)
     decisions = project / "reviews" / "decisions.csv"
@@ -199,7 +199,7 @@ def init(target: Path, project: Path, force: bool = False, label_column: str | N
     if params_path.exists():
         shutil.copy(params_path, project / "params.yaml.bak")
     params_path.write_text(render_params(finding, raw_text, str(target), workers), encoding="utf-8")
-    from tasks.params_load import load_params
+    from augmill.tasks.params_load import load_params
 
     load_params(params_path)  # what init writes must pass the check a run makes
     if not new_project:

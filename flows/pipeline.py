@@ -18,9 +18,9 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows import dvc_state, versions
-from flows.stages import STAGE_NAMES, run_stage
-from tasks.params_load import load_params
+from augmill.flows import dvc_state, versions
+from augmill.flows.stages import STAGE_NAMES, run_stage
+from augmill.tasks.params_load import load_params
 
 
 @task(name="shard", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=1)
@@ -31,7 +31,7 @@ def run_shard(function, shard):
 def prefect_mapper(function, shards, window: int):
     """One Prefect task per shard (never per sample) on the flow's task runner, ``window``
     in flight at a time; yields each shard's rows in shard order."""
-    from flows.executors import in_order
+    from augmill.flows.executors import in_order
 
     def submit(function, shard):
         return run_shard.with_options(task_run_name=f"augment-shard-{shard.index:04d}").submit(function, shard)

@@ -23,11 +23,11 @@ STAGE_NAMES = ("prepare", "explore", "bias", "synthesize", "augment", "validate"
 
 # What a stage imports inside its functions, beyond its module (measured after Prefect and DVC:
 # Great Expectations 4.6 s, scikit-learn 1.6 s, tasks.explore/merge/evaluate ~0.7 s each).
-LAZY_IMPORTS = {"bias": ("tasks.label_issues", "cleanlab.filter", "cleanlab.rank", "cleanlab.outlier",
+LAZY_IMPORTS = {"bias": ("augmill.tasks.label_issues", "cleanlab.filter", "cleanlab.rank", "cleanlab.outlier",
                          "sklearn.model_selection", "sklearn.linear_model", "sklearn.pipeline", "sklearn.preprocessing",
                          "sklearn.feature_extraction.text"),  # the label check (cleanlab ~1.2 s on top of sklearn)
-                "augment": ("tasks.tune_search",),  # augment.policy: auto
-                "validate": ("tasks.gx_validation", "great_expectations"),
+                "augment": ("augmill.tasks.tune_search",),  # augment.policy: auto
+                "validate": ("augmill.tasks.gx_validation", "great_expectations"),
                 "evaluate": ("sklearn.linear_model", "sklearn.metrics", "sklearn.preprocessing", "sklearn.pipeline",
                              "sklearn.exceptions", "sklearn.feature_extraction.text")}
 
@@ -38,7 +38,7 @@ def preload(stages) -> threading.Thread:
 
     def import_all() -> None:
         for name in stages:
-            for module in (f"tasks.{name}", *LAZY_IMPORTS.get(name, ())):
+            for module in (f"augmill.tasks.{name}", *LAZY_IMPORTS.get(name, ())):
                 try:
                     importlib.import_module(module)
                 except Exception:  # noqa: BLE001 - the stage imports it again and reports the error itself
@@ -52,27 +52,27 @@ def preload(stages) -> threading.Thread:
 def run_stage(name: str, params, mapper=None) -> object:
     if name not in STAGE_NAMES:
         raise KeyError(f"unknown stage {name!r}; stages: {list(STAGE_NAMES)}")
-    from tasks import paths
-    from tasks.io import SCRATCH
+    from augmill.tasks import paths
+    from augmill.tasks.io import SCRATCH
 
     # Leftovers of a killed run (never inside an output); the caller holds the workspace lock.
     shutil.rmtree(SCRATCH, ignore_errors=True)
     try:
-        module = importlib.import_module(f"tasks.{name}")
+        module = importlib.import_module(f"augmill.tasks.{name}")
         if name == "prepare":
             # Always data/raw, never data.raw_dir: a user's own dataset is not an output of this stage.
             return {"written": module.write_demo(params, paths.DEMO_RAW)}
         if name == "augment":
-            from flows.executors import in_project, stage_mapper
+            from augmill.flows.executors import in_project, stage_mapper
 
             # augment's shards go to the flow's task runner (Prefect), else to params.execution's executor;
             # augment.policy: auto: tune's search on the validation split chooses the policy first (LAZY_IMPORTS)
             shard_mapper = in_project(mapper or stage_mapper(params.execution))
-            params = importlib.import_module("tasks.tune_search").resolve_policy(params, shard_mapper)
+            params = importlib.import_module("augmill.tasks.tune_search").resolve_policy(params, shard_mapper)
             return module.run(params, shard_mapper)
         result = module.run(params)
         if name == "evaluate":  # the headline figures (dvc.yaml's only metrics), from the full reports
-            from tasks.headline import write_headline
+            from augmill.tasks.headline import write_headline
 
             write_headline()
         return result

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import yaml
 
-from flows.executors import local_mapper
-from tasks import tune
-from tasks.io import write_json
-from tasks.params_load import load_params
-from tasks.tune_search import search
+from augmill.flows.executors import local_mapper
+from augmill.tasks import tune
+from augmill.tasks.io import write_json
+from augmill.tasks.params_load import load_params
+from augmill.tasks.tune_search import search
 
 
 def accept(policy, params_file: Path) -> None:
@@ -27,8 +27,8 @@ def accept(policy, params_file: Path) -> None:
 
     from ruamel.yaml import YAML
 
-    from tasks.io import write_bytes_atomic
-    from tasks.params_load import parse_params
+    from augmill.tasks.io import write_bytes_atomic
+    from augmill.tasks.params_load import parse_params
 
     round_trip = YAML()  # comments and key order stay
     round_trip.width = 4096
@@ -52,7 +52,7 @@ def run(params_file: Path, overrides: list[str], accept_choice: bool) -> int:
         shown = f"{score['mean']:.4f} ± {score['std']:.4f}" if score else "-"
         print(f"tune: {row['name']:<32} {shown:<18} {versus:<48} {row['status']}")
     print(f"tune: {report['statement']} ({report['seconds']:.1f}s; {tune.REPORT})")
-    from tasks.report import build_report
+    from augmill.tasks.report import build_report
 
     build_report(params)  # its policy-search section
     if accept_choice:

@@ -20,7 +20,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from flows.versions import ENVIRONMENT_RECORD, LOCK_FILE, differing_outputs, output_hashes
+from augmill.flows.versions import ENVIRONMENT_RECORD, LOCK_FILE, differing_outputs, output_hashes
 
 
 def verify(rev: str = "HEAD", root: Path = Path("."), say: Callable[[str], None] = print) -> int:
@@ -57,7 +57,7 @@ def verify(rev: str = "HEAD", root: Path = Path("."), say: Callable[[str], None]
 
 def environment_report(recorded_bytes: bytes | None) -> list[str]:
     """What differs between a version's recorded environment and this process's."""
-    from tasks.environment import describe_difference, differences, gather
+    from augmill.tasks.environment import describe_difference, differences, gather
 
     if recorded_bytes is None:
         return [f"environment: the version has no {ENVIRONMENT_RECORD} to compare with"]
@@ -72,7 +72,7 @@ def _recompute(worktree: Path) -> None:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(worktree), env.get("PYTHONPATH")]))
     # stdout to stderr: verify's own stdout is its verdict.
-    result = subprocess.run([sys.executable, "-m", "flows.cli", "run", "--force"], cwd=worktree, env=env,
+    result = subprocess.run([sys.executable, "-m", "augmill.flows.cli", "run", "--force"], cwd=worktree, env=env,
                             stdout=sys.stderr, stderr=sys.stderr)
     if result.returncode != 0:
         raise RuntimeError(f"recomputing the version failed (augmill run exited {result.returncode}; "

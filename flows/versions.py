@@ -72,8 +72,8 @@ def record_environment_if_new(before: OutputHashes, root: Path = Path(".")) -> b
     record = root / ENVIRONMENT_RECORD
     if record.exists() and not is_new_version(before, read_output_hashes(root)):
         return False
-    from tasks.environment import gather
-    from tasks.io import write_json
+    from augmill.tasks.environment import gather
+    from augmill.tasks.io import write_json
 
     write_json(record, gather())
     return True

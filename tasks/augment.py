@@ -19,17 +19,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tasks import paths
-from tasks.bias import apply_relabels
-from tasks.cache import Memo, code_version, key_of, library_versions
-from tasks.io import read_json, read_parquet, write_parquet_parts
-from tasks.modalities import get_modality
-from tasks.modalities.contract import optional_hook
-from tasks.ops.mixing import mixes_sources
-from tasks.params import Params
-from tasks.policy_choice import applied_policy  # noqa: F401  (re-exported)
-from tasks.samples import Shard
-from tasks.seeding import rank
+from augmill.tasks import paths
+from augmill.tasks.bias import apply_relabels
+from augmill.tasks.cache import Memo, code_version, key_of, library_versions
+from augmill.tasks.io import read_json, read_parquet, write_parquet_parts
+from augmill.tasks.modalities import get_modality
+from augmill.tasks.modalities.contract import optional_hook
+from augmill.tasks.ops.mixing import mixes_sources
+from augmill.tasks.params import Params
+from augmill.tasks.policy_choice import applied_policy  # noqa: F401  (re-exported)
+from augmill.tasks.samples import Shard
+from augmill.tasks.seeding import rank
 
 LINEAGE_COLUMNS = ["sample_id", "source_id", "split", "label", "origin", "ops", "seed", "variant", "sha256",
                    "augment_error"]
@@ -101,8 +101,8 @@ def augment_salt(params: Params) -> str:
 def policy_folders(params: Params) -> list[str]:
     """A digest of each user folder the policy reads: recordings (tasks.ops.audio_recorded) and a
     paraphrase model (tasks.ops.text_paraphrase); [] for none."""
-    from tasks.ops.audio_recorded import folder_digest
-    from tasks.ops.text_paraphrase import model_digest
+    from augmill.tasks.ops.audio_recorded import folder_digest
+    from augmill.tasks.ops.text_paraphrase import model_digest
 
     entries = [e for e in (params.augment.policy if isinstance(params.augment.policy, list) else [])
                if isinstance(e, dict)]

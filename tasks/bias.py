@@ -16,13 +16,13 @@ import math
 import numpy as np
 import pandas as pd
 
-from tasks import label_issues, label_review, paths
-from tasks.io import read_parquet, write_csv, write_json
-from tasks.modalities import get_modality
-from tasks.modalities.contract import optional_hook
-from tasks.params import BiasParams, Params
-from tasks.review import empty_decisions, label_decisions, read_decisions
-from tasks.samples import BiasCheckFailed  # noqa: F401  (raised by modalities' bias hooks; caught as tasks.bias.BiasCheckFailed)
+from augmill.tasks import label_issues, label_review, paths
+from augmill.tasks.io import read_parquet, write_csv, write_json
+from augmill.tasks.modalities import get_modality
+from augmill.tasks.modalities.contract import optional_hook
+from augmill.tasks.params import BiasParams, Params
+from augmill.tasks.review import empty_decisions, label_decisions, read_decisions
+from augmill.tasks.samples import BiasCheckFailed  # noqa: F401  (raised by modalities' bias hooks; caught as tasks.bias.BiasCheckFailed)
 
 
 class LabelIssuesFound(RuntimeError):

@@ -20,7 +20,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from tasks.io import read_json, temporary_path, write_bytes_atomic
+from augmill.tasks.io import read_json, temporary_path, write_bytes_atomic
 
 # Versioned: a change to what an entry holds (v2: key order kept) must not reuse older entries.
 CACHE_ROOT = Path(".augmill") / "cache" / "v2"

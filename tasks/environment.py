@@ -13,7 +13,7 @@ import platform
 from collections.abc import Mapping
 from pathlib import Path
 
-from tasks.cache import installed_version
+from augmill.tasks.cache import installed_version
 
 # Distributions whose code touches an output's bytes: decoding, operators, encoders, manifests,
 # measurements, models, plots and pages (by distribution name, as pip installs them).

@@ -43,14 +43,14 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
-from tasks import paths, stats
-from tasks.io import read_parquet, write_bytes_atomic, write_csv, write_json
-from tasks.modalities import get_modality
-from tasks.modalities.contract import optional_hook
-from tasks.params import Params
-from tasks.png import figure_png
-from tasks.report_plots import _sorted_labels, plt
-from tasks.seeding import generator, stream_int
+from augmill.tasks import paths, stats
+from augmill.tasks.io import read_parquet, write_bytes_atomic, write_csv, write_json
+from augmill.tasks.modalities import get_modality
+from augmill.tasks.modalities.contract import optional_hook
+from augmill.tasks.params import Params
+from augmill.tasks.png import figure_png
+from augmill.tasks.report_plots import _sorted_labels, plt
+from augmill.tasks.seeding import generator, stream_int
 
 METRICS = stats.METRICS
 log = logging.getLogger("augmill.evaluate")
@@ -113,7 +113,7 @@ def make_model(kind: str, params: Params, seed: int | None = None):
     """The evaluate model (evaluate.model); ``seed``: the CNN's initialisation and batch order (the
     logistic regression's solver is deterministic and takes none)."""
     if params.evaluate.model == "cnn" and kind == "dense":
-        from tasks.cnn import SmallCNN
+        from augmill.tasks.cnn import SmallCNN
 
         return SmallCNN(params.evaluate.cnn_epochs, params.seed if seed is None else seed)
     from sklearn.feature_extraction.text import TfidfVectorizer
@@ -432,7 +432,7 @@ def run(params: Params) -> dict:
     rows = rows_hook(final, params) if rows_hook else None
     report = evaluate(final if rows is None else rows, params)
     if rows is not None and "setup" in report:
-        from tasks.modalities.image_annotated_final import PROXY_TASK
+        from augmill.tasks.modalities.image_annotated_final import PROXY_TASK
 
         report["setup"]["features"] = PROXY_TASK
     write_json(paths.EVALUATE_REPORT, report)
@@ -444,7 +444,7 @@ def run(params: Params) -> dict:
         log.warning("evaluate: WARNING: %s", report["statement"])
     else:
         print(f"evaluate: {report['statement']}")
-    from tasks.report import build_report
+    from augmill.tasks.report import build_report
 
     build_report(params)
     if report["regression"] and params.evaluate.fail_on_regression:

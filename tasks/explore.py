@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-from tasks import paths
-from tasks.io import write_csv, write_json, write_parquet
-from tasks.modalities import get_modality
-from tasks.params import Params
-from tasks.report_plots import bar_chart
-from tasks.samples import QUARANTINE_COLUMNS, NothingUsable
+from augmill.tasks import paths
+from augmill.tasks.io import write_csv, write_json, write_parquet
+from augmill.tasks.modalities import get_modality
+from augmill.tasks.params import Params
+from augmill.tasks.report_plots import bar_chart
+from augmill.tasks.samples import QUARANTINE_COLUMNS, NothingUsable
 
 TOP_REASONS = 3
 

@@ -21,7 +21,7 @@ import csv
 import shutil
 from pathlib import Path
 
-from tasks.loaders import FINAL, LoaderError, _read, feature_columns, hf_dataset, modality_of, read_manifest
+from augmill.tasks.loaders import FINAL, LoaderError, _read, feature_columns, hf_dataset, modality_of, read_manifest
 
 FORMATS = ("imagefolder", "hf", "csv", "parquet")
 

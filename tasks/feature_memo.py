@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tasks.cache import CACHE_ROOT
-from tasks.io import sha256_file, write_bytes_atomic
+from augmill.tasks.cache import CACHE_ROOT
+from augmill.tasks.io import sha256_file, write_bytes_atomic
 
 # More packs than this (many small incremental runs) are joined into one on the next write.
 MAX_PACKS = 8

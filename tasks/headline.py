@@ -15,8 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tasks import paths
-from tasks.io import read_json, write_json
+from augmill.tasks import paths
+from augmill.tasks.io import read_json, write_json
 
 
 def _number(node: Any, *keys: str) -> float | None:

@@ -13,8 +13,8 @@ import imagehash
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from tasks.png import encode_png
-from tasks.samples import UnusableSample
+from augmill.tasks.png import encode_png
+from augmill.tasks.samples import UnusableSample
 
 # Modes the operators work on; every readable input is brought to one of them.
 WORKING_MODES = ("L", "RGB", "RGBA")

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from tasks.cache import Memo, key_of
-from tasks.io import HashRecord, sha256_bytes, sha256_file, stat_signature
-from tasks.samples import UnusableSample
-from tasks.seeding import rank
+from augmill.tasks.cache import Memo, key_of
+from augmill.tasks.io import HashRecord, sha256_bytes, sha256_file, stat_signature
+from augmill.tasks.samples import UnusableSample
+from augmill.tasks.seeding import rank
 
 SPLITS = ("train", "val", "test")
 _SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "val",
@@ -106,7 +106,7 @@ def read_samples(root: Path, entries: Iterable[dict], read_file: FileReader,
     returns its measurements, or raises UnusableSample); nothing is dropped.
     With a ``(memo, salt)``, a file whose bytes were read before is not decoded again, and a file
     unchanged since the last run (its stat signature, as DVC's hash state) is not hashed again."""
-    from tasks import paths
+    from augmill.tasks import paths
 
     hashes = HashRecord(paths.RAW_HASHES_RECORD) if memo is not None and memo[0].enabled else None
     hashed: dict[str, tuple[str, str]] = {}
@@ -210,7 +210,7 @@ def assign_splits(frame: pd.DataFrame, fractions: dict[str, float], seed: int) -
 def read_file_dataset(raw_dir: str, manifest_csv: str | None, read_file: FileReader, fractions: dict[str, float],
                       seed: int, what: str = "reading", memo: tuple[Memo, str] | None = None) -> tuple[pd.DataFrame, dict]:
     """Discover (folder tree or CSV), read every file, and give unsplit rows a split."""
-    from tasks.progress import progress_bar
+    from augmill.tasks.progress import progress_bar
 
     root = Path(raw_dir)
     if not root.is_dir():
@@ -232,8 +232,8 @@ def copy_into_final(originals: pd.DataFrame, accepted: pd.DataFrame, raw_dir: Pa
     """For file-based modalities: copy originals (byte for byte) and accepted variants into
     data/final/split/label/, each named by its sample_id (unique, and safe whatever the
     input names were); return both as one frame whose ``path`` is relative to data/final."""
-    from tasks import paths
-    from tasks.io import copy_file_reusing, safe_name
+    from augmill.tasks import paths
+    from augmill.tasks.io import copy_file_reusing, safe_name
 
     originals = originals.assign(
         final_path=[f"{s}/{safe_name(lbl)}/{i}{suffix(p)}"

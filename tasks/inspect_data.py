@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from tasks.ingest import _SPLIT_ALIASES, discover_csv, discover_folder
+from augmill.tasks.ingest import _SPLIT_ALIASES, discover_csv, discover_folder
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 AUDIO_SUFFIXES = {".wav", ".flac"}
@@ -169,8 +169,8 @@ def _inspect_annotated(root: Path, layout: str) -> Finding:
     """Images with boxes/masks (data.targets): counted in images and objects per class."""
     from collections import Counter
 
-    from tasks.modalities.image_annotated import read_annotations
-    from tasks.modalities.image_annotations import AnnotationFileError
+    from augmill.tasks.modalities.image_annotated import read_annotations
+    from augmill.tasks.modalities.image_annotations import AnnotationFileError
 
     try:
         found = read_annotations(root, layout)

@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from tasks import faults
+from augmill.tasks import faults
 
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._ -]{0,63}")
 _HASHED_SUFFIX = re.compile(r"-[0-9a-f]{8}$")

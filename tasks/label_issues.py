@@ -31,10 +31,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tasks.label_findings import SUSPECT_COLUMNS, Findings  # noqa: F401  (re-exported)
-from tasks.modalities import get_modality
-from tasks.params import Params
-from tasks.seeding import stream_int
+from augmill.tasks.label_findings import SUSPECT_COLUMNS, Findings  # noqa: F401  (re-exported)
+from augmill.tasks.modalities import get_modality
+from augmill.tasks.params import Params
+from augmill.tasks.seeding import stream_int
 
 OUTLIER_FENCE_IQR = 3.0
 # A model that can barely tell the classes apart disagrees with right labels as often as with
@@ -50,7 +50,7 @@ def out_of_fold_probabilities(values: np.ndarray, kind: str, labels: np.ndarray,
     fitted in a worker of execution.workers, or on the Dask cluster: the same numbers either way)."""
     from sklearn.model_selection import StratifiedKFold
 
-    from tasks.evaluate import map_in_workers
+    from augmill.tasks.evaluate import map_in_workers
 
     smallest = int(pd.Series(labels).value_counts().min())
     folds = max(2, min(params.bias.label_check_folds, smallest))
@@ -69,7 +69,7 @@ def fold_probabilities(shared: tuple, rows: tuple[np.ndarray, np.ndarray]) -> tu
     """One fold: the model fitted on its fit rows, its classes and its probabilities for the held rows."""
     from threadpoolctl import threadpool_limits
 
-    from tasks.evaluate import make_model
+    from augmill.tasks.evaluate import make_model
 
     values, kind, labels, params = shared
     fit_rows, held_rows = rows
@@ -124,11 +124,11 @@ def near_pairs(train: pd.DataFrame, params: Params) -> list[tuple[int, int]]:
     """Explore's near-duplicate measure for the modality (positions in ``train``); none for the others."""
     modality = params.data.modality
     if modality == "image" and "phash" in train:
-        from tasks.modalities.image import near_duplicate_pairs
+        from augmill.tasks.modalities.image import near_duplicate_pairs
 
         return [(i, j) for i, j, _ in near_duplicate_pairs(train, params.explore.near_duplicate_distance)]
     if modality == "text":
-        from tasks.modalities.text_measures import near_duplicate_pairs
+        from augmill.tasks.modalities.text_measures import near_duplicate_pairs
 
         return [(i, j) for i, j, _ in near_duplicate_pairs(train["text"].tolist(), params.text.near_duplicate_jaccard)]
     return []
@@ -167,7 +167,7 @@ def distinct_counts(train: pd.DataFrame, clusters: list[list[str]]) -> dict[str,
 
 def check(train: pd.DataFrame, params: Params) -> Findings:
     """All three checks on the usable train rows of the raw manifest."""
-    from tasks.evaluate import features_for
+    from augmill.tasks.evaluate import features_for
 
     train = train.sort_values("sample_id").reset_index(drop=True)
     clusters = duplicate_clusters(train, params)

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from tasks import paths
-from tasks.label_findings import SUSPECT_COLUMNS, Findings
-from tasks.modalities import get_modality
-from tasks.modalities.contract import optional_hook
-from tasks.params import Params
-from tasks.review_pages import _render
+from augmill.tasks import paths
+from augmill.tasks.label_findings import SUSPECT_COLUMNS, Findings
+from augmill.tasks.modalities import get_modality
+from augmill.tasks.modalities.contract import optional_hook
+from augmill.tasks.params import Params
+from augmill.tasks.review_pages import _render
 
 SHOWN = 200
 IN_REPORT = 12  # suspects on reports/index.html (half as many outliers and clusters)
@@ -32,7 +32,7 @@ def _look(row: dict, sample: dict, params: Params) -> dict:
         text = str(sample.get("text", ""))
         look["snippet"] = text if len(text) <= SNIPPET else text[:SNIPPET] + "…"
     elif modality == "tabular":
-        from tasks.modalities.tabular_rows import feature_names
+        from augmill.tasks.modalities.tabular_rows import feature_names
 
         look["row"] = [(name, sample[name]) for name in feature_names(pd.DataFrame([sample]))][:12]
     else:

@@ -2,7 +2,7 @@
 ``datasets`` table, filters by split and origin, any git revision, and the same augment
 policy applied on the fly.
 
-    from tasks.loaders import VersionDataset, hf_dataset, read_manifest, PolicyTransform
+    from augmill.tasks.loaders import VersionDataset, hf_dataset, read_manifest, PolicyTransform
 
 Nothing here imports Prefect, DVC or Great Expectations: a training job pays only for what
 it uses (``dvc.api`` is imported when a ``rev`` is asked for; ``datasets`` by hf_dataset;
@@ -98,7 +98,7 @@ def decode(frame_row: dict, data: bytes | None, modality: str, sample_rate: int 
     if modality == "image":
         from PIL import Image, ImageOps
 
-        from tasks.imaging import normalise_mode
+        from augmill.tasks.imaging import normalise_mode
 
         with Image.open(io.BytesIO(data)) as handle:
             handle.load()
@@ -108,7 +108,7 @@ def decode(frame_row: dict, data: bytes | None, modality: str, sample_rate: int 
 
         samples, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
         if sample_rate is not None and rate != sample_rate:
-            from tasks.modalities.audio_signal import resample_rate
+            from augmill.tasks.modalities.audio_signal import resample_rate
 
             samples = resample_rate(samples, rate, sample_rate).astype(np.float32)
         return samples
@@ -236,7 +236,7 @@ class PolicyTransform:
     epoch: int = 0
 
     def __post_init__(self) -> None:
-        from tasks.ops.policy import build_policy
+        from augmill.tasks.ops.policy import build_policy
 
         self._ops = build_policy(self.policy, self.modality)
         mixers = [op.name for op in self._ops if getattr(op, "is_mixer", False)]
@@ -249,19 +249,19 @@ class PolicyTransform:
         """The policy, modality and seed of a project's params.yaml."""
         import yaml
 
-        from tasks.params_load import parse_params
+        from augmill.tasks.params_load import parse_params
 
         params = parse_params(yaml.safe_load(Path(path).read_text()), str(path))
         return cls(params.augment.policy, params.data.modality, params.seed, **options)
 
     def at_seed(self, item: Any, seed: int) -> Any:
-        from tasks.ops.policy import run_policy
+        from augmill.tasks.ops.policy import run_policy
 
         out, records = run_policy(self._ops, np.random.default_rng(seed), item)
         return (out, records) if self.record else out
 
     def __call__(self, item: Any, sample_id: str, epoch: int | None = None) -> Any:
-        from tasks.seeding import sample_seed
+        from augmill.tasks.seeding import sample_seed
 
         return self.at_seed(item, sample_seed(self.seed, sample_id, self.epoch if epoch is None else epoch))
 

@@ -13,17 +13,17 @@ import shutil
 
 import pandas as pd
 
-from tasks import paths
-from tasks.bias import apply_relabels, imbalance_ratio, normalised_entropy
-from tasks.generative.final import SyntheticRows
-from tasks.io import read_json, read_parquet, write_csv, write_json, write_parquet
-from tasks.modalities import get_modality
-from tasks.modalities.contract import optional_hook
-from tasks.ops.mixing import soft_label
-from tasks.params import Params
-from tasks.report_plots import bar_chart
-from tasks.review import check_targets, read_decisions, rejected_variants, rejection_reason
-from tasks.samples import QUARANTINE_COLUMNS
+from augmill.tasks import paths
+from augmill.tasks.bias import apply_relabels, imbalance_ratio, normalised_entropy
+from augmill.tasks.generative.final import SyntheticRows
+from augmill.tasks.io import read_json, read_parquet, write_csv, write_json, write_parquet
+from augmill.tasks.modalities import get_modality
+from augmill.tasks.modalities.contract import optional_hook
+from augmill.tasks.ops.mixing import soft_label
+from augmill.tasks.params import Params
+from augmill.tasks.report_plots import bar_chart
+from augmill.tasks.review import check_targets, read_decisions, rejected_variants, rejection_reason
+from augmill.tasks.samples import QUARANTINE_COLUMNS
 
 # soft_label: JSON {label: weight} for a MixUp/CutMix row (both sources' labels), null for every other row.
 LINEAGE_COLUMNS = ["sample_id", "source_id", "split", "label", "soft_label", "origin", "ops", "seed", "sha256"]
@@ -35,7 +35,7 @@ def _augmented_paths(frame: pd.DataFrame) -> pd.Series | str:
 
 def review_rejections(accepted: pd.DataFrame, validated: pd.DataFrame, modality: str) -> pd.DataFrame:
     """Quarantine rows of the accepted variants a reviewer rejected (reviews/decisions.csv)."""
-    from tasks.review import modality_operators
+    from augmill.tasks.review import modality_operators
 
     decisions = read_decisions(paths.DECISIONS)
     check_targets(decisions, validated, modality_operators(modality))

@@ -11,12 +11,12 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from tasks.demos import available_demos
-from tasks.modalities import get_modality
-from tasks.modalities.contract import optional_hook
-from tasks.ops.base import OperatorConfigError
-from tasks.ops.policy import build_policy
-from tasks.params import PARAMS_FILE, Params, ParamsError
+from augmill.tasks.demos import available_demos
+from augmill.tasks.modalities import get_modality
+from augmill.tasks.modalities.contract import optional_hook
+from augmill.tasks.ops.base import OperatorConfigError
+from augmill.tasks.ops.policy import build_policy
+from augmill.tasks.params import PARAMS_FILE, Params, ParamsError
 
 
 def load_params(path: Path = PARAMS_FILE, overrides: list[str] = ()) -> Params:

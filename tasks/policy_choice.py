@@ -4,9 +4,9 @@ tasks/tune_search.py). Read by the stages and pages that describe or re-draw the
 
 from __future__ import annotations
 
-from tasks import paths
-from tasks.io import read_json
-from tasks.params import Params
+from augmill.tasks import paths
+from augmill.tasks.io import read_json
+from augmill.tasks.params import Params
 
 
 def applied_policy(params: Params):

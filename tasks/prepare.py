@@ -9,8 +9,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from tasks.demos import get_demo
-from tasks.params import Params
+from augmill.tasks.demos import get_demo
+from augmill.tasks.params import Params
 
 
 def write_demo(params: Params, target: Path) -> int:

@@ -24,13 +24,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tasks import paths
-from tasks.io import write_bytes_atomic
-from tasks.modalities import get_modality
-from tasks.modalities.contract import optional_hook
-from tasks.params import Params
-from tasks.png import figure_png
-from tasks.seeding import rank
+from augmill.tasks import paths
+from augmill.tasks.io import write_bytes_atomic
+from augmill.tasks.modalities import get_modality
+from augmill.tasks.modalities.contract import optional_hook
+from augmill.tasks.params import Params
+from augmill.tasks.png import figure_png
+from augmill.tasks.seeding import rank
 
 
 class NoPreview(ValueError):
@@ -70,7 +70,7 @@ def run(params: Params, n: int = 16, output_stem: Path = paths.PREVIEW) -> Path:
     if n < 1:
         raise ValueError(f"augmill preview: --n must be at least 1, got {n}")
     if params.augment.policy == "auto":  # the policy the augment stage chose, once it has run
-        from tasks.policy_choice import applied_policy
+        from augmill.tasks.policy_choice import applied_policy
 
         if not paths.POLICY_CHOICE.exists():
             raise NoPreview(f"augmill preview: augment.policy is auto and the augment stage has not chosen yet "
@@ -94,7 +94,7 @@ def _as_picture(array: np.ndarray) -> tuple[np.ndarray, dict]:
 
 def draw_grid(tiles: list[PreviewTile], title: str, path: Path, columns: int = 4) -> None:
     """One panel per tile: before and after side by side, the title above, the lines below."""
-    from tasks.report_plots import plt
+    from augmill.tasks.report_plots import plt
 
     rows = -(-len(tiles) // columns)
     figure, axes = plt.subplots(rows, columns, figsize=(columns * 3.3, rows * 2.6 + 0.5), dpi=100, squeeze=False)

@@ -17,18 +17,18 @@ from pathlib import Path
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from tasks import label_review, paths
-from tasks.io import read_json, write_bytes_atomic
-from tasks.modalities import get_modality
-from tasks.modalities.contract import optional_hook
-from tasks.params import Params
-from tasks.png import figure_png
-from tasks.report_plots import plt
-from tasks.review import DecisionsError, read_decisions, rejected_variants
-from tasks.review_pages import describe_ops
-from tasks.seeding import rank
+from augmill.tasks import label_review, paths
+from augmill.tasks.io import read_json, write_bytes_atomic
+from augmill.tasks.modalities import get_modality
+from augmill.tasks.modalities.contract import optional_hook
+from augmill.tasks.params import Params
+from augmill.tasks.png import figure_png
+from augmill.tasks.report_plots import plt
+from augmill.tasks.review import DecisionsError, read_decisions, rejected_variants
+from augmill.tasks.review_pages import describe_ops
+from augmill.tasks.seeding import rank
 
-_templates = Environment(loader=PackageLoader("tasks", "templates"), autoescape=select_autoescape(["html", "j2"]))
+_templates = Environment(loader=PackageLoader("augmill.tasks", "templates"), autoescape=select_autoescape(["html", "j2"]))
 # Columns of a raw manifest that are bookkeeping, not measurements worth a histogram.
 _NOT_MEASURED = {"seed", "variant", "status"}
 MAX_HISTOGRAMS = 6

@@ -10,8 +10,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from tasks.io import write_bytes_atomic  # noqa: E402
-from tasks.png import figure_png  # noqa: E402
+from augmill.tasks.io import write_bytes_atomic  # noqa: E402
+from augmill.tasks.png import figure_png  # noqa: E402
 
 
 def _sorted_labels(labels) -> list[str]:

@@ -31,8 +31,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from tasks import paths
-from tasks.io import read_parquet, write_csv
+from augmill.tasks import paths
+from augmill.tasks.io import read_parquet, write_csv
 
 COLUMNS = ["target", "decision", "note", "reviewer", "date"]
 DECISIONS = ("reject", "accept")
@@ -185,7 +185,7 @@ def _accepted(variants: pd.DataFrame) -> pd.DataFrame:
 
 
 def modality_operators(modality: str) -> list[str]:
-    from tasks.ops.registry import extra_operators_for, operators_for
+    from augmill.tasks.ops.registry import extra_operators_for, operators_for
 
     return sorted(operators_for(modality) | extra_operators_for(modality))  # op:mixup and op:paraphrase too
 

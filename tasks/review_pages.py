@@ -14,13 +14,13 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 from PIL import Image
 
-from tasks import paths
-from tasks.imaging import UnreadableImage, load_image
-from tasks.io import write_bytes_atomic
-from tasks.png import encode_png
-from tasks.seeding import rank
+from augmill.tasks import paths
+from augmill.tasks.imaging import UnreadableImage, load_image
+from augmill.tasks.io import write_bytes_atomic
+from augmill.tasks.png import encode_png
+from augmill.tasks.seeding import rank
 
-_templates = Environment(loader=PackageLoader("tasks", "templates"), autoescape=select_autoescape(["html", "j2"]))
+_templates = Environment(loader=PackageLoader("augmill.tasks", "templates"), autoescape=select_autoescape(["html", "j2"]))
 THUMBNAIL = 96
 
 

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from tasks.seeding import generator
+from augmill.tasks.seeding import generator
 
 METHOD = ("paired bootstrap over test samples (the same rows for both models) and over the training repeats, "
           "percentile interval")

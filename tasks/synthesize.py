@@ -25,20 +25,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tasks import paths
-from tasks.cache import CACHE_ROOT, code_version, key_of, library_versions
-from tasks.generative import (
+from augmill.tasks import paths
+from augmill.tasks.cache import CACHE_ROOT, code_version, key_of, library_versions
+from augmill.tasks.generative import (
     GENERATOR_DIR,
     SYNTHESIZE_REPORT,
     SYNTHETIC_DIR,
     SYNTHETIC_GRID,
     SYNTHETIC_MANIFEST,
 )
-from tasks.generative.data import RealData, check_modality, encode_rows, read_real
-from tasks.generative.encoding import ImageCodec
-from tasks.io import read_json, safe_name, sha256_bytes, sha256_file, write_bytes_atomic, write_json, write_parquet
-from tasks.params import Params
-from tasks.seeding import generator, keyed_seed, synthesize_source_rank
+from augmill.tasks.generative.data import RealData, check_modality, encode_rows, read_real
+from augmill.tasks.generative.encoding import ImageCodec
+from augmill.tasks.io import read_json, safe_name, sha256_bytes, sha256_file, write_bytes_atomic, write_json, write_parquet
+from augmill.tasks.params import Params
+from augmill.tasks.seeding import generator, keyed_seed, synthesize_source_rank
 
 LINEAGE_COLUMNS = ["sample_id", "source_id", "split", "label", "origin", "ops", "seed", "variant", "sha256"]
 IMAGE_COLUMNS = ["path", "width", "height", "mode", "format"]
@@ -72,7 +72,7 @@ def pick_sources(group: pd.DataFrame, how_many: int, seed: int, tag: str) -> lis
 
 
 def _image_row(sample_id: str, source_id: str, label: str, ops: list[dict], seed, variant: int, image) -> dict:
-    from tasks.imaging import encode_image
+    from augmill.tasks.imaging import encode_image
 
     data = encode_image(image, "PNG")
     relative = f"{safe_name(label)}/{sample_id}.png"
@@ -95,8 +95,8 @@ def _data_identity(real: RealData) -> list:
 
 
 def generate(real: RealData, x: np.ndarray, counts: dict[str, int], params: Params, timings: dict) -> tuple[list, dict]:
-    from tasks.generative import synthesizer
-    from tasks.generative.nets import TrainConfig
+    from augmill.tasks.generative import synthesizer
+    from augmill.tasks.generative.nets import TrainConfig
 
     s = params.synthesize
     kind = s.generator
@@ -163,9 +163,9 @@ def _image_from(pixels: np.ndarray, mode: str):
 
 
 def adversarial(real: RealData, x: np.ndarray, counts: dict[str, int], params: Params, timings: dict) -> tuple[list, dict]:
-    from tasks.generative.adversarial import Attack, attack_many, train_surrogate
-    from tasks.generative.nets import deterministic, save_weights, torch
-    from tasks.imaging import load_image
+    from augmill.tasks.generative.adversarial import Attack, attack_many, train_surrogate
+    from augmill.tasks.generative.nets import deterministic, save_weights, torch
+    from augmill.tasks.imaging import load_image
 
     a = params.synthesize.adversarial
     codec: ImageCodec = real.codec
@@ -213,8 +213,8 @@ def adversarial(real: RealData, x: np.ndarray, counts: dict[str, int], params: P
 
 
 def stylise(real: RealData, x: np.ndarray, counts: dict[str, int], params: Params, timings: dict) -> tuple[list, dict]:
-    from tasks.generative import style
-    from tasks.imaging import UnreadableImage, load_image
+    from augmill.tasks.generative import style
+    from augmill.tasks.imaging import UnreadableImage, load_image
 
     st = params.synthesize.style
     style_path = Path(st.style_image)
@@ -249,8 +249,8 @@ def stylise(real: RealData, x: np.ndarray, counts: dict[str, int], params: Param
 
 
 def _adain_model(real: RealData, x: np.ndarray, params: Params):
-    from tasks.generative import style
-    from tasks.generative.nets import load_weights, save_weights
+    from augmill.tasks.generative import style
+    from augmill.tasks.generative.nets import load_weights, save_weights
 
     st = params.synthesize.style
     codec: ImageCodec = real.codec
@@ -335,7 +335,7 @@ def draw_grid(frame: pd.DataFrame, title: str, per_class: int = 10, tile: int = 
     """Up to per_class synthetic images of each class and method, one row each, for a person to look at."""
     from PIL import Image, ImageDraw
 
-    from tasks.imaging import encode_image
+    from augmill.tasks.imaging import encode_image
 
     groups = []
     if len(frame) and "path" in frame:

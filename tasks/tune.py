@@ -23,14 +23,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tasks import evaluate, paths, stats
-from tasks.augment import Shard, ShardMapper, assign_variants, make_shards
-from tasks.io import read_json, read_parquet
-from tasks.modalities import get_modality
-from tasks.modalities.contract import optional_hook
-from tasks.ops.base import OperatorConfigError
-from tasks.ops.policy import build_policy
-from tasks.params import Params
+from augmill.tasks import evaluate, paths, stats
+from augmill.tasks.augment import Shard, ShardMapper, assign_variants, make_shards
+from augmill.tasks.io import read_json, read_parquet
+from augmill.tasks.modalities import get_modality
+from augmill.tasks.modalities.contract import optional_hook
+from augmill.tasks.ops.base import OperatorConfigError
+from augmill.tasks.ops.policy import build_policy
+from augmill.tasks.params import Params
 
 SCRATCH = Path(".augmill") / "tune"  # outside data/: nothing here is a DVC output
 REPORT = paths.TUNE_REPORT
@@ -89,7 +89,7 @@ def candidates(policy: Any, modality: str, base_name: str = "current",
         found += [Candidate(" ".join(f"{k} {v}" if k != "preset" else str(v) for k, v in entry.items()), "preset",
                             dict(entry)) for entry in PRESETS]
     if isinstance(policy, list) and modality == "image":
-        from tasks.ops.image import OPERATOR_KINDS
+        from augmill.tasks.ops.image import OPERATOR_KINDS
 
         for kind in ("geometric", "photometric"):  # does the gain come from moving pixels or from changing them?
             subset = [entry for entry in policy if OPERATOR_KINDS.get(entry["name"]) == kind]

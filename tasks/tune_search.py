@@ -16,11 +16,11 @@ import time
 import numpy as np
 import pandas as pd
 
-from tasks import evaluate, paths, stats, tune
-from tasks.augment import ShardMapper
-from tasks.io import write_json
-from tasks.params import Params
-from tasks.seeding import stream_int
+from augmill.tasks import evaluate, paths, stats, tune
+from augmill.tasks.augment import ShardMapper
+from augmill.tasks.io import write_json
+from augmill.tasks.params import Params
+from augmill.tasks.seeding import stream_int
 
 AUTO = "auto"
 

@@ -15,16 +15,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from tasks import paths
-from tasks.augment import modality_code, modality_libraries
-from tasks.cache import Memo, key_of
-from tasks.generative.checks import check_synthetic, enforce_rejection_rate
-from tasks.io import read_parquet, write_json, write_parquet
-from tasks.modalities import get_modality
-from tasks.modalities.contract import optional_hook
-from tasks.params import Params
-from tasks.review_pages import render_validation_page
-from tasks.samples import augment_errors, made_rows
+from augmill.tasks import paths
+from augmill.tasks.augment import modality_code, modality_libraries
+from augmill.tasks.cache import Memo, key_of
+from augmill.tasks.generative.checks import check_synthetic, enforce_rejection_rate
+from augmill.tasks.io import read_parquet, write_json, write_parquet
+from augmill.tasks.modalities import get_modality
+from augmill.tasks.modalities.contract import optional_hook
+from augmill.tasks.params import Params
+from augmill.tasks.review_pages import render_validation_page
+from augmill.tasks.samples import augment_errors, made_rows
 
 
 class TooManyRejected(RuntimeError):
@@ -93,7 +93,7 @@ def _reason_code(reason: str) -> str:
 
 
 def run(params: Params) -> dict:
-    from tasks.gx_validation import run_suite
+    from augmill.tasks.gx_validation import run_suite
 
     modality = get_modality(params.data.modality)
     augmented = read_parquet(paths.AUGMENTED_MANIFEST, "augmented manifest (stage augment)")
@@ -103,7 +103,7 @@ def run(params: Params) -> dict:
     # A row augment could not make has nothing to measure: decide() quarantines it with augment's reason.
     features = measure(modality, made_rows(augmented), sources, params)
     if features.empty:  # no variants at all (augment.policy: auto chose none): every column named, no rows
-        from tasks.gx_validation import load_suite
+        from augmill.tasks.gx_validation import load_suite
 
         named = [item["kwargs"]["column"] for item in load_suite(modality.SUITE_FILE)["expectations"]
                  if "column" in item["kwargs"]]

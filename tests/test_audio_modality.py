@@ -16,13 +16,13 @@ import pandas as pd
 import pytest
 import soundfile
 
-from tasks.modalities import audio
-from tasks.modalities.audio_io import decode, encode, read_measured
-from tasks.modalities.audio_signal import Clip, conform, peak_dbfs, rms_dbfs, spectral_similarity
-from tasks.ops.policy import build_policy, run_policy
-from tasks.params import ParamsError
-from tasks.params_load import parse_params
-from tasks.samples import UnusableSample
+from augmill.tasks.modalities import audio
+from augmill.tasks.modalities.audio_io import decode, encode, read_measured
+from augmill.tasks.modalities.audio_signal import Clip, conform, peak_dbfs, rms_dbfs, spectral_similarity
+from augmill.tasks.ops.policy import build_policy, run_policy
+from augmill.tasks.params import ParamsError
+from augmill.tasks.params_load import parse_params
+from augmill.tasks.samples import UnusableSample
 from tests.test_ops_audio import f0, speech_like, tone
 
 POLICY = [{"name": "gain", "gain_db": [-3, 3]}, {"name": "add_noise", "p": 0.5, "snr_db": [15, 25]}]
@@ -220,8 +220,8 @@ def test_spectral_similarity_separates_variants_from_destroyed_signals():
 
 
 def test_every_audio_operator_is_classed_geometric_or_signal():
-    from tasks.ops.audio import OPERATOR_KINDS
-    from tasks.ops.policy import operators_for
+    from augmill.tasks.ops.audio import OPERATOR_KINDS
+    from augmill.tasks.ops.policy import operators_for
 
     assert set(OPERATOR_KINDS) == set(operators_for("audio"))
     assert set(OPERATOR_KINDS.values()) == {"geometric", "signal"}

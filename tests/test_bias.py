@@ -8,7 +8,7 @@ import hashlib
 import pandas as pd
 import pytest
 
-from tasks.bias import (
+from augmill.tasks.bias import (
     BiasCheckFailed,
     check_policy,
     distribution_distance,
@@ -17,7 +17,7 @@ from tasks.bias import (
     normalised_entropy,
     plan_new_samples,
 )
-from tasks.params import BiasParams
+from augmill.tasks.params import BiasParams
 
 
 def targets(plan: dict[str, dict]) -> dict[str, int]:

@@ -7,13 +7,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from tasks.params import ParamsError
-from tasks.params_load import parse_params
+from augmill.tasks.params import ParamsError
+from augmill.tasks.params_load import parse_params
 from tests.project import REPO
 
 torch = pytest.importorskip("torch")
 
-from tasks.cnn import SmallCNN  # noqa: E402 - after the skip: needs PyTorch
+from augmill.tasks.cnn import SmallCNN  # noqa: E402 - after the skip: needs PyTorch
 
 
 def _shifted_bars(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -70,8 +70,8 @@ def test_the_cnn_is_for_images_and_audio():
 def test_the_label_check_finds_flipped_labels_with_the_cnn():
     """bias asks the evaluate model for probabilities out of fold: the CNN gives them (rows sum to 1,
     their argmax is its prediction), and a flipped bar is suggested back to its side."""
-    from tasks.label_issues import label_suspects, out_of_fold_probabilities
-    from tasks.params_load import load_params
+    from augmill.tasks.label_issues import label_suspects, out_of_fold_probabilities
+    from augmill.tasks.params_load import load_params
 
     x, truth = _shifted_bars(80, seed=7)
     given = truth.copy()
@@ -92,7 +92,7 @@ def test_the_label_check_finds_flipped_labels_with_the_cnn():
 def _chirps(count: int, seed: int):
     """Clips of 0.6 s: class "up" a tone rising from 300 to 1,500 Hz, "down" falling, each starting at a
     random time in the 1.5 s window and at a random level: the CNN sees it on the log-mel picture."""
-    from tasks.modalities.audio_signal import Clip, log_mel_patch
+    from augmill.tasks.modalities.audio_signal import Clip, log_mel_patch
 
     rng = np.random.default_rng(seed)
     rate, rows, labels = 16000, [], []

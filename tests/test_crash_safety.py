@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from flows.workspace_lock import workspace_lock
+from augmill.flows.workspace_lock import workspace_lock
 from tests.project import environment, lock_out_hashes, new_project, run, stages_run
 
 pytestmark = pytest.mark.e2e

@@ -25,9 +25,9 @@ import psutil  # installed with DVC
 import pytest
 import yaml
 
-from flows.workspace_lock import workspace_lock
-from tasks.params import ParamsError
-from tasks.params_load import load_params
+from augmill.flows.workspace_lock import workspace_lock
+from augmill.tasks.params import ParamsError
+from augmill.tasks.params_load import load_params
 from tests.project import BIN, REPO, commit, environment, file_hashes, lock_out_hashes, new_project, run, write_params
 
 pytestmark = pytest.mark.e2e
@@ -234,7 +234,7 @@ def test_schedule_params_are_checked_before_anything_runs():
 
 
 def test_interval_seconds_replaces_the_cron_unless_serve_is_given_one():
-    from flows.deploy import schedule_of
+    from augmill.flows.deploy import schedule_of
 
     settings = load_params(REPO / "params.yaml", ["schedule.interval_seconds=30"]).schedule
     schedule, said = schedule_of(settings)
@@ -256,7 +256,7 @@ def test_prefect_yaml_declares_the_deployment_of_params_schedule():
 
 
 def test_a_workspace_that_cannot_make_a_version_is_refused(project):
-    from flows.deploy import VersionRefused, check_workspace
+    from augmill.flows.deploy import VersionRefused, check_workspace
 
     settings = load_params(project / "params.yaml").schedule
     check_workspace(project, settings)
@@ -342,7 +342,7 @@ def test_prefect_yaml_on_a_work_pool_and_a_failed_run_leaves_the_previous_versio
     deployed = run_with(prefect_server.env, [str(BIN / "prefect"), "--no-prompt", "deploy", "--all"], project)
     assert f"Deployment '{FLOW}/{DEPLOYMENT}' successfully created" in " ".join(deployed.stdout.split())
     deployment = prefect_server.deployment()
-    assert deployment.work_pool_name == POOL and deployment.entrypoint == "flows.deploy.scheduled_version"
+    assert deployment.work_pool_name == POOL and deployment.entrypoint == "augmill.flows.deploy.scheduled_version"
     assert [s.schedule.cron for s in deployment.schedules] == [load_params(project / "params.yaml").schedule.cron]
 
     # A committed mistake: prepare re-runs (and is recorded in dvc.lock), then explore finds no raw folder.

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from flows.stages import LAZY_IMPORTS, STAGE_NAMES
+from augmill.flows.stages import LAZY_IMPORTS, STAGE_NAMES
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("tasks", "flows")
@@ -22,11 +22,11 @@ PACKAGES = ("tasks", "flows")
 # function and its arguments (prepare's target folder, augment's shard mapper). The rest of
 # flows/ (the CLI, the Prefect flow, DVC bookkeeping, the workspace lock) only schedules
 # stages: outputs are byte-identical whichever runs them (test_e2e_runs), so it is not a dependency.
-ENTRY_MODULES = ("flows.stages", "tasks.params")
+ENTRY_MODULES = ("augmill.flows.stages", "augmill.tasks.params")
 
 # Data files read by code, by how the code names them (source text -> path in the repository).
 DATA_READS = {
-    'PackageLoader("tasks", "templates")': "tasks/templates",
+    'PackageLoader("augmill.tasks", "templates")': "tasks/templates",
     "paths.EXPECTATIONS": "expectations",
     'parent / "data"': "tasks/modalities/data",
 }
@@ -34,9 +34,10 @@ DATA_READS = {
 
 def module_file(name: str) -> Path | None:
     """The file of an augmill module (tasks.x.y), or None for a module from elsewhere."""
-    if name.split(".")[0] not in PACKAGES:
+    parts = name.split(".")
+    if parts[0] != "augmill" or len(parts) < 2 or parts[1] not in PACKAGES:
         return None
-    base = REPO.joinpath(*name.split("."))
+    base = REPO.joinpath(*parts[1:])
     for candidate in (base.with_suffix(".py"), base / "__init__.py"):
         if candidate.is_file():
             return candidate
@@ -58,7 +59,7 @@ def imported_modules(path: Path) -> set[str]:
 
 
 def dynamic_imports(path: Path) -> set[Path]:
-    """A module that imports by a computed name (importlib.import_module(f"tasks.ops.{name}"))
+    """A module that imports by a computed name (importlib.import_module(f"augmill.tasks.ops.{name}"))
     may run any module of that package: all of them, except for the stage table, whose
     computed import is the stage module the closure starts from."""
     if path == REPO / "flows/stages.py" or "import_module(" not in path.read_text(encoding="utf-8"):
@@ -71,7 +72,7 @@ def dynamic_imports(path: Path) -> set[Path]:
 
 def closure(stage: str) -> set[Path]:
     """The augmill files (code and the data files it reads) that `augmill stage NAME` runs."""
-    starts = [*ENTRY_MODULES, f"tasks.{stage}", *LAZY_IMPORTS.get(stage, ())]
+    starts = [*ENTRY_MODULES, f"augmill.tasks.{stage}", *LAZY_IMPORTS.get(stage, ())]
     todo = [path for path in map(module_file, starts) if path is not None]
     seen: set[Path] = set()
     while todo:

@@ -16,10 +16,10 @@ import pytest
 import soundfile
 import yaml
 
-from tasks.modalities.audio import load_source
-from tasks.modalities.audio_io import encode
-from tasks.ops.policy import replay
-from tasks.params_load import parse_params
+from augmill.tasks.modalities.audio import load_source
+from augmill.tasks.modalities.audio_io import encode
+from augmill.tasks.ops.policy import replay
+from augmill.tasks.params_load import parse_params
 from tests.project import REPO, lock_out_hashes, merge_dicts, new_project, run, stages_run
 
 pytestmark = pytest.mark.e2e
@@ -138,7 +138,7 @@ def write_bad_recordings(folder: Path) -> dict[str, str]:
 
 def test_bad_recordings_are_quarantined_with_reasons_and_nothing_is_lost(demo, tmp_path, monkeypatch):
     """The same stages in this process on a user folder: part of the demo plus broken files."""
-    from flows.stages import run_stage
+    from augmill.flows.stages import run_stage
 
     recordings = tmp_path / "recordings"
     for path in sorted((demo / "data/raw").rglob("*.*"))[::4]:
@@ -180,9 +180,9 @@ def test_mp3_ogg_aiff_at_mixed_rates_conformed_into_one_final_set(demo, tmp_path
     """The issue's case: MP3 train clips, OGG test clips at another rate, AIFF val; with
     audio.conform_final every final recording is at one rate, layout and format, and each
     original's lineage leads back to its raw bytes."""
-    from flows.stages import run_stage
-    from tasks.modalities.audio_final import replay_original
-    from tasks.modalities.audio_io import decode
+    from augmill.flows.stages import run_stage
+    from augmill.tasks.modalities.audio_final import replay_original
+    from augmill.tasks.modalities.audio_io import decode
 
     recordings = tmp_path / "recordings"
     kinds = {"train": ("MP3", ".mp3", 22050), "val": ("AIFF", ".aiff", 44100), "test": ("OGG", ".ogg", 8000)}

@@ -12,8 +12,8 @@ import pytest
 import yaml
 from PIL import Image
 
-from tasks.imaging import encode_image, load_image
-from tasks.ops.policy import replay
+from augmill.tasks.imaging import encode_image, load_image
+from augmill.tasks.ops.policy import replay
 from tests.project import commit, lock_out_hashes, new_project, run, stages_run
 
 pytestmark = pytest.mark.e2e

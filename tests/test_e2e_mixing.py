@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from tasks.imaging import encode_image, load_image
-from tasks.loaders import VersionDataset
-from tasks.ops.policy import replay
+from augmill.tasks.imaging import encode_image, load_image
+from augmill.tasks.loaders import VersionDataset
+from augmill.tasks.ops.policy import replay
 from tests.project import new_project, run
 
 pytestmark = pytest.mark.e2e

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from tasks.imaging import encode_image, load_image
-from tasks.ops.policy import replay
-from tasks.ops.presets import RANDAUGMENT
+from augmill.tasks.imaging import encode_image, load_image
+from augmill.tasks.ops.policy import replay
+from augmill.tasks.ops.presets import RANDAUGMENT
 from tests.project import new_project, run
 
 pytestmark = pytest.mark.e2e

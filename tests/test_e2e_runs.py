@@ -99,7 +99,7 @@ def test_hostile_files_are_quarantined_and_the_run_goes_on(tmp_path):
 def test_stage_names_match_dvc_yaml():
     import yaml
 
-    from flows.stages import STAGE_NAMES
+    from augmill.flows.stages import STAGE_NAMES
 
     stages = yaml.safe_load((Path(__file__).parents[1] / "dvc.yaml").read_text())["stages"]
     assert tuple(stages) == STAGE_NAMES
@@ -125,7 +125,7 @@ def third_party_left_after_preload() -> list[str]:
     import importlib
     import sys
 
-    from flows.stages import STAGE_NAMES, preload
+    from augmill.flows.stages import STAGE_NAMES, preload
 
     preload(STAGE_NAMES).join()
     before = set(sys.modules)
@@ -133,7 +133,7 @@ def third_party_left_after_preload() -> list[str]:
         for name in lazy_imports_of(stage):
             if name.split(".")[0] != "distributed":
                 importlib.import_module(name)
-    return sorted({name.split(".")[0] for name in set(sys.modules) - before} - {"tasks", "flows"})
+    return sorted({name.split(".")[0] for name in set(sys.modules) - before} - {"augmill"})
 
 
 def test_preload_leaves_no_third_party_import_to_the_stages_functions():
@@ -144,7 +144,7 @@ def test_preload_leaves_no_third_party_import_to_the_stages_functions():
     import subprocess
     import sys
 
-    assert "tasks.gx_validation" in lazy_imports_of("validate")  # the reader finds lazy imports
+    assert "augmill.tasks.gx_validation" in lazy_imports_of("validate")  # the reader finds lazy imports
     code = "from tests.test_e2e_runs import third_party_left_after_preload as f; print(f())"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             cwd=Path(__file__).parents[1], check=True)

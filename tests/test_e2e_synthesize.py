@@ -149,8 +149,8 @@ def test_synthesis_off_writes_empty_outputs_without_torch(tmp_path):
               "        if name.split('.')[0] == 'torch':\n"
               "            raise ModuleNotFoundError('torch is not installed here', name=name)\n"
               "sys.meta_path.insert(0, NoTorch())\n"
-              "from tasks.params_load import load_params\nfrom tasks import synthesize, validate\n"
-              "from tasks.generative.checks import check_synthetic\n"
+              "from augmill.tasks.params_load import load_params\nfrom augmill.tasks import synthesize, validate\n"
+              "from augmill.tasks.generative.checks import check_synthetic\n"
               "print(synthesize.run(load_params())); print(check_synthetic(load_params()))\n"
               "print('torch' in sys.modules)\n")
     result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120,

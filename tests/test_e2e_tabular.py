@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from tasks.modalities.tabular_schema import TableSchema
-from tasks.ops.tabular import replay_row
+from augmill.tasks.modalities.tabular_schema import TableSchema
+from augmill.tasks.ops.tabular import replay_row
 from tests.project import lock_out_hashes, new_project, run, stages_run
 
 pytestmark = pytest.mark.e2e

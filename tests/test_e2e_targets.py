@@ -14,12 +14,12 @@ import pandas as pd
 import pytest
 import yaml
 
-from tasks.modalities.image_annotated_final import IMAGE_ROOTS, read_final
-from tasks.modalities.image_coco import write_coco
-from tasks.modalities.image_shapes import CATEGORIES, write_shapes
-from tasks.modalities.image_voc import write_voc
-from tasks.modalities.image_yolo import write_yolo
-from tasks.ops.targets import TargetRules, box_of_mask, box_of_rings, replay_targets
+from augmill.tasks.modalities.image_annotated_final import IMAGE_ROOTS, read_final
+from augmill.tasks.modalities.image_coco import write_coco
+from augmill.tasks.modalities.image_shapes import CATEGORIES, write_shapes
+from augmill.tasks.modalities.image_voc import write_voc
+from augmill.tasks.modalities.image_yolo import write_yolo
+from augmill.tasks.ops.targets import TargetRules, box_of_mask, box_of_rings, replay_targets
 from tests.project import REPO, file_hashes, run
 
 pytestmark = pytest.mark.e2e

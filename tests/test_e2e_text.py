@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from tasks.modalities.text_files import text_hash
-from tasks.ops.policy import replay
+from augmill.tasks.modalities.text_files import text_hash
+from augmill.tasks.ops.policy import replay
 from tests.project import REPO, commit, lock_out_hashes, new_project, run, stages_run
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not Path("/usr/share/games/fortunes/food").exists(),
@@ -44,8 +44,8 @@ BAD_RECORDS = [(b"Bad \xff\xfe bytes in this text,sports,train", "invalid_utf8")
 def write_user_csv(root: Path) -> dict[str, str]:
     """The fortunes demo as the user's texts.csv, the bad records and a blank line appended;
     returns locator -> the reason code expected for each bad record."""
-    from tasks.demos import fortunes
-    from tasks.params_load import load_params
+    from augmill.tasks.demos import fortunes
+    from augmill.tasks.params_load import load_params
 
     folder = root / "data/user"
     folder.mkdir(parents=True)

@@ -17,11 +17,11 @@ import pytest
 import yaml
 from sklearn.metrics import f1_score
 
-from flows.stages import run_stage
-from tasks import evaluate, paths
-from tasks.evaluate import AugmentationRegressed, repeat_rows
-from tasks.params_load import load_params
-from tasks.stats import PairedDifference, verdict_of
+from augmill.flows.stages import run_stage
+from augmill.tasks import evaluate, paths
+from augmill.tasks.evaluate import AugmentationRegressed, repeat_rows
+from augmill.tasks.params_load import load_params
+from augmill.tasks.stats import PairedDifference, verdict_of
 from tests.project import REPO, SMALL_DEMO, merge_dicts
 
 PIPELINE = ("prepare", "explore", "bias", "augment", "validate", "merge", "evaluate")

@@ -12,12 +12,12 @@ import pytest
 import soundfile
 from PIL import Image
 
-from tasks import paths
-from tasks.cache import CACHE_ROOT
-from tasks.feature_memo import MAX_PACKS
-from tasks.io import sha256_file
-from tasks.modalities import audio, image
-from tasks.params_load import load_params
+from augmill.tasks import paths
+from augmill.tasks.cache import CACHE_ROOT
+from augmill.tasks.feature_memo import MAX_PACKS
+from augmill.tasks.io import sha256_file
+from augmill.tasks.modalities import audio, image
+from augmill.tasks.params_load import load_params
 from tests.project import REPO
 
 MEMO = CACHE_ROOT / "evaluate"

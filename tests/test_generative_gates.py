@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_breast_cancer, load_digits
 
-from tasks.generative import gates
-from tasks.generative.encoding import ImageCodec, TableCodec
+from augmill.tasks.generative import gates
+from augmill.tasks.generative.encoding import ImageCodec, TableCodec
 
 GATES = {"max_c2st_accuracy": 0.85, "max_detect_probability": 0.9, "pca_components": 20, "seed": 7}
 
@@ -256,8 +256,8 @@ def params_with(synthesize: dict, **sections):
     another modality is named: its operators and files are beside the point here)."""
     import yaml
 
-    from tasks.params import Params
-    from tasks.params_load import parse_params
+    from augmill.tasks.params import Params
+    from augmill.tasks.params_load import parse_params
     from tests.project import REPO
 
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
@@ -276,7 +276,7 @@ def params_with(synthesize: dict, **sections):
     ({"shares": 0.5}, "synthesize.shares: unknown key"),
 ])
 def test_bad_synthesize_params_are_refused_naming_the_key(synthesize, message):
-    from tasks.params import ParamsError
+    from augmill.tasks.params import ParamsError
 
     with pytest.raises(ParamsError) as error:
         params_with(synthesize)
@@ -285,7 +285,7 @@ def test_bad_synthesize_params_are_refused_naming_the_key(synthesize, message):
 
 
 def test_generators_refuse_modalities_they_cannot_serve():
-    from tasks.generative.data import UnsupportedModality, check_modality
+    from augmill.tasks.generative.data import UnsupportedModality, check_modality
 
     with pytest.raises(UnsupportedModality, match="the text modality has no generators"):
         check_modality(params_with({"enabled": True}, data={"modality": "text"}))
@@ -294,7 +294,7 @@ def test_generators_refuse_modalities_they_cannot_serve():
 
 
 def test_planned_counts_split_each_class_without_exceeding_the_plan():
-    from tasks.synthesize import planned_counts
+    from augmill.tasks.synthesize import planned_counts
 
     params = params_with({"share": 0.5, "adversarial": {"share": 0.25}, "style": {"share": 0.25, "style_image": "x.png"}})
     plan = {"classes": {"a": {"new": 5}, "b": {"new": 0}, "c": {"new": 7}}}

@@ -10,12 +10,12 @@ from PIL import Image
 
 torch = pytest.importorskip("torch")
 
-from tasks.demos.digits import digits_images  # noqa: E402
-from tasks.generative import synthesizer  # noqa: E402
-from tasks.generative.adversarial import Attack, attack_many, train_surrogate  # noqa: E402
-from tasks.generative.encoding import ImageCodec, TableCodec  # noqa: E402
-from tasks.generative.nets import TrainConfig, weights_bytes  # noqa: E402
-from tasks.generative.style import adain_transfer, channel_statistics, statistics_transfer, train_adain  # noqa: E402
+from augmill.tasks.demos.digits import digits_images  # noqa: E402
+from augmill.tasks.generative import synthesizer  # noqa: E402
+from augmill.tasks.generative.adversarial import Attack, attack_many, train_surrogate  # noqa: E402
+from augmill.tasks.generative.encoding import ImageCodec, TableCodec  # noqa: E402
+from augmill.tasks.generative.nets import TrainConfig, weights_bytes  # noqa: E402
+from augmill.tasks.generative.style import adain_transfer, channel_statistics, statistics_transfer, train_adain  # noqa: E402
 
 SMALL = TrainConfig(epochs=3, time_budget_seconds=60, batch_size=32, learning_rate=3e-3, latent_dim=8, hidden=64)
 

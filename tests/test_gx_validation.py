@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tasks.gx_validation import SuiteOutcome, load_suite, run_suite
+from augmill.tasks.gx_validation import SuiteOutcome, load_suite, run_suite
 
 SUITE = Path(__file__).resolve().parents[1] / "expectations" / "image_augmented.json"
 PARAMS = {

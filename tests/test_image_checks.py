@@ -11,13 +11,13 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from tasks.imaging import similarity
-from tasks.modalities.image import REASON_CODES
-from tasks.modalities.image_checks import aligned_source, compare, geometric_ops, geometry
-from tasks.ops.image import OPERATOR_KINDS
-from tasks.ops.policy import build_policy, operators_for, replay, run_policy, sample_seed
-from tasks.params import ValidateParams
-from tasks.validate import decide
+from augmill.tasks.imaging import similarity
+from augmill.tasks.modalities.image import REASON_CODES
+from augmill.tasks.modalities.image_checks import aligned_source, compare, geometric_ops, geometry
+from augmill.tasks.ops.image import OPERATOR_KINDS
+from augmill.tasks.ops.policy import build_policy, operators_for, replay, run_policy, sample_seed
+from augmill.tasks.params import ValidateParams
+from augmill.tasks.validate import decide
 
 DEFAULTS = ValidateParams()
 

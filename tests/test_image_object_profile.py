@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from tasks.modalities.image_annotations import AnnotatedImage
-from tasks.modalities.image_object_profile import box_iou, object_profile
-from tasks.modalities.image_targets import object_table
-from tasks.ops.targets import TargetObject, Targets
+from augmill.tasks.modalities.image_annotations import AnnotatedImage
+from augmill.tasks.modalities.image_object_profile import box_iou, object_profile
+from augmill.tasks.modalities.image_targets import object_table
+from augmill.tasks.ops.targets import TargetObject, Targets
 
 
 def image(sample_id, boxes):

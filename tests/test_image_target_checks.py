@@ -8,10 +8,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from tasks.modalities.image_shapes import write_shapes
-from tasks.modalities.image_target_checks import failures, image_measurements, object_measurements
-from tasks.modalities.image_targets import augment_annotated
-from tasks.ops.targets import TargetRules
+from augmill.tasks.modalities.image_shapes import write_shapes
+from augmill.tasks.modalities.image_target_checks import failures, image_measurements, object_measurements
+from augmill.tasks.modalities.image_targets import augment_annotated
+from augmill.tasks.ops.targets import TargetRules
 
 POLICY = [{"name": "rotate", "p": 0.8, "angle": [-40, 40]}, {"name": "random_resized_crop", "p": 0.8, "scale": [0.3, 1]},
           {"name": "elastic", "p": 0.3}, {"name": "contrast", "p": 0.5}]

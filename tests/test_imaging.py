@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageEnhance
 
-from tasks.imaging import UnreadableImage, load_image, output_format, pixel_stats, similarity
+from augmill.tasks.imaging import UnreadableImage, load_image, output_format, pixel_stats, similarity
 
 BIG = 10_000_000
 
@@ -189,8 +189,8 @@ def test_pixel_limit_cannot_exceed_pillows_own_ceiling():
     so params refuse a larger data.max_image_pixels instead of promising what Pillow won't do."""
     import yaml
 
-    from tasks.params import ParamsError
-    from tasks.params_load import apply_overrides, parse_params
+    from augmill.tasks.params import ParamsError
+    from augmill.tasks.params_load import apply_overrides, parse_params
     from tests.project import REPO
 
     raw = yaml.safe_load((REPO / "params.yaml").read_text())

@@ -65,8 +65,8 @@ def graph() -> dict[str, set[str]]:
     """module -> the augmill modules it imports (``from package import module`` counts as the module)."""
     edges = {}
     for module in all_modules():
-        path = module_file(module)
-        targets = {name for name in imported_modules(path) if module_file(name) is not None}
+        path = module_file(f"augmill.{module}")  # the installed names; the layers use the folders' names
+        targets = {name.removeprefix("augmill.") for name in imported_modules(path) if module_file(name) is not None}
         edges[module] = targets - {module}
     return edges
 

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 from sklearn.datasets import load_digits
 
-from tasks.cache import CACHE_ROOT
+from augmill.tasks.cache import CACHE_ROOT
 from tests.project import lock_out_hashes, new_project, run
 
 pytestmark = pytest.mark.e2e

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from tasks.imaging import load_image
-from tasks.ingest import MANIFEST_COLUMNS, assign_splits, discover_csv, discover_folder, read_samples, resolve_inside
+from augmill.tasks.imaging import load_image
+from augmill.tasks.ingest import MANIFEST_COLUMNS, assign_splits, discover_csv, discover_folder, read_samples, resolve_inside
 
 FRACTIONS = {"train": 0.7, "val": 0.15, "test": 0.15}
 

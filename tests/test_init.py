@@ -11,14 +11,14 @@ import pandas as pd
 import pytest
 import yaml
 
-from flows.cli import main
-from flows.errors import is_user_error, one_line
-from flows.init import render_params, user_dvc_yaml
-from tasks.headline import evaluate_figures, merge_figures, write_headline
-from tasks.ingest import assign_splits
-from tasks.inspect_data import InitError, inspect
-from tasks.params import ParamsError
-from tasks.params_load import parse_params
+from augmill.flows.cli import main
+from augmill.flows.errors import is_user_error, one_line
+from augmill.flows.init import render_params, user_dvc_yaml
+from augmill.tasks.headline import evaluate_figures, merge_figures, write_headline
+from augmill.tasks.ingest import assign_splits
+from augmill.tasks.inspect_data import InitError, inspect
+from augmill.tasks.params import ParamsError
+from augmill.tasks.params_load import parse_params
 from tests import init_datasets
 from tests.project import BIN, REPO
 

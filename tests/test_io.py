@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tasks.io import safe_name, write_bytes_atomic, write_csv, write_data_csv, write_json
+from augmill.tasks.io import safe_name, write_bytes_atomic, write_csv, write_data_csv, write_json
 
 TRICKY_LABELS = [
     "../../x", "/etc/passwd", "a/b", "a\\b", "CON", "con", "Con", "nul.txt", "CON.txt", "com1", "LPT9.log",
@@ -86,7 +86,7 @@ def test_write_bytes_atomic_failure_keeps_old_content_and_leaves_no_temp_file(tm
         f"""
         import resource, signal
         from pathlib import Path
-        from tasks.io import write_bytes_atomic
+        from augmill.tasks.io import write_bytes_atomic
         target = Path({str(tmp_path / "out.bin")!r})
         write_bytes_atomic(target, b"old")
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)

@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tasks import bias, label_issues, paths
-from tasks.io import write_parquet
-from tasks.params_load import load_params
-from tasks.review import DecisionsError, empty_decisions
+from augmill.tasks import bias, label_issues, paths
+from augmill.tasks.io import write_parquet
+from augmill.tasks.params_load import load_params
+from augmill.tasks.review import DecisionsError, empty_decisions
 
 REPO = Path(__file__).resolve().parents[1]
 CENTRES = {"a": (0.0, 0.0), "b": (6.0, 0.0), "c": (0.0, 6.0)}
@@ -187,7 +187,7 @@ def test_label_decisions_naming_nothing_fail_with_the_line():
 
 
 def test_decisions_file_accepts_label_decisions_only_about_sha256_targets(tmp_path):
-    from tasks.review import read_decisions
+    from augmill.tasks.review import read_decisions
 
     path = tmp_path / "decisions.csv"
     path.write_text("target,decision,note,reviewer,date\nsha256:ab,relabel:7,,r,2026-01-02\nsha256:cd,keep,,r,2026-01-02\n"
@@ -222,7 +222,7 @@ def test_a_class_with_one_train_sample_skips_the_check_with_the_reason():
 
 
 def test_report_section_shows_each_listed_suspect_as_its_row_and_each_cluster_seen():
-    from tasks import label_review
+    from augmill.tasks import label_review
 
     manifest, flipped = blob_manifest()
     copies = manifest.index[(manifest["label"] == "a") & (manifest["split"] == "train")][:3]

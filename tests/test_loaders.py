@@ -18,9 +18,9 @@ import pytest
 import yaml
 from PIL import Image
 
-from tasks.export import export
-from tasks.imaging import encode_image
-from tasks.loaders import LoaderError, PolicyTransform, VersionDataset, hf_dataset, read_manifest
+from augmill.tasks.export import export
+from augmill.tasks.imaging import encode_image
+from augmill.tasks.loaders import LoaderError, PolicyTransform, VersionDataset, hf_dataset, read_manifest
 from tests.project import REPO, commit, environment, new_project, run
 
 pytestmark = pytest.mark.e2e

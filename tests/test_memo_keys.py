@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.cache import CACHE_ROOT, code_version, library_versions
+from augmill.tasks.cache import CACHE_ROOT, code_version, library_versions
 from tests.project import environment, lock_out_hashes, new_project, run
 
 UPGRADED = "opencv-python-headless"
@@ -51,7 +51,7 @@ def test_library_versions_reports_the_installed_version_and_native_libraries(tmp
     versions = library_versions("pillow", "soundfile", UPGRADED)
     assert versions["soundfile:libsndfile"] == soundfile.__libsndfile_version__
     assert versions["pillow:libjpeg"] == features.version("jpg")
-    script = f"from tasks.cache import library_versions; print(library_versions({UPGRADED!r})[{UPGRADED!r}])"
+    script = f"from augmill.tasks.cache import library_versions; print(library_versions({UPGRADED!r})[{UPGRADED!r}])"
     upgraded = subprocess.run([sys.executable, "-c", script], env=with_upgrade(fake_installed_version(
         tmp_path, UPGRADED, "99.1.0")), capture_output=True, text=True, check=True)
     assert upgraded.stdout.strip() == "99.1.0" != versions[UPGRADED]

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from tasks import paths
-from tasks.cache import Memo
-from tasks.ingest import read_samples
-from tasks.io import HashRecord, copy_file_reusing, sha256_bytes
-from tasks.merge import set_aside_final
+from augmill.tasks import paths
+from augmill.tasks.cache import Memo
+from augmill.tasks.ingest import read_samples
+from augmill.tasks.io import HashRecord, copy_file_reusing, sha256_bytes
+from augmill.tasks.merge import set_aside_final
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ import math
 import numpy as np
 import pytest
 
-from tasks.modalities.audio_signal import Clip
-from tasks.ops import policy
-from tasks.ops.base import OperatorConfigError
+from augmill.tasks.modalities.audio_signal import Clip
+from augmill.tasks.ops import policy
+from augmill.tasks.ops.base import OperatorConfigError
 
 AUDIO_OPS = policy.operators_for("audio")
 RATE = 16000

@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from tasks.modalities.audio_signal import Clip, power
-from tasks.ops.audio_effects import coloured_noise, room_response
+from augmill.tasks.modalities.audio_signal import Clip, power
+from augmill.tasks.ops.audio_effects import coloured_noise, room_response
 from tests.test_ops_audio import AUDIO_OPS, RATE, apply_op, speech_like, tone
 
 
@@ -91,7 +91,7 @@ def test_masks_and_noise_on_speech_keep_the_clip_valid_in_stereo():
 
 
 def test_bad_colour_is_refused_naming_the_key():
-    from tasks.ops.base import OperatorConfigError
+    from augmill.tasks.ops.base import OperatorConfigError
 
     with pytest.raises(OperatorConfigError, match=r"background_noise.colours must be a list drawn from"):
         AUDIO_OPS["background_noise"](colours=["purple"])

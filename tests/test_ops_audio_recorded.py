@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import soundfile
 
-from tasks.modalities.audio_signal import Clip, power
-from tasks.ops.base import OperatorConfigError
-from tasks.ops.policy import build_policy, replay, run_policy
+from augmill.tasks.modalities.audio_signal import Clip, power
+from augmill.tasks.ops.base import OperatorConfigError
+from augmill.tasks.ops.policy import build_policy, replay, run_policy
 from tests.test_ops_audio import AUDIO_OPS, RATE, tone
 
 
@@ -98,8 +98,8 @@ def test_without_a_folder_the_synthetic_noise_is_unchanged():
 def test_the_augment_memo_key_follows_the_folder_bytes(noise_folder, tmp_path):
     import yaml
 
-    from tasks.augment import augment_salt
-    from tasks.params_load import parse_params
+    from augmill.tasks.augment import augment_salt
+    from augmill.tasks.params_load import parse_params
     from tests.project import REPO
 
     raw = yaml.safe_load((REPO / "params.yaml").read_text())

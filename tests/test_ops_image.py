@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from tasks.ops import policy
-from tasks.ops.base import OperatorConfigError
+from augmill.tasks.ops import policy
+from augmill.tasks.ops.base import OperatorConfigError
 
 IMAGE_OPS = policy.operators_for("image")
 MODES = ["L", "RGB", "RGBA"]

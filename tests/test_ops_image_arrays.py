@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance, ImageOps
 
-from tasks.ops import policy
-from tasks.ops.image import Brightness, Contrast
-from tasks.ops.image_photometric import Autocontrast, Equalize, MotionBlur, gaussian_kernel, line_offsets
+from augmill.tasks.ops import policy
+from augmill.tasks.ops.image import Brightness, Contrast
+from augmill.tasks.ops.image_photometric import Autocontrast, Equalize, MotionBlur, gaussian_kernel, line_offsets
 
 
 def random_images(count: int, seed: int = 0):

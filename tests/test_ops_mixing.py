@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tasks.evaluate import soft_label_rows
-from tasks.ops.base import OperatorConfigError
-from tasks.ops.mixing import MIXERS, CutMix, MixUp, NoPartner, partner_drawer, soft_label
-from tasks.ops.policy import build_policy, replay, run_policy
+from augmill.tasks.evaluate import soft_label_rows
+from augmill.tasks.ops.base import OperatorConfigError
+from augmill.tasks.ops.mixing import MIXERS, CutMix, MixUp, NoPartner, partner_drawer, soft_label
+from augmill.tasks.ops.policy import build_policy, replay, run_policy
 
 
 def _image(seed: int, size=(40, 30), mode="RGB") -> Image.Image:
@@ -116,7 +116,7 @@ def test_evaluate_trains_on_each_label_of_a_soft_row_at_its_weight():
 
 
 def test_the_on_the_fly_transform_refuses_a_mixer_naming_it():
-    from tasks.loaders import LoaderError, PolicyTransform
+    from augmill.tasks.loaders import LoaderError, PolicyTransform
 
     with pytest.raises(LoaderError, match=r"\['cutmix'\] mix two train sources"):
         PolicyTransform([{"name": "rotate"}, {"name": "cutmix"}], "image")
@@ -125,7 +125,7 @@ def test_the_on_the_fly_transform_refuses_a_mixer_naming_it():
 def test_a_reviewer_can_reject_every_mix_by_its_operator():
     import pandas as pd
 
-    from tasks.review import DecisionsError, check_targets, modality_operators
+    from augmill.tasks.review import DecisionsError, check_targets, modality_operators
 
     variants = pd.DataFrame({"sample_id": ["x-aug000"]})
     check_targets(pd.DataFrame([{"target": "op:cutmix", "line": 2}]), variants, modality_operators("image"))

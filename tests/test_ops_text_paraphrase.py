@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from tasks.ops.base import OperatorConfigError
-from tasks.ops.policy import build_policy, replay, run_policy
+from augmill.tasks.ops.base import OperatorConfigError
+from augmill.tasks.ops.policy import build_policy, replay, run_policy
 
 pytest.importorskip("transformers")
 
@@ -92,8 +92,8 @@ def test_max_new_tokens_must_be_a_positive_integer(model_folder):
 
 
 def test_the_text_stage_paraphrases_keeping_labels_lineage_and_replay(model_folder, tmp_path):
-    from tasks.augment import Shard
-    from tasks.modalities import text
+    from augmill.tasks.augment import Shard
+    from augmill.tasks.modalities import text
     from tests.test_text_modality import make_params, sources
 
     params = make_params(tmp_path)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.stages import OPENBLAS_KERNELS
+from augmill.flows.stages import OPENBLAS_KERNELS
 from tests.project import REPO, environment, lock_out_hashes, new_project
 
 pytestmark = pytest.mark.e2e
@@ -31,7 +31,7 @@ OLDER_CPU = "Nehalem"  # numpy's baseline (x86-64-v2: SSE4.2, POPCNT): the oldes
 
 PROBE = r"""
 import json, re
-import flows.stages  # first, as `augmill` imports it: it pins OpenBLAS's kernels before numpy loads
+import augmill.flows.stages  # first, as `augmill` imports it: it pins OpenBLAS's kernels before numpy loads
 import threadpoolctl
 import cv2, numpy, scipy.linalg
 from numpy._core import _multiarray_umath as umath
@@ -91,14 +91,14 @@ def test_the_demo_makes_the_same_bytes_with_the_cpu_specific_paths_turned_off(tm
 # Augment's image operators (the demo's policy, then every operator alone), both encoders, the decoder and the measurements
 # explore and validate take, over images bundled with scikit-learn; prints one digest.
 WORKLOAD = r"""
-import flows.stages  # first, as `augmill` imports it (it pins OpenBLAS's kernels)
+import augmill.flows.stages  # first, as `augmill` imports it (it pins OpenBLAS's kernels)
 import hashlib, io, sys
 import numpy as np
 from PIL import Image
 from sklearn.datasets import load_digits, load_sample_image
-from tasks.imaging import encode_image, load_image, perceptual_hash, pixel_stats, similarity
-from tasks.ops.policy import build_policy, operators_for, run_policy, sample_seed
-from tasks.params_load import load_params
+from augmill.tasks.imaging import encode_image, load_image, perceptual_hash, pixel_stats, similarity
+from augmill.tasks.ops.policy import build_policy, operators_for, run_policy, sample_seed
+from augmill.tasks.params_load import load_params
 from pathlib import Path
 
 params = load_params(Path(sys.argv[1]), [])

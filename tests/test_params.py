@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tasks.params import Params, ParamsError
-from tasks.params_load import apply_overrides, load_params
+from augmill.tasks.params import Params, ParamsError
+from augmill.tasks.params_load import apply_overrides, load_params
 
 REPO_PARAMS = Path(__file__).resolve().parent.parent / "params.yaml"
 

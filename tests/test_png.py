@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from sklearn.datasets import load_sample_image
 
-from tasks.png import PNG_DEFLATE_LEVEL, encode_png, figure_png, filtered_scanlines
+from augmill.tasks.png import PNG_DEFLATE_LEVEL, encode_png, figure_png, filtered_scanlines
 
 
 def images() -> list[Image.Image]:
@@ -64,7 +64,7 @@ def test_a_mode_png_cannot_hold_as_8_bit_samples_is_refused_by_name():
 
 
 def test_a_figure_has_the_pixels_savefig_draws():
-    from tasks.report_plots import plt
+    from augmill.tasks.report_plots import plt
 
     figure, axes = plt.subplots(figsize=(3, 2), dpi=100)
     axes.bar([1, 2, 3], [3, 1, 2])

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from flows import prefect_api
+from augmill.flows import prefect_api
 
 
 @pytest.fixture(autouse=True)

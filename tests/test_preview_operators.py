@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.modalities import get_modality
-from tasks.modalities.image import preview_tiles
-from tasks.ops.policy import extra_operators_for, operators_for
-from tasks.preview import choose_samples
+from augmill.tasks.modalities import get_modality
+from augmill.tasks.modalities.image import preview_tiles
+from augmill.tasks.ops.policy import extra_operators_for, operators_for
+from augmill.tasks.preview import choose_samples
 from tests.test_evaluate import project_here, run_pipeline
 
 EVERY_IMAGE_OPERATOR = sorted(set(operators_for("image")) | set(extra_operators_for("image")))

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tasks.modalities.audio_signal import Clip
-from tasks.ops import policy
+from augmill.tasks.modalities.audio_signal import Clip
+from augmill.tasks.ops import policy
 
 AUDIO_OPS = sorted(policy.operators_for("audio"))
 

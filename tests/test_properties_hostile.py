@@ -20,10 +20,10 @@ import pandas as pd
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from tasks.modalities import text
-from tasks.modalities.tabular import class_table, schema_of, train_rows
-from tasks.modalities.tabular_read import TableError, read_table_manifest
-from tasks.ops import policy
+from augmill.tasks.modalities import text
+from augmill.tasks.modalities.tabular import class_table, schema_of, train_rows
+from augmill.tasks.modalities.tabular_read import TableError, read_table_manifest
+from augmill.tasks.ops import policy
 from tests.test_tabular_modality import make_params as tabular_params
 from tests.test_text_modality import make_params as text_params
 

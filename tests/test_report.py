@@ -13,10 +13,10 @@ import pytest
 from PIL import Image
 from sklearn.datasets import load_digits
 
-from flows.cli import main
-from tasks import paths
-from tasks.modalities import get_modality
-from tasks.report import build_report
+from augmill.flows.cli import main
+from augmill.tasks import paths
+from augmill.tasks.modalities import get_modality
+from augmill.tasks.report import build_report
 from tests.test_evaluate import project_here, run_pipeline
 
 HOSTILE_LABEL = "<script>alert(1)</script>"
@@ -122,7 +122,7 @@ def test_report_before_the_pipeline_ran_says_what_is_missing(tmp_path):
 
 
 def test_preview_draws_the_first_variant_of_samples_from_every_class(tmp_path, monkeypatch):
-    from tasks import preview
+    from augmill.tasks import preview
 
     run_pipeline(tmp_path, stages=("prepare",))
     with project_here(tmp_path) as params:

@@ -10,10 +10,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from flows.cli import main
-from tasks import paths
-from tasks.merge import review_rejections
-from tasks.review import (
+from augmill.flows.cli import main
+from augmill.tasks import paths
+from augmill.tasks.merge import review_rejections
+from augmill.tasks.review import (
     DecisionsError,
     add_decision,
     check_targets,
@@ -171,8 +171,8 @@ def test_the_review_gallery_does_not_pick_exactly_the_sources_that_got_an_extra_
     """Its order and augment's remainder order were once the same hash of (seed, source)."""
     import pandas as pd
 
-    from tasks.augment import assign_variants
-    from tasks.review_pages import gallery_sources
+    from augmill.tasks.augment import assign_variants
+    from augmill.tasks.review_pages import gallery_sources
 
     sources = pd.DataFrame({"source_id": [f"s{i:03d}" for i in range(60)], "label": ["a"] * 60})
     with_extra = assign_variants(sources, {"classes": {"a": {"new": 80}}}, seed=42)

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tasks import seeding
-from tasks.generative.params import AdversarialParams, StyleParams
-from tasks.ingest import sample_id_for
+from augmill.tasks import seeding
+from augmill.tasks.generative.params import AdversarialParams, StyleParams
+from augmill.tasks.ingest import sample_id_for
 
 ROOT = Path(__file__).resolve().parents[1]
 

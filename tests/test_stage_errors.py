@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tasks import paths
-from tasks.augment import Shard, augment_guarded
+from augmill.tasks import paths
+from augmill.tasks.augment import Shard, augment_guarded
 from tests.project import new_project, run
 from tests.test_tabular_modality import REPO, make_params, table
 
@@ -26,7 +26,7 @@ def test_a_class_whose_generator_raises_is_quarantined_and_the_other_class_still
     """A raw manifest holding inf (as an older explore let through) makes scikit-learn raise in
     SMOTE-NC for class 'yes' only: its planned rows become one augment_failed row naming the
     class and the error; class 'no' gets its rows; validate and merge carry the failure row."""
-    from tasks import augment, bias, explore, merge, validate
+    from augmill.tasks import augment, bias, explore, merge, validate
 
     shutil.copytree(REPO / "expectations", tmp_path / "expectations")
     monkeypatch.chdir(tmp_path)

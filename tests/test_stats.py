@@ -13,7 +13,7 @@ import pytest
 from scipy.stats import binom
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
-from tasks import stats
+from augmill.tasks import stats
 
 SKLEARN = {"accuracy": lambda y, p, labels: accuracy_score(y, p),
            "macro_f1": lambda y, p, labels: f1_score(y, p, labels=labels, average="macro", zero_division=0),

@@ -10,9 +10,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from flows.executors import in_order
-from tasks.augment import lineage_order, make_shards
-from tasks.io import write_parquet_parts
+from augmill.flows.executors import in_order
+from augmill.tasks.augment import lineage_order, make_shards
+from augmill.tasks.io import write_parquet_parts
 
 COLUMNS = ["sample_id", "n", "x", "note"]
 

@@ -12,12 +12,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tasks.modalities.tabular import class_table
-from tasks.modalities.tabular_quality import class_fidelity, privacy_distances
-from tasks.modalities.tabular_schema import TableSchema
-from tasks.ops import policy
-from tasks.ops.base import OperatorConfigError
-from tasks.ops.tabular import replay_jitter, replay_row, split_among
+from augmill.tasks.modalities.tabular import class_table
+from augmill.tasks.modalities.tabular_quality import class_fidelity, privacy_distances
+from augmill.tasks.modalities.tabular_schema import TableSchema
+from augmill.tasks.ops import policy
+from augmill.tasks.ops.base import OperatorConfigError
+from augmill.tasks.ops.tabular import replay_jitter, replay_row, split_among
 
 TABULAR_OPS = policy.operators_for("tabular")
 

@@ -17,12 +17,12 @@ import pandas as pd
 import pytest
 import yaml
 
-from tasks import paths
-from tasks.ingest import MANIFEST_COLUMNS
-from tasks.modalities import get_modality, tabular
-from tasks.modalities.tabular_read import TableError
-from tasks.params import ParamsError
-from tasks.params_load import parse_params
+from augmill.tasks import paths
+from augmill.tasks.ingest import MANIFEST_COLUMNS
+from augmill.tasks.modalities import get_modality, tabular
+from augmill.tasks.modalities.tabular_read import TableError
+from augmill.tasks.params import ParamsError
+from augmill.tasks.params_load import parse_params
 
 REPO = Path(__file__).resolve().parents[1]
 POLICY = [{"name": "smotenc", "k_neighbors": 3}]
@@ -89,7 +89,7 @@ def test_identical_rows_share_a_hash_across_files_and_formats_and_splits_come_fr
     by_path = frame.set_index("path")
     assert by_path.loc["train.parquet:4", "sha256"] == by_path.loc["test.csv:2", "sha256"]
     assert by_path.loc["train.parquet:4", "split"] == "train" and by_path.loc["test.csv:2", "split"] == "test"
-    from tasks.bias import leaking_train_samples
+    from augmill.tasks.bias import leaking_train_samples
 
     assert leaking_train_samples(frame).shape[0] == 1
 
@@ -278,7 +278,7 @@ def test_sensitive_groups_are_flagged_when_small_or_skewed(tmp_path):
     assert female["label_counts"]["yes"] == 16 and female["label_rates"]["yes"] > 0.3
     assert any(f.startswith("sex=M: rate of label 'no'") for f in report["flags"])
     assert len(report["groups"]["income"]) == 4  # quartile bins of a numeric column
-    from tasks.bias import BiasCheckFailed
+    from augmill.tasks.bias import BiasCheckFailed
 
     with pytest.raises(BiasCheckFailed, match="sensitive groups flagged"):
         tabular.bias_extra(ok, make_params(tmp_path, bias="fail", **settings))
@@ -290,7 +290,7 @@ def test_sensitive_groups_are_flagged_when_small_or_skewed(tmp_path):
 @pytest.fixture()
 def project(tmp_path, monkeypatch):
     """explore -> bias -> augment on a small mixed table, in-process (no DVC, no Prefect)."""
-    from tasks import augment, bias, explore
+    from augmill.tasks import augment, bias, explore
 
     shutil.copytree(REPO / "expectations", tmp_path / "expectations")
     monkeypatch.chdir(tmp_path)
@@ -322,7 +322,7 @@ def test_augment_makes_synthetic_rows_of_the_rare_class_with_lineage(project):
 
 
 def test_validate_quarantines_an_exact_copy_an_out_of_range_value_and_a_foreign_category(project):
-    from tasks import validate
+    from augmill.tasks import validate
 
     params, augmented = project
     raw = pd.read_parquet(paths.RAW_MANIFEST)
@@ -355,7 +355,7 @@ def test_validate_quarantines_an_exact_copy_an_out_of_range_value_and_a_foreign_
 
 
 def test_validate_and_merge_keep_real_rows_and_accepted_synthetic_rows(project):
-    from tasks import merge, validate
+    from augmill.tasks import merge, validate
 
     params, augmented = project
     summary = validate.run(params)
@@ -391,7 +391,7 @@ def test_baseline_features_one_hot_in_train_order_with_train_medians(project):
 
 
 def test_with_no_new_rows_planned_the_pipeline_passes_the_table_through(tmp_path, monkeypatch):
-    from tasks import augment, bias, explore, merge, validate
+    from augmill.tasks import augment, bias, explore, merge, validate
 
     shutil.copytree(REPO / "expectations", tmp_path / "expectations")
     monkeypatch.chdir(tmp_path)
@@ -409,7 +409,7 @@ def test_with_no_new_rows_planned_the_pipeline_passes_the_table_through(tmp_path
 
 
 def test_the_demo_makes_malignant_rare_in_train_only(tmp_path):
-    from tasks.demos import breast_cancer, get_demo
+    from augmill.tasks.demos import breast_cancer, get_demo
 
     raw = yaml.safe_load((REPO / "examples/tabular.yaml").read_text())
     params = parse_params(raw)
@@ -427,8 +427,8 @@ def test_the_demo_makes_malignant_rare_in_train_only(tmp_path):
 
 
 def test_a_class_below_the_fidelity_threshold_has_its_synthetic_rows_quarantined(project):
-    from tasks import validate
-    from tasks.modalities.tabular_params import FidelityParams
+    from augmill.tasks import validate
+    from augmill.tasks.modalities.tabular_params import FidelityParams
 
     params, augmented = project
     strict = params.model_copy(update={"tabular": params.tabular.model_copy(update={"fidelity": FidelityParams(min_score=0.99)})})

@@ -13,17 +13,17 @@ import pandas as pd
 import pytest
 import yaml
 
-from tasks.augment import assign_variants
-from tasks.inspect_data import annotation_layout
-from tasks.modalities import image
-from tasks.modalities.image_annotated import targets_from_json, targets_to_json
-from tasks.modalities.image_annotated_checks import target_checks
-from tasks.modalities.image_coco import write_coco
-from tasks.modalities.image_shapes import CATEGORIES, write_shapes
-from tasks.modalities.image_yolo import write_yolo
-from tasks.params import ParamsError
-from tasks.params_load import parse_params
-from tasks.validate import decide
+from augmill.tasks.augment import assign_variants
+from augmill.tasks.inspect_data import annotation_layout
+from augmill.tasks.modalities import image
+from augmill.tasks.modalities.image_annotated import targets_from_json, targets_to_json
+from augmill.tasks.modalities.image_annotated_checks import target_checks
+from augmill.tasks.modalities.image_coco import write_coco
+from augmill.tasks.modalities.image_shapes import CATEGORIES, write_shapes
+from augmill.tasks.modalities.image_yolo import write_yolo
+from augmill.tasks.params import ParamsError
+from augmill.tasks.params_load import parse_params
+from augmill.tasks.validate import decide
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -146,7 +146,7 @@ def test_init_detects_coco_and_yolo_layouts(tmp_path):
 
 @pytest.mark.parametrize("policy", ["rebalance", "report"])
 def test_bias_counts_objects_and_rebalances_by_the_images_holding_rare_classes(tmp_path, monkeypatch, policy):
-    from tasks import bias, explore
+    from augmill.tasks import bias, explore
 
     annotated = write_shapes(tmp_path / "raw", {"train": 12, "test": 4}, seed=3)
     write_coco(annotated, CATEGORIES, tmp_path / "raw" / "annotations" / "instances.json")

@@ -14,14 +14,14 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from tasks import paths
-from tasks.augment import Shard
-from tasks.modalities import text
-from tasks.modalities.text_files import TextFileError, text_hash
-from tasks.modalities.text_measures import near_duplicate_pairs, similarity
-from tasks.ops.policy import replay
-from tasks.params import ParamsError
-from tasks.params_load import parse_params
+from augmill.tasks import paths
+from augmill.tasks.augment import Shard
+from augmill.tasks.modalities import text
+from augmill.tasks.modalities.text_files import TextFileError, text_hash
+from augmill.tasks.modalities.text_measures import near_duplicate_pairs, similarity
+from augmill.tasks.ops.policy import replay
+from augmill.tasks.params import ParamsError
+from augmill.tasks.params_load import parse_params
 
 REPO = Path(__file__).resolve().parents[1]
 POLICY = [{"name": "synonym_replacement", "p": 0.6}, {"name": "random_swap", "p": 0.3},
@@ -287,8 +287,8 @@ def test_augment_shard_is_deterministic_replayable_and_avoids_copies(tmp_path):
 
 
 def test_features_and_suite_accept_good_variants_and_refuse_bad_ones(tmp_path):
-    from tasks.gx_validation import run_suite
-    from tasks.validate import decide
+    from augmill.tasks.gx_validation import run_suite
+    from augmill.tasks.validate import decide
 
     params = make_params(tmp_path)
     src = sources(tmp_path)
@@ -355,7 +355,7 @@ def test_baseline_features_are_the_raw_texts(tmp_path):
 
 
 def test_review_page_highlights_edits_and_escapes_html(tmp_path):
-    from tasks.modalities.text_review import diff_segments, render_text_gallery
+    from augmill.tasks.modalities.text_review import diff_segments, render_text_gallery
 
     assert diff_segments("the big dog", "the large dog") == [("same", "the "), ("del", "big"), ("ins", "large"),
                                                               ("same", " dog")]
@@ -379,7 +379,7 @@ needs_fortunes = pytest.mark.skipif(not Path("/usr/share/games/fortunes/food").e
 
 @needs_fortunes
 def test_fortunes_demo_is_labelled_imbalanced_and_readable(tmp_path):
-    from tasks.demos import fortunes
+    from augmill.tasks.demos import fortunes
 
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
     raw["data"].update(modality="text", raw_dir=str(tmp_path))

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from tasks import stats, tune
-from tasks.params import ParamsError
-from tasks.params_load import load_params, parse_params
+from augmill.tasks import stats, tune
+from augmill.tasks.params import ParamsError
+from augmill.tasks.params_load import load_params, parse_params
 from tests.project import REPO, new_project, run
 
 DESTRUCTIVE = "augment.policy=[{name: solarize, p: 1.0, threshold: [0, 0]}]"  # every pixel inverted
@@ -73,7 +73,7 @@ def test_tune_params_are_checked():
 
 
 def test_accept_keeps_the_comments_of_params_yaml(tmp_path):
-    from flows.tune import accept
+    from augmill.flows.tune import accept
 
     params_file = tmp_path / "params.yaml"
     shutil.copy(REPO / "params.yaml", params_file)
@@ -190,7 +190,7 @@ def test_same_seed_same_report(demo, tmp_path):
 def test_no_candidate_starts_after_the_time_budget(demo, tmp_path, monkeypatch):
     from itertools import count
 
-    from tasks.tune_search import search
+    from augmill.tasks.tune_search import search
 
     root = _copy(demo, tmp_path)
     monkeypatch.chdir(root)
@@ -223,7 +223,7 @@ def test_optuna_magnitude_trials_are_seeded_and_skip_refused_scales():
     """tune.search: optuna: the scales asked of the seeded TPE sampler are the same for the same seed,
     each is scored before the next is asked, and a scale the catalogue refuses is not run."""
     pytest.importorskip("optuna")
-    from tasks.tune_search import optuna_magnitudes
+    from augmill.tasks.tune_search import optuna_magnitudes
 
     params = load_params(REPO / "params.yaml", ["tune.search=optuna"])
     policy = [{"name": "random_resized_crop", "p": 1.0, "scale": [0.2, 1.0]}]  # from x1.25: a scale of 0 or below

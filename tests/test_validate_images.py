@@ -9,8 +9,8 @@ import re
 
 import pandas as pd
 
-from flows.stages import run_stage
-from tasks import paths
+from augmill.flows.stages import run_stage
+from augmill.tasks import paths
 from tests.test_evaluate import project_here
 
 UP_TO_VALIDATE = ("prepare", "explore", "bias", "augment", "validate")

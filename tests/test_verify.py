@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from flows.versions import (
+from augmill.flows.versions import (
     ENVIRONMENT_RECORD,
     OutputDifference,
     differing_outputs,
@@ -19,7 +19,7 @@ from flows.versions import (
     output_hashes,
     record_environment_if_new,
 )
-from tasks.environment import describe_difference, differences, gather
+from augmill.tasks.environment import describe_difference, differences, gather
 from tests.project import commit, new_project, run
 
 LOCK = """schema: '2.0'
@@ -128,9 +128,9 @@ def test_the_gathered_environment_names_python_libraries_codecs_and_cpu(tmp_path
 
 
 def test_augmill_environment_prints_what_a_version_records(tmp_path, monkeypatch):
-    from flows.stages import OPENBLAS_KERNELS
+    from augmill.flows.stages import OPENBLAS_KERNELS
 
-    printed = run([sys.executable, "-m", "flows.cli", "environment"], tmp_path).stdout  # no project needed
+    printed = run([sys.executable, "-m", "augmill.flows.cli", "environment"], tmp_path).stdout  # no project needed
     monkeypatch.setenv("OPENBLAS_CORETYPE", OPENBLAS_KERNELS)  # as augmill's process pins it before numpy loads
     assert json.loads(printed)["blas"] == {"openblas_coretype": OPENBLAS_KERNELS}
     assert differences(json.loads(printed), gather()) == []
@@ -140,7 +140,7 @@ def test_augmill_environment_prints_what_a_version_records(tmp_path, monkeypatch
 
 
 def augmill(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return run([sys.executable, "-m", "flows.cli", *args], root, check=check, timeout=1200)
+    return run([sys.executable, "-m", "augmill.flows.cli", *args], root, check=check, timeout=1200)
 
 
 def worktrees(root: Path) -> list[str]:

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tasks.io import write_bytes_atomic
-from tasks.params import Params
-from tasks.seeding import generator
+from augmill.tasks.io import write_bytes_atomic
+from augmill.tasks.params import Params
+from augmill.tasks.seeding import generator
 
 NAME = "breast_cancer"
 MODALITY = "tabular"

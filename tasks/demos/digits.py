@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from tasks.imaging import encode_image
-from tasks.io import write_bytes_atomic
-from tasks.params import Params
-from tasks.seeding import generator
+from augmill.tasks.imaging import encode_image
+from augmill.tasks.io import write_bytes_atomic
+from augmill.tasks.params import Params
+from augmill.tasks.seeding import generator
 
 
 def digits_images(image_size: int) -> tuple[list[Image.Image], np.ndarray]:

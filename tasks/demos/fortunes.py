@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tasks.demos.digits import plan_demo_splits
-from tasks.io import write_data_csv
-from tasks.params import Params
+from augmill.tasks.demos.digits import plan_demo_splits
+from augmill.tasks.io import write_data_csv
+from augmill.tasks.params import Params
 
 NAME = "fortunes"
 MODALITY = "text"

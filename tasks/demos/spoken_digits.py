@@ -17,12 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
-from tasks.demos.digits import plan_demo_splits
-from tasks.io import write_bytes_atomic
-from tasks.modalities.audio_io import decode, encode
-from tasks.modalities.audio_signal import Clip, conform
-from tasks.params import Params
-from tasks.seeding import rank
+from augmill.tasks.demos.digits import plan_demo_splits
+from augmill.tasks.io import write_bytes_atomic
+from augmill.tasks.modalities.audio_io import decode, encode
+from augmill.tasks.modalities.audio_signal import Clip, conform
+from augmill.tasks.params import Params
+from augmill.tasks.seeding import rank
 
 NAME = "spoken_digits"
 MODALITY = "audio"

@@ -7,7 +7,7 @@ final, params) never imports it; the torch modules import it when a method runs.
 The pipeline stage is tasks/synthesize.py (off by default: synthesize.enabled).
 """
 
-from tasks import paths
+from augmill.tasks import paths
 
 # Written by the synthesize stage (DVC outputs).
 SYNTHETIC_DIR = paths.INTERIM / "synthetic"  # images: label/sample_id.png (tables: none, rows hold the values)

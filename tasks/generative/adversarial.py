@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tasks.generative.nets import TrainConfig, TrainingLog, deterministic, run_epochs, torch
+from augmill.tasks.generative.nets import TrainConfig, TrainingLog, deterministic, run_epochs, torch
 
 
 def build_surrogate(kind: str, channels: int, side: int, n_classes: int, hidden: int = 128):

@@ -20,12 +20,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tasks.generative import ADVERSARIAL, GENERATORS, STYLES, SYNTHETIC_DIR, SYNTHETIC_MANIFEST, SYNTHETIC_VALIDATED
-from tasks.generative import gates as g
-from tasks.generative.data import RealData, encode_rows, read_real
-from tasks.generative.encoding import ImageCodec
-from tasks.io import read_parquet, write_parquet
-from tasks.params import Params
+from augmill.tasks.generative import ADVERSARIAL, GENERATORS, STYLES, SYNTHETIC_DIR, SYNTHETIC_MANIFEST, SYNTHETIC_VALIDATED
+from augmill.tasks.generative import gates as g
+from augmill.tasks.generative.data import RealData, encode_rows, read_real
+from augmill.tasks.generative.encoding import ImageCodec
+from augmill.tasks.io import read_parquet, write_parquet
+from augmill.tasks.params import Params
 
 STATUS_COLUMNS = ["status", "reason_code", "reason"]
 
@@ -67,7 +67,7 @@ def _read_synthetic(synthetic: pd.DataFrame, real: RealData, params: Params) -> 
     """Vectors of the synthetic samples, and per sample '' or why it could not be read."""
     if not isinstance(real.codec, ImageCodec):
         return encode_rows(synthetic, real.codec, params), [""] * len(synthetic)
-    from tasks.imaging import UnreadableImage, load_image
+    from augmill.tasks.imaging import UnreadableImage, load_image
 
     vectors, problems = [], []
     for relative in synthetic["path"]:
@@ -193,7 +193,7 @@ def judge(synthetic: pd.DataFrame, params: Params) -> tuple[pd.DataFrame, dict]:
 def bound_gate(rows: pd.DataFrame, raw: pd.DataFrame, params: Params, epsilon: float) -> g.GateResult:
     """The adversarial L-infinity bound, checked on the saved files at the source's own
     resolution and in the output's mode."""
-    from tasks.imaging import load_image
+    from augmill.tasks.imaging import load_image
 
     source_paths = dict(zip(raw["sample_id"], raw["path"], strict=False))
     raw_dir = Path(params.data.raw_dir)

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tasks import paths
-from tasks.generative.encoding import ImageCodec, TableCodec
-from tasks.io import read_json, read_parquet
-from tasks.params import Params
+from augmill.tasks import paths
+from augmill.tasks.generative.encoding import ImageCodec, TableCodec
+from augmill.tasks.io import read_json, read_parquet
+from augmill.tasks.params import Params
 
 SUPPORTED_MODALITIES = ("image", "tabular")
 
@@ -56,7 +56,7 @@ def read_real(params: Params) -> RealData:
     if params.data.modality == "image":
         codec = ImageCodec(params.synthesize.image_side, ImageCodec.mode_for(train["mode"]))
     else:
-        from tasks.modalities.tabular_rows import schema_of
+        from augmill.tasks.modalities.tabular_rows import schema_of
 
         codec = TableCodec.fit(schema_of(train, params), train)
     return RealData(raw, train, codec, sorted(train["label"].astype(str).unique().tolist()))
@@ -66,7 +66,7 @@ def encode_rows(frame: pd.DataFrame, codec, params: Params, root: Path | None = 
     """Feature vectors of manifest rows: image files under ``root`` (default data.raw_dir), or the rows' values."""
     if isinstance(codec, TableCodec):
         return codec.encode(frame) if len(frame) else np.empty((0, codec.width), np.float32)
-    from tasks.imaging import load_image
+    from augmill.tasks.imaging import load_image
 
     root = Path(params.data.raw_dir) if root is None else root
     return codec.encode_many([load_image(root / p, params.data.max_image_pixels).image for p in frame["path"]])

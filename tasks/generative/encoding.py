@@ -84,7 +84,7 @@ class TableCodec:
     @classmethod
     def from_numeric_frame(cls, frame: pd.DataFrame) -> TableCodec:
         """The plain API: every column of ``frame`` is a feature (numbers, or text/bool categories)."""
-        from tasks.modalities.tabular_schema import TableSchema
+        from augmill.tasks.modalities.tabular_schema import TableSchema
 
         return cls.fit(TableSchema.infer(frame, list(frame.columns)), frame)
 

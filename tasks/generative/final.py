@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from tasks import paths
-from tasks.generative import SYNTHETIC_DIR, SYNTHETIC_MANIFEST, SYNTHETIC_VALIDATED
-from tasks.io import copy_file_reusing, read_parquet, safe_name
-from tasks.params import Params
+from augmill.tasks import paths
+from augmill.tasks.generative import SYNTHETIC_DIR, SYNTHETIC_MANIFEST, SYNTHETIC_VALIDATED
+from augmill.tasks.io import copy_file_reusing, read_parquet, safe_name
+from augmill.tasks.params import Params
 
 
 @dataclass

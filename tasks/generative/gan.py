@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tasks.generative.encoding import Segment
-from tasks.generative.nets import TrainConfig, TrainingLog, activate, deterministic, mlp, numpy_normal, run_epochs, torch
+from augmill.tasks.generative.encoding import Segment
+from augmill.tasks.generative.nets import TrainConfig, TrainingLog, activate, deterministic, mlp, numpy_normal, run_epochs, torch
 
 NAME = "gan"
 REAL_TARGET = 0.9

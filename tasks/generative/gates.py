@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tasks.seeding import generator
+from augmill.tasks.seeding import generator
 
 
 @dataclass

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tasks.generative.encoding import Segment
-from tasks.io import sha256_bytes, write_bytes_atomic
+from augmill.tasks.generative.encoding import Segment
+from augmill.tasks.io import sha256_bytes, write_bytes_atomic
 
 
 class TorchMissing(RuntimeError):

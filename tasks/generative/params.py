@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from tasks.params_base import Section
+from augmill.tasks.params_base import Section
 
 
 class GateParams(Section):

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from tasks.generative.nets import TrainConfig, TrainingLog, deterministic, run_epochs, torch
+from augmill.tasks.generative.nets import TrainConfig, TrainingLog, deterministic, run_epochs, torch
 
 # Reinhard, Ashikhmin, Gooch & Shirley, "Color Transfer between Images" (2001).
 _RGB_TO_LMS = np.array([[0.3811, 0.5783, 0.0402], [0.1967, 0.7244, 0.0782], [0.0241, 0.1288, 0.8444]])

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tasks.generative import gan, vae
-from tasks.generative.encoding import Segment
-from tasks.generative.nets import TrainConfig, TrainingLog, deterministic, load_weights, save_weights, torch
+from augmill.tasks.generative import gan, vae
+from augmill.tasks.generative.encoding import Segment
+from augmill.tasks.generative.nets import TrainConfig, TrainingLog, deterministic, load_weights, save_weights, torch
 
 MODELS = {"vae": vae, "gan": gan}
 DEFAULT_EPOCHS = {"vae": 150, "gan": 600}

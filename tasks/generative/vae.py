@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tasks.generative.encoding import Segment
-from tasks.generative.nets import (
+from augmill.tasks.generative.encoding import Segment
+from augmill.tasks.generative.nets import (
     TrainConfig,
     TrainingLog,
     activate,

@@ -12,7 +12,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from tasks.modalities.contract import Modality
+    from augmill.tasks.modalities.contract import Modality
 
 MODALITIES = ("image", "text", "audio", "tabular")
 
@@ -21,8 +21,8 @@ def get_modality(name: str) -> Modality:
     if name not in MODALITIES:
         raise ValueError(f"data.modality: {name!r} is not one of {list(MODALITIES)}")
     try:
-        return importlib.import_module(f"tasks.modalities.{name}")
+        return importlib.import_module(f"augmill.tasks.modalities.{name}")
     except ModuleNotFoundError as error:
-        if error.name != f"tasks.modalities.{name}":
+        if error.name != f"augmill.tasks.modalities.{name}":
             raise
         raise ValueError(f"data.modality: {name!r} is not available in this version of augmill") from None

@@ -11,14 +11,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tasks import paths
-from tasks.cache import code_version, key_of, library_versions
-from tasks.feature_memo import memoized_file_rows
-from tasks.ingest import copy_into_final, read_file_dataset
-from tasks.io import safe_name, sha256_bytes, write_bytes_atomic
-from tasks.modalities.audio_io import SUFFIXES, decode, encode, extension, read_measured
-from tasks.modalities.audio_mix import mix_bias, mixes
-from tasks.modalities.audio_signal import (
+from augmill.tasks import paths
+from augmill.tasks.cache import code_version, key_of, library_versions
+from augmill.tasks.feature_memo import memoized_file_rows
+from augmill.tasks.ingest import copy_into_final, read_file_dataset
+from augmill.tasks.io import safe_name, sha256_bytes, write_bytes_atomic
+from augmill.tasks.modalities.audio_io import SUFFIXES, decode, encode, extension, read_measured
+from augmill.tasks.modalities.audio_mix import mix_bias, mixes
+from augmill.tasks.modalities.audio_signal import (
     Clip,
     conform,
     log_mel_patch,
@@ -29,12 +29,12 @@ from tasks.modalities.audio_signal import (
     silence_fraction,
     spectral_similarity,
 )
-from tasks.ops.audio import OPERATOR_KINDS
-from tasks.ops.policy import build_policy, replay, run_policy
-from tasks.params import Params
-from tasks.progress import progress_bar
-from tasks.samples import UnusableSample
-from tasks.seeding import sample_seed
+from augmill.tasks.ops.audio import OPERATOR_KINDS
+from augmill.tasks.ops.policy import build_policy, replay, run_policy
+from augmill.tasks.params import Params
+from augmill.tasks.progress import progress_bar
+from augmill.tasks.samples import UnusableSample
+from augmill.tasks.seeding import sample_seed
 
 # The distributions whose versions shape this modality's bytes: part of every memo key (tasks.cache).
 LIBRARIES = ("soundfile", "numpy", "scipy")
@@ -269,7 +269,7 @@ def features(augmented: pd.DataFrame, sources: pd.DataFrame, params: Params) -> 
 
 def noise_range(params: Params) -> tuple[float, float] | None:
     """The widest snr_db range of the add_noise entries of augment.policy, if any."""
-    from tasks.policy_choice import applied_policy
+    from augmill.tasks.policy_choice import applied_policy
 
     policy = applied_policy(params)
     noise_ops = [op for op in (build_policy(policy, "audio") if policy else []) if op.name == NOISE_OP]
@@ -289,7 +289,7 @@ def suite_parameters(labels: list[str], params: Params) -> dict:
 
 
 def render_gallery(validated: pd.DataFrame, raw: pd.DataFrame, params: Params, path: Path) -> None:
-    from tasks.modalities.audio_gallery import render_audio_gallery
+    from augmill.tasks.modalities.audio_gallery import render_audio_gallery
 
     render_audio_gallery(validated, raw, params, path)
 
@@ -304,7 +304,7 @@ def finalize(originals: pd.DataFrame, accepted: pd.DataFrame, params: Params) ->
         return Path(path).suffix.lower() if Path(path).suffix.lower() in SUFFIXES else ""
 
     if params.audio.conform_final:
-        from tasks.modalities.audio_final import conform_into_final
+        from augmill.tasks.modalities.audio_final import conform_into_final
 
         copied = copy_into_final(originals.iloc[:0], accepted, Path(params.data.raw_dir), suffix)
         frame = pd.concat([conform_into_final(originals, params), copied], ignore_index=True)
@@ -338,7 +338,7 @@ def baseline_features(frame: pd.DataFrame, params: Params, folder: Path = paths.
 
 def report_thumbnail(path: Path, params: Params) -> str | None:
     """The mel spectrogram of the recording at path as a PNG data: URI, for the report's gallery."""
-    from tasks.modalities.audio_gallery import card
+    from augmill.tasks.modalities.audio_gallery import card
 
     return card(path, params)["spectrogram"]
 
@@ -346,9 +346,9 @@ def report_thumbnail(path: Path, params: Params) -> str | None:
 def preview(samples: pd.DataFrame, params: Params, output_stem: Path) -> Path:
     """Spectrograms of each chosen source beside its first variant (as the augment stage makes
     it: same generator, same limiter), with the ops that fired; drawn into output_stem.png."""
-    from tasks.modalities.audio_gallery import spectrogram
-    from tasks.preview import PreviewTile, draw_grid
-    from tasks.review_pages import describe_ops
+    from augmill.tasks.modalities.audio_gallery import spectrogram
+    from augmill.tasks.preview import PreviewTile, draw_grid
+    from augmill.tasks.review_pages import describe_ops
 
     policy = build_policy(params.augment.policy, "audio")
     tiles = []

@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tasks import paths
-from tasks.io import safe_name, sha256_bytes, write_bytes_atomic
-from tasks.modalities.audio_io import decode, encode, extension
-from tasks.modalities.audio_signal import Clip, conform
-from tasks.ops.policy import build_policy, replay
+from augmill.tasks import paths
+from augmill.tasks.io import safe_name, sha256_bytes, write_bytes_atomic
+from augmill.tasks.modalities.audio_io import decode, encode, extension
+from augmill.tasks.modalities.audio_signal import Clip, conform
+from augmill.tasks.ops.policy import build_policy, replay
 
 CONFORM_OP = "conform"
 

@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tasks import paths
-from tasks.modalities.audio_io import decode, encode
-from tasks.modalities.audio_signal import Clip, conform, mel_power
-from tasks.params import Params
-from tasks.review_pages import _render, describe_ops, gallery_sources
-from tasks.samples import UnusableSample
+from augmill.tasks import paths
+from augmill.tasks.modalities.audio_io import decode, encode
+from augmill.tasks.modalities.audio_signal import Clip, conform, mel_power
+from augmill.tasks.params import Params
+from augmill.tasks.review_pages import _render, describe_ops, gallery_sources
+from augmill.tasks.samples import UnusableSample
 
 PIXELS_PER_SECOND = 160
 SPECTROGRAM_HEIGHT = 72
@@ -47,7 +47,7 @@ def spectrogram_uri(clip: Clip) -> str:
     from matplotlib import colormaps
     from PIL import Image
 
-    from tasks.png import encode_png
+    from augmill.tasks.png import encode_png
 
     level = spectrogram(clip)[::-1]  # low bands at the bottom
     # Colours as matplotlib's imsave picks them (its range: the array's own min..max), encoded here:

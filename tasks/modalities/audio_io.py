@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from tasks.modalities.audio_containers import damage, mp3_frame_samples, mp3_has_length_header, sniff_container
-from tasks.modalities.audio_signal import Clip, peak_dbfs, rms_dbfs, silence_fraction
-from tasks.samples import UnusableSample
+from augmill.tasks.modalities.audio_containers import damage, mp3_frame_samples, mp3_has_length_header, sniff_container
+from augmill.tasks.modalities.audio_signal import Clip, peak_dbfs, rms_dbfs, silence_fraction
+from augmill.tasks.samples import UnusableSample
 
 # What the pipeline reads: libsndfile's major formats -> the container's name in the manifest.
 # libsndfile opens more (AU, W64, VOC, ...): those have no whole-file check here, so they are

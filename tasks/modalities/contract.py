@@ -18,8 +18,8 @@ if TYPE_CHECKING:  # annotations only: the contract imports no stage or params c
     import numpy as np
     import pandas as pd
 
-    from tasks.params import Params
-    from tasks.samples import Shard
+    from augmill.tasks.params import Params
+    from augmill.tasks.samples import Shard
 
 
 class Modality(Protocol):

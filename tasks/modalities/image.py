@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tasks import paths
-from tasks.cache import Memo, code_version, key_of, library_versions
-from tasks.feature_memo import memoized_file_rows
-from tasks.imaging import (
+from augmill.tasks import paths
+from augmill.tasks.cache import Memo, code_version, key_of, library_versions
+from augmill.tasks.feature_memo import memoized_file_rows
+from augmill.tasks.imaging import (
     UnreadableImage,
     channel_sums,
     encode_image,
@@ -26,13 +26,13 @@ from tasks.imaging import (
     perceptual_hash,
     pixel_stats,
 )
-from tasks.ingest import copy_into_final, read_file_dataset
-from tasks.io import safe_name, sha256_bytes, write_bytes_atomic
-from tasks.modalities.image_checks import Comparison, compare, source_facts
-from tasks.ops.policy import build_policy, run_policy
-from tasks.params import Params
-from tasks.progress import progress_bar
-from tasks.seeding import sample_seed
+from augmill.tasks.ingest import copy_into_final, read_file_dataset
+from augmill.tasks.io import safe_name, sha256_bytes, write_bytes_atomic
+from augmill.tasks.modalities.image_checks import Comparison, compare, source_facts
+from augmill.tasks.ops.policy import build_policy, run_policy
+from augmill.tasks.params import Params
+from augmill.tasks.progress import progress_bar
+from augmill.tasks.seeding import sample_seed
 
 # The distributions whose versions shape this modality's bytes: part of every memo key (tasks.cache).
 LIBRARIES = ("pillow", "opencv-python-headless", "numpy", "scipy", "imagehash", "deflate")
@@ -73,7 +73,7 @@ def read_raw(params: Params) -> tuple[pd.DataFrame, dict]:
                   library_versions(*LIBRARIES))
     reader = partial(read_image_file, max_pixels=params.data.max_image_pixels)
     if params.data.targets != "none":  # the annotation files name the images and carry their targets
-        from tasks.modalities import image_annotated
+        from augmill.tasks.modalities import image_annotated
 
         frame, context = image_annotated.read_raw(params, reader, salt)
     else:
@@ -140,7 +140,7 @@ def object_plan(train: pd.DataFrame, params: Params) -> dict | None:
     """bias, with data.targets: objects per class and the plan by them (image_annotated), else None."""
     if params.data.targets == "none":
         return None
-    from tasks.modalities import image_annotated
+    from augmill.tasks.modalities import image_annotated
 
     return image_annotated.object_plan(train, params)
 
@@ -159,7 +159,7 @@ def mixing_partners(params: Params, pool: pd.DataFrame):
     """source_id -> the MixUp/CutMix partner drawer of that source (None when the policy mixes nothing).
     The pool (source_id, label, path) is the augment stage's train sources (tasks.augment.augmentable_sources:
     train, readable, not held out as a leak or a suspected label error), so both sources of a mix are train's."""
-    from tasks.ops.mixing import mixes_sources, partner_drawer
+    from augmill.tasks.ops.mixing import mixes_sources, partner_drawer
 
     if not mixes_sources(params.augment.policy):
         return lambda source_id: None
@@ -178,7 +178,7 @@ def augmented_columns(sources: pd.DataFrame, params: Params) -> list[str]:
 def augment_shard(shard, params: Params, output_dir: Path = paths.AUGMENTED_DIR) -> list[dict]:
     """Make every variant of every source in the shard; write each file atomically."""
     if params.data.targets != "none":
-        from tasks.modalities import image_annotated
+        from augmill.tasks.modalities import image_annotated
 
         return image_annotated.augment_shard(shard, params, output_dir)
     keep_freed_memory()  # each operator's fresh output array would page-fault otherwise
@@ -257,7 +257,7 @@ def target_checks(augmented: pd.DataFrame, sources: pd.DataFrame, params: Params
     """validate, with data.targets: failures of the per-object suites by sample, and their summary."""
     if params.data.targets == "none":
         return None
-    from tasks.modalities import image_annotated_checks
+    from augmill.tasks.modalities import image_annotated_checks
 
     return image_annotated_checks.target_checks(augmented, sources, params)
 
@@ -279,7 +279,7 @@ def suite_parameters(labels: list[str], params: Params) -> dict:
 
 
 def render_gallery(validated: pd.DataFrame, raw: pd.DataFrame, params: Params, path: Path) -> None:
-    from tasks.modalities.image_gallery import render_image_gallery
+    from augmill.tasks.modalities.image_gallery import render_image_gallery
 
     render_image_gallery(validated, raw, params, path, REASON_CODES, comparison_bounds(params))
 
@@ -294,7 +294,7 @@ def finalize(originals: pd.DataFrame, accepted: pd.DataFrame, params: Params) ->
     each named by its sample_id: unique, and safe whatever the input names were. With targets,
     data/final is written in the input's annotation format instead (image_annotated)."""
     if params.data.targets != "none":
-        from tasks.modalities import image_annotated_final
+        from augmill.tasks.modalities import image_annotated_final
 
         frame = image_annotated_final.finalize(originals, accepted, params)
         frame[["width", "height"]] = frame[["width", "height"]].astype("Int64")
@@ -311,9 +311,9 @@ def evaluation_rows(final: pd.DataFrame, params: Params) -> pd.DataFrame | None:
     data/final/objects.parquet) instead of whole images; None: the final manifest as it is."""
     if params.data.targets == "none":
         return None
-    from tasks.io import read_parquet
-    from tasks.modalities.image_annotated_final import OBJECTS_FILE
-    from tasks.modalities.image_annotated_final import evaluation_rows as object_rows
+    from augmill.tasks.io import read_parquet
+    from augmill.tasks.modalities.image_annotated_final import OBJECTS_FILE
+    from augmill.tasks.modalities.image_annotated_final import evaluation_rows as object_rows
 
     return object_rows(final, read_parquet(paths.FINAL / OBJECTS_FILE, "per-object table (stage merge)"),
                        params.data.targets)
@@ -332,7 +332,7 @@ def baseline_features(frame: pd.DataFrame, params: Params, folder: Path = paths.
     from PIL import Image
 
     if "x0" in frame:  # data.targets: rows are objects (evaluation_rows), features their boxes' pixels
-        from tasks.modalities.image_annotated_final import crop_features
+        from augmill.tasks.modalities.image_annotated_final import crop_features
 
         return crop_features(frame, folder, params.data.max_image_pixels)
     # The side from the manifest's sizes, so that images are decoded one at a time and only the
@@ -353,7 +353,7 @@ def baseline_features(frame: pd.DataFrame, params: Params, folder: Path = paths.
 
 def report_thumbnail(path: Path, params: Params) -> str | None:
     """A small PNG of the image at path as a data: URI, for the report's review gallery."""
-    from tasks.review_pages import thumbnail_uri
+    from augmill.tasks.review_pages import thumbnail_uri
 
     return thumbnail_uri(path, params.data.max_image_pixels)
 
@@ -361,7 +361,7 @@ def report_thumbnail(path: Path, params: Params) -> str | None:
 def preview(samples: pd.DataFrame, params: Params, output_stem: Path) -> Path:
     """Each chosen source beside the variant the augment stage would make as its first
     (same generator seed), with the operators that fired; drawn into output_stem.png."""
-    from tasks.preview import draw_grid
+    from augmill.tasks.preview import draw_grid
 
     tiles = preview_tiles(samples, params)
     path = output_stem.with_suffix(".png")
@@ -371,8 +371,8 @@ def preview(samples: pd.DataFrame, params: Params, output_stem: Path) -> Path:
 
 def preview_tiles(samples: pd.DataFrame, params: Params) -> list:
     """The preview's tiles: each source, its variant 0, and the operators that fired (described)."""
-    from tasks.preview import PreviewTile
-    from tasks.review_pages import describe_ops
+    from augmill.tasks.preview import PreviewTile
+    from augmill.tasks.review_pages import describe_ops
 
     policy = build_policy(params.augment.policy, params.data.modality)
     # MixUp/CutMix partners: drawn among the samples previewed (a preview needs no plan, so no pipeline

@@ -28,12 +28,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tasks import paths
-from tasks.cache import Memo
-from tasks.imaging import encode_image, extension_for, load_image, output_format
-from tasks.ingest import _SPLIT_ALIASES, assign_splits, read_samples
-from tasks.io import safe_name, sha256_bytes, write_bytes_atomic
-from tasks.modalities.image_annotations import (
+from augmill.tasks import paths
+from augmill.tasks.cache import Memo
+from augmill.tasks.imaging import encode_image, extension_for, load_image, output_format
+from augmill.tasks.ingest import _SPLIT_ALIASES, assign_splits, read_samples
+from augmill.tasks.io import safe_name, sha256_bytes, write_bytes_atomic
+from augmill.tasks.modalities.image_annotations import (
     AnnotatedImage,
     AnnotatedSet,
     AnnotationFileError,
@@ -41,15 +41,15 @@ from tasks.modalities.image_annotations import (
     rle_decode,
     rle_from_string,
 )
-from tasks.modalities.image_coco import coco_annotation, read_coco
-from tasks.modalities.image_object_balance import object_balance_plan
-from tasks.modalities.image_object_profile import object_profile
-from tasks.modalities.image_targets import object_table
-from tasks.modalities.image_voc import read_voc, voc_class_names, voc_splits
-from tasks.modalities.image_yolo import read_yolo
-from tasks.ops.policy import build_policy, sample_seed
-from tasks.ops.targets import TargetObject, TargetRules, Targets, run_policy_with_targets
-from tasks.params import Params
+from augmill.tasks.modalities.image_coco import coco_annotation, read_coco
+from augmill.tasks.modalities.image_object_balance import object_balance_plan
+from augmill.tasks.modalities.image_object_profile import object_profile
+from augmill.tasks.modalities.image_targets import object_table
+from augmill.tasks.modalities.image_voc import read_voc, voc_class_names, voc_splits
+from augmill.tasks.modalities.image_yolo import read_yolo
+from augmill.tasks.ops.policy import build_policy, sample_seed
+from augmill.tasks.ops.targets import TargetObject, TargetRules, Targets, run_policy_with_targets
+from augmill.tasks.params import Params
 
 BACKGROUND = "background"  # the label of an image without objects
 
@@ -156,7 +156,7 @@ def read_raw(params: Params, read_file, salt: str) -> tuple[pd.DataFrame, dict]:
     """The raw manifest of an annotated dataset: one row per image (its objects in ``targets``),
     bad images and annotation files quarantined with their reason codes; the object profile
     per split goes into explore's report."""
-    from tasks.progress import progress_bar
+    from augmill.tasks.progress import progress_bar
 
     root = Path(params.data.raw_dir)
     if not root.is_dir():
@@ -216,7 +216,7 @@ def object_plan(train: pd.DataFrame, params: Params) -> dict:
 
 def categories_of(params: Params) -> dict[int, str]:
     """The class ids and names, as explore recorded them (reports/explore.json)."""
-    from tasks.io import read_json
+    from augmill.tasks.io import read_json
 
     report = read_json(paths.EXPLORE_REPORT)
     return {int(k): v for k, v in report["dataset"]["categories"].items()}

@@ -8,11 +8,11 @@ import json
 
 import pandas as pd
 
-from tasks import paths
-from tasks.modalities.image_annotated import targets_from_json
-from tasks.modalities.image_annotations import AnnotatedImage
-from tasks.modalities.image_target_checks import BOX_SHAPE_TOLERANCE, image_measurements, object_measurements
-from tasks.params import Params
+from augmill.tasks import paths
+from augmill.tasks.modalities.image_annotated import targets_from_json
+from augmill.tasks.modalities.image_annotations import AnnotatedImage
+from augmill.tasks.modalities.image_target_checks import BOX_SHAPE_TOLERANCE, image_measurements, object_measurements
+from augmill.tasks.params import Params
 
 OBJECT_SUITE = paths.EXPECTATIONS / "image_objects.json"
 COUNT_SUITE = paths.EXPECTATIONS / "image_object_counts.json"
@@ -40,7 +40,7 @@ def target_measurements(augmented: pd.DataFrame, sources: pd.DataFrame) -> tuple
 def target_checks(augmented: pd.DataFrame, sources: pd.DataFrame, params: Params) -> tuple[dict[str, list[str]], dict]:
     """Both target suites over the variants: the failures by sample id (an object's naming it), and
     a summary for reports/validation.json."""
-    from tasks.gx_validation import run_suite
+    from augmill.tasks.gx_validation import run_suite
 
     objects, images = target_measurements(augmented, sources)
     failures: dict[str, list[str]] = {}

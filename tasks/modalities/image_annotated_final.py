@@ -11,16 +11,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tasks import paths
-from tasks.imaging import image_suffix, load_image
-from tasks.io import copy_file_reusing, write_parquet
-from tasks.modalities.image_annotated import categories_of, read_voc_tree, targets_from_json
-from tasks.modalities.image_annotations import AnnotatedImage, AnnotatedSet
-from tasks.modalities.image_coco import annotation_ids, read_coco, write_coco
-from tasks.modalities.image_targets import object_table
-from tasks.modalities.image_voc import write_voc
-from tasks.modalities.image_yolo import read_yolo, write_yolo
-from tasks.params import Params
+from augmill.tasks import paths
+from augmill.tasks.imaging import image_suffix, load_image
+from augmill.tasks.io import copy_file_reusing, write_parquet
+from augmill.tasks.modalities.image_annotated import categories_of, read_voc_tree, targets_from_json
+from augmill.tasks.modalities.image_annotations import AnnotatedImage, AnnotatedSet
+from augmill.tasks.modalities.image_coco import annotation_ids, read_coco, write_coco
+from augmill.tasks.modalities.image_targets import object_table
+from augmill.tasks.modalities.image_voc import write_voc
+from augmill.tasks.modalities.image_yolo import read_yolo, write_yolo
+from augmill.tasks.params import Params
 
 # Where data/final keeps the images, per layout (the annotation files name them relative to IMAGE_ROOTS).
 IMAGE_FOLDERS = {"coco": "images/{split}", "yolo": "images/{split}", "voc": "JPEGImages"}

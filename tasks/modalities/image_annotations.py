@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tasks.ops.targets import Box, Targets
+from augmill.tasks.ops.targets import Box, Targets
 
 # A box may overhang the image by this much (pixels) from rounding in the tool that wrote it;
 # it is clipped. Further out it is quarantined as box_outside_image.

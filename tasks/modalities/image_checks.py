@@ -34,9 +34,9 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from tasks.ops.image import OPERATOR_KINDS
-from tasks.ops.mixing import MIXERS
-from tasks.ops.policy import replay
+from augmill.tasks.ops.image import OPERATOR_KINDS
+from augmill.tasks.ops.mixing import MIXERS
+from augmill.tasks.ops.policy import replay
 
 WORKING_SIDE = 128  # the photometric comparison's scale: sees structure, averages pixel noise away
 _BLOCKS = 64  # the coordinate map's resolution per side: content_kept to ~1/64 of a side

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from tasks.modalities.image_annotations import (
+from augmill.tasks.modalities.image_annotations import (
     AnnotatedImage,
     AnnotatedSet,
     AnnotationFileError,
@@ -26,7 +26,7 @@ from tasks.modalities.image_annotations import (
     rle_from_string,
     rle_to_string,
 )
-from tasks.ops.targets import TargetObject, Targets, rings_area
+from augmill.tasks.ops.targets import TargetObject, Targets, rings_area
 
 
 def read_coco(annotation_file: Path, image_root: Path, split: str = "") -> AnnotatedSet:

@@ -8,11 +8,11 @@ from pathlib import Path
 import pandas as pd
 from PIL import Image
 
-from tasks import paths
-from tasks.imaging import UnreadableImage, load_image
-from tasks.modalities.image_checks import aligned_source
-from tasks.params import Params
-from tasks.review_pages import _render, describe_ops, gallery_sources, image_uri, thumbnail_uri
+from augmill.tasks import paths
+from augmill.tasks.imaging import UnreadableImage, load_image
+from augmill.tasks.modalities.image_checks import aligned_source
+from augmill.tasks.params import Params
+from augmill.tasks.review_pages import _render, describe_ops, gallery_sources, image_uri, thumbnail_uri
 
 
 def _load(path: Path, max_pixels: int) -> Image.Image | None:
@@ -45,8 +45,8 @@ def _target_drawer(raw: pd.DataFrame, params: Params):
         return None
     import math
 
-    from tasks.modalities.image_annotated import categories_of, targets_from_json
-    from tasks.modalities.image_target_drawing import draw_targets, enlarged
+    from augmill.tasks.modalities.image_annotated import categories_of, targets_from_json
+    from augmill.tasks.modalities.image_target_drawing import draw_targets, enlarged
 
     categories = categories_of(params)
 

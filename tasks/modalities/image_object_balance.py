@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from tasks.modalities.image_annotations import AnnotatedImage
+from augmill.tasks.modalities.image_annotations import AnnotatedImage
 
 
 def class_counts(images: list[AnnotatedImage]) -> Counter:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from tasks.modalities.image_annotations import AnnotatedImage
+from augmill.tasks.modalities.image_annotations import AnnotatedImage
 
 TINY_AREA = 32 * 32  # COCO's "small": below 32 x 32 pixels
 

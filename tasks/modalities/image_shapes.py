@@ -16,9 +16,9 @@ import numpy as np
 from matplotlib.path import Path
 from PIL import Image
 
-from tasks.modalities.image_annotations import AnnotatedImage
-from tasks.ops.targets import TargetObject, Targets, box_of_mask
-from tasks.seeding import generator
+from augmill.tasks.modalities.image_annotations import AnnotatedImage
+from augmill.tasks.ops.targets import TargetObject, Targets, box_of_mask
+from augmill.tasks.seeding import generator
 
 CATEGORIES = {1: "rectangle", 2: "ellipse", 3: "triangle"}
 ELLIPSE_VERTICES = 24

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tasks.modalities.image_annotations import AnnotatedImage
-from tasks.ops.targets import box_of_mask, box_of_rings
+from augmill.tasks.modalities.image_annotations import AnnotatedImage
+from augmill.tasks.ops.targets import box_of_mask, box_of_rings
 
 BOX_SHAPE_TOLERANCE = 1.0  # pixels
 

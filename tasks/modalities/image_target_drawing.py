@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 from PIL import Image, ImageDraw
 
-from tasks.ops.targets import Targets
+from augmill.tasks.ops.targets import Targets
 
 PALETTE = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
            (70, 240, 240), (240, 50, 230)]  # Sasha Trubetskoy's distinct colours

@@ -19,12 +19,12 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from tasks.imaging import encode_image
-from tasks.io import write_bytes_atomic
-from tasks.modalities.image_annotations import AnnotatedImage
-from tasks.ops.policy import build_policy
-from tasks.ops.targets import TargetRules, run_policy_with_targets
-from tasks.seeding import sample_seed
+from augmill.tasks.imaging import encode_image
+from augmill.tasks.io import write_bytes_atomic
+from augmill.tasks.modalities.image_annotations import AnnotatedImage
+from augmill.tasks.ops.policy import build_policy
+from augmill.tasks.ops.targets import TargetRules, run_policy_with_targets
+from augmill.tasks.seeding import sample_seed
 
 OBJECT_COLUMNS = ["object_id", "sample_id", "source_object_id", "category", "class_name", "x0", "y0", "x1", "y1",
                   "area", "visibility", "origin"]

@@ -15,14 +15,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from tasks.modalities.image_annotations import (
+from augmill.tasks.modalities.image_annotations import (
     AnnotatedImage,
     AnnotatedSet,
     Problem,
     box_problem,
     clip_box,
 )
-from tasks.ops.targets import TargetObject, Targets
+from augmill.tasks.ops.targets import TargetObject, Targets
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
@@ -164,7 +164,7 @@ def write_voc(images: list[AnnotatedImage], categories: dict[int, str], root: Pa
 
 def voc_splits(root: Path) -> dict[str, str]:
     """stem -> split from ``ImageSets/Main/{train,val,test,...}.txt`` (VOC's split lists), if any."""
-    from tasks.ingest import _SPLIT_ALIASES
+    from augmill.tasks.ingest import _SPLIT_ALIASES
 
     found = {}
     folder = Path(root) / "ImageSets" / "Main"

@@ -15,7 +15,7 @@ import numpy as np
 import yaml
 from PIL import Image
 
-from tasks.modalities.image_annotations import (
+from augmill.tasks.modalities.image_annotations import (
     AnnotatedImage,
     AnnotatedSet,
     AnnotationFileError,
@@ -23,7 +23,7 @@ from tasks.modalities.image_annotations import (
     box_problem,
     clip_box,
 )
-from tasks.ops.targets import TargetObject, Targets
+from augmill.tasks.ops.targets import TargetObject, Targets
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 DECIMALS = 6  # as Ultralytics writes: a millionth of the side, well under a pixel

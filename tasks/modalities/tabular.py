@@ -19,12 +19,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tasks import paths
-from tasks.io import read_json, read_parquet, sha256_bytes, write_data_csv, write_json
-from tasks.modalities.tabular_read import TableError, read_table_manifest
-from tasks.modalities.tabular_rows import feature_names, schema_of, synthetic_frame, train_rows
-from tasks.modalities.tabular_schema import NUMERIC_KINDS, TableSchema
-from tasks.params import Params
+from augmill.tasks import paths
+from augmill.tasks.io import read_json, read_parquet, sha256_bytes, write_data_csv, write_json
+from augmill.tasks.modalities.tabular_read import TableError, read_table_manifest
+from augmill.tasks.modalities.tabular_rows import feature_names, schema_of, synthetic_frame, train_rows
+from augmill.tasks.modalities.tabular_schema import NUMERIC_KINDS, TableSchema
+from augmill.tasks.params import Params
 
 SUITE_TEMPLATE = paths.EXPECTATIONS / "tabular_synthetic.json"
 # The template plus one set of expectations per feature column, built from the real train
@@ -59,7 +59,7 @@ def load_train_schema(params: Params) -> tuple[pd.DataFrame, TableSchema]:
 
 
 def _policy(params: Params):
-    from tasks.ops.policy import build_policy
+    from augmill.tasks.ops.policy import build_policy
 
     return build_policy(params.augment.policy, "tabular")
 
@@ -110,15 +110,15 @@ def read_raw(params: Params) -> tuple[pd.DataFrame, dict]:
 
 
 def profile(ok: pd.DataFrame, params: Params) -> dict:
-    from tasks.modalities.tabular_profile import table_profile
+    from augmill.tasks.modalities.tabular_profile import table_profile
 
     names = feature_names(ok)
     return table_profile(ok, schema_of(ok, params, names), schema_of(train_rows(ok), params, names))
 
 
 def bias_extra(ok: pd.DataFrame, params: Params) -> dict:
-    from tasks.modalities.tabular_profile import sensitive_groups
-    from tasks.samples import BiasCheckFailed
+    from augmill.tasks.modalities.tabular_profile import sensitive_groups
+    from augmill.tasks.samples import BiasCheckFailed
 
     train = train_rows(ok)
     report = sensitive_groups(train, schema_of(train, params), params.tabular.sensitive)
@@ -139,7 +139,7 @@ def make_shards(sources: pd.DataFrame, params: Params) -> list:
     """One shard per class that gets new rows, holding the class's train rows (ids and how
     many new rows each was planned); the worker reads their values from the raw manifest.
     Checks first that the policy can serve every such class (before any work)."""
-    from tasks.samples import Shard
+    from augmill.tasks.samples import Shard
 
     wanted = sources.groupby("label", sort=True)["variants"].sum()
     labels = [label for label, count in wanted.items() if count > 0]
@@ -165,7 +165,7 @@ def class_table(train: pd.DataFrame, label: str, schema: TableSchema, own_ids=No
     of each set of exact duplicates, by sample_id) and the other classes' train rows."""
     import warnings
 
-    from tasks.ops.tabular import ClassTable
+    from augmill.tasks.ops.tabular import ClassTable
 
     train = train.sort_values("sample_id")
     own = train[train["label"] == label] if own_ids is None else train[member(train["sample_id"], own_ids)]
@@ -179,8 +179,8 @@ def class_table(train: pd.DataFrame, label: str, schema: TableSchema, own_ids=No
 
 def augment_shard(shard, params: Params) -> list[dict]:
     """The new rows of one class: its count split over the policy's generators by their p."""
-    from tasks.ops.tabular import split_among
-    from tasks.seeding import keyed_seed
+    from augmill.tasks.ops.tabular import split_among
+    from augmill.tasks.seeding import keyed_seed
 
     manifest, schema = load_train_schema(params)
     label = shard.sources[0]["label"]
@@ -230,7 +230,7 @@ def features(augmented: pd.DataFrame, sources: pd.DataFrame, params: Params) -> 
     """Per synthetic row: its feature values (for the suite's type, range, set and not-null
     checks), whether its parents are real train rows of its class, whether its whole-number
     columns are whole, its distance to the closest real row, and its class's fidelity."""
-    from tasks.modalities.tabular_quality import fidelity_by_class, privacy_distances
+    from augmill.tasks.modalities.tabular_quality import fidelity_by_class, privacy_distances
 
     train = train_rows(sources)
     schema = schema_of(train, params)
@@ -288,7 +288,7 @@ def column_expectations(schema: TableSchema) -> list[dict]:
 
 
 def write_suite(schema: TableSchema, train_rows_count: int) -> None:
-    from tasks.gx_validation import load_suite
+    from augmill.tasks.gx_validation import load_suite
 
     suite = load_suite(SUITE_TEMPLATE)
     suite["meta"] = dict(suite.get("meta", {}), built_from=f"{train_rows_count} real train rows",
@@ -304,7 +304,7 @@ def suite_parameters(labels: list[str], params: Params) -> dict:
 
 def quality_report(features_frame: pd.DataFrame, params: Params) -> dict:
     """Fidelity per class and the privacy figures, for reports/validation.json and the gallery."""
-    from tasks.modalities.tabular_quality import fidelity_by_class, privacy_distances
+    from augmill.tasks.modalities.tabular_quality import fidelity_by_class, privacy_distances
 
     manifest, schema = load_train_schema(params)
     real = manifest[manifest["status"] == "ok"].drop_duplicates("sha256")
@@ -334,7 +334,7 @@ def summary_extra(features_frame: pd.DataFrame, params: Params) -> dict:
 
 
 def render_gallery(validated: pd.DataFrame, raw: pd.DataFrame, params: Params, path: Path) -> None:
-    from tasks.modalities.tabular_gallery import render_tabular_gallery
+    from augmill.tasks.modalities.tabular_gallery import render_tabular_gallery
 
     render_tabular_gallery(validated, raw, params, path)
 

@@ -13,16 +13,16 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from tasks import paths
-from tasks.io import read_json, read_parquet, write_bytes_atomic
-from tasks.modalities.tabular_quality import privacy_distances
-from tasks.modalities.tabular_rows import feature_names, schema_of, synthetic_frame, train_rows
-from tasks.modalities.tabular_schema import TableSchema, datetime_ns
-from tasks.params import Params
-from tasks.png import figure_png
-from tasks.seeding import rank
+from augmill.tasks import paths
+from augmill.tasks.io import read_json, read_parquet, write_bytes_atomic
+from augmill.tasks.modalities.tabular_quality import privacy_distances
+from augmill.tasks.modalities.tabular_rows import feature_names, schema_of, synthetic_frame, train_rows
+from augmill.tasks.modalities.tabular_schema import TableSchema, datetime_ns
+from augmill.tasks.params import Params
+from augmill.tasks.png import figure_png
+from augmill.tasks.seeding import rank
 
-_templates = Environment(loader=PackageLoader("tasks", "templates"), autoescape=select_autoescape(["html", "j2"]))
+_templates = Environment(loader=PackageLoader("augmill.tasks", "templates"), autoescape=select_autoescape(["html", "j2"]))
 PLOTTED_COLUMNS = 4
 
 
@@ -49,7 +49,7 @@ def _plot_values(spec, column: pd.Series) -> np.ndarray:
 
 def class_figure(schema: TableSchema, real: pd.DataFrame, synthetic: pd.DataFrame, scores: dict) -> str | None:
     """Real against synthetic histograms of the class's lowest-scoring numeric columns."""
-    from tasks.report_plots import plt
+    from augmill.tasks.report_plots import plt
 
     numeric = [s for s in schema.numeric if scores.get(s.name) is not None]
     worst = sorted(numeric, key=lambda s: (scores[s.name], s.name))[:PLOTTED_COLUMNS]
@@ -70,7 +70,7 @@ def class_figure(schema: TableSchema, real: pd.DataFrame, synthetic: pd.DataFram
 
 
 def privacy_figure(real_nearest: np.ndarray, closest: np.ndarray, threshold: float) -> str | None:
-    from tasks.report_plots import plt
+    from augmill.tasks.report_plots import plt
 
     if not len(real_nearest) and not len(closest):
         return None
@@ -116,7 +116,7 @@ def render_tabular_gallery(validated: pd.DataFrame, raw: pd.DataFrame, params: P
     ok = raw[raw["status"] == "ok"]
     names = feature_names(raw)
     schema = schema_of(train_rows(raw), params, names)
-    from tasks.samples import made_rows
+    from augmill.tasks.samples import made_rows
 
     # Augment's failure rows have no values to draw.
     validated = made_rows(read_parquet(paths.VALIDATED_MANIFEST, "validated manifest (stage validate)"))

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from tasks.params_base import Section
+from augmill.tasks.params_base import Section
 
 SplitName = Literal["train", "val", "test"]
 

@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from tasks.modalities.tabular_schema import NUMERIC_KINDS, ColumnSpec, TableSchema, datetime_ns
+from augmill.tasks.modalities.tabular_schema import NUMERIC_KINDS, ColumnSpec, TableSchema, datetime_ns
 
 MAX_LISTED = 20
 HIGH_CARDINALITY = 0.5  # distinct values per row above which a category column looks like free text or an id

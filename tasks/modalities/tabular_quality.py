@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import ks_2samp
 
-from tasks.modalities.tabular_schema import NUMERIC_KINDS, ColumnSpec, TableSchema, datetime_ns
+from augmill.tasks.modalities.tabular_schema import NUMERIC_KINDS, ColumnSpec, TableSchema, datetime_ns
 
 
 def _values(spec: ColumnSpec, column: pd.Series) -> np.ndarray:

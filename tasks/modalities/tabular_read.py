@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tasks.ingest import _SPLIT_ALIASES, MANIFEST_COLUMNS, assign_splits, resolve_inside
-from tasks.io import sha256_bytes
-from tasks.modalities.tabular_schema import TableSchema
-from tasks.params import Params
+from augmill.tasks.ingest import _SPLIT_ALIASES, MANIFEST_COLUMNS, assign_splits, resolve_inside
+from augmill.tasks.io import sha256_bytes
+from augmill.tasks.modalities.tabular_schema import TableSchema
+from augmill.tasks.params import Params
 
 # Names the pipeline's own tables use: a feature column may not have one of them.
 RESERVED_COLUMNS = frozenset(MANIFEST_COLUMNS) | {

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from tasks.modalities.tabular_read import RESERVED_COLUMNS
-from tasks.modalities.tabular_schema import TableSchema
-from tasks.params import Params
+from augmill.tasks.modalities.tabular_read import RESERVED_COLUMNS
+from augmill.tasks.modalities.tabular_schema import TableSchema
+from augmill.tasks.params import Params
 
 
 def feature_names(frame: pd.DataFrame) -> list[str]:

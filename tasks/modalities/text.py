@@ -13,17 +13,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tasks import paths
-from tasks.ingest import MANIFEST_COLUMNS, assign_splits, resolve_inside
-from tasks.io import write_bytes_atomic, write_data_csv
-from tasks.modalities.text_files import TextFileError, manifest_row, read_records, text_hash
-from tasks.modalities.text_lexicon import load_lexicon
-from tasks.modalities.text_measures import lengths, near_duplicate_pairs, similarity
-from tasks.modalities.text_tokens import lower_words, normalise
-from tasks.ops.policy import build_policy, run_policy
-from tasks.params import Params
-from tasks.progress import progress_bar
-from tasks.seeding import sample_seed
+from augmill.tasks import paths
+from augmill.tasks.ingest import MANIFEST_COLUMNS, assign_splits, resolve_inside
+from augmill.tasks.io import write_bytes_atomic, write_data_csv
+from augmill.tasks.modalities.text_files import TextFileError, manifest_row, read_records, text_hash
+from augmill.tasks.modalities.text_lexicon import load_lexicon
+from augmill.tasks.modalities.text_measures import lengths, near_duplicate_pairs, similarity
+from augmill.tasks.modalities.text_tokens import lower_words, normalise
+from augmill.tasks.ops.policy import build_policy, run_policy
+from augmill.tasks.params import Params
+from augmill.tasks.progress import progress_bar
+from augmill.tasks.seeding import sample_seed
 
 # The distributions whose versions shape this modality's bytes: part of every memo key (tasks.cache).
 LIBRARIES = ("numpy", "pandas", "pyarrow")
@@ -234,7 +234,7 @@ def suite_parameters(labels: list[str], params: Params) -> dict:
 
 
 def render_gallery(validated: pd.DataFrame, raw: pd.DataFrame, params: Params, path: Path) -> None:
-    from tasks.modalities.text_review import render_text_gallery
+    from augmill.tasks.modalities.text_review import render_text_gallery
 
     render_text_gallery(validated, raw, params, path)
 

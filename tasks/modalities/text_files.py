@@ -23,8 +23,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tasks.ingest import _SPLIT_ALIASES, SPLITS
-from tasks.io import sha256_bytes
+from augmill.tasks.ingest import _SPLIT_ALIASES, SPLITS
+from augmill.tasks.io import sha256_bytes
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 _INVALID = re.compile("[\udc80-\udcff]")  # where surrogateescape put a byte that is not UTF-8

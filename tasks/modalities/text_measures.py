@@ -8,7 +8,7 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
-from tasks.modalities.text_tokens import lower_words, normalise, split_sentences
+from augmill.tasks.modalities.text_tokens import lower_words, normalise, split_sentences
 
 MINHASH_PERMUTATIONS = 64
 BANDS = 16  # 16 bands of 4 rows: pairs from about Jaccard 0.5 up share a bucket; each is then checked exactly

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, computed_field, field_validator, model_validator
 
-from tasks.params_base import Section
+from augmill.tasks.params_base import Section
 
 TEXT_FORMATS = (".csv", ".tsv", ".parquet", ".pq", ".jsonl", ".ndjson")
 
@@ -41,7 +41,7 @@ class TextParams(Section):
     @field_validator("files")
     @classmethod
     def _files_inside_raw_dir(cls, files):
-        from tasks.modalities.text_files import file_slug
+        from augmill.tasks.modalities.text_files import file_slug
 
         names = list(files.values()) if isinstance(files, dict) else files
         if not names:
@@ -60,7 +60,7 @@ class TextParams(Section):
     @field_validator("synonyms")
     @classmethod
     def _readable_thesauri(cls, sources):
-        from tasks.modalities.text_lexicon import BUNDLED, read_synonym_file
+        from augmill.tasks.modalities.text_lexicon import BUNDLED, read_synonym_file
 
         for source in sources:
             if source not in BUNDLED:
@@ -72,8 +72,8 @@ class TextParams(Section):
     def synonyms_sha256(self) -> str:
         """The thesauri's content, so that a per-sample memo keyed on this section (the
         augment stage's) does not reuse variants drawn from an older synonym file."""
-        from tasks.io import sha256_file
-        from tasks.modalities.text_lexicon import BUNDLED
+        from augmill.tasks.io import sha256_file
+        from augmill.tasks.modalities.text_lexicon import BUNDLED
 
         return ",".join(sha256_file(BUNDLED.get(source, Path(source)))[:16] for source in self.synonyms)
 

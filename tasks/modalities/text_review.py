@@ -10,13 +10,13 @@ from pathlib import Path
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from tasks.io import write_bytes_atomic
-from tasks.modalities.text_measures import similarity
-from tasks.modalities.text_tokens import tokens
-from tasks.params import Params
-from tasks.review_pages import gallery_sources
+from augmill.tasks.io import write_bytes_atomic
+from augmill.tasks.modalities.text_measures import similarity
+from augmill.tasks.modalities.text_tokens import tokens
+from augmill.tasks.params import Params
+from augmill.tasks.review_pages import gallery_sources
 
-_templates = Environment(loader=PackageLoader("tasks", "templates"), autoescape=select_autoescape(["html", "j2"]))
+_templates = Environment(loader=PackageLoader("augmill.tasks", "templates"), autoescape=select_autoescape(["html", "j2"]))
 MAX_TOKENS = 3000  # beyond this a text is cut for display (the diff is quadratic in the worst case)
 
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from tasks.modalities.audio_signal import Clip, change_speed, pitch_shift, power, time_stretch, to_dbfs
-from tasks.ops.base import Operator, OperatorConfigError, check_range
-from tasks.ops.policy import register
+from augmill.tasks.modalities.audio_signal import Clip, change_speed, pitch_shift, power, time_stretch, to_dbfs
+from augmill.tasks.ops.base import Operator, OperatorConfigError, check_range
+from augmill.tasks.ops.policy import register
 
 FADE_S = 0.005  # joins of cut segments are cross-faded over 5 ms, so no click is added
 

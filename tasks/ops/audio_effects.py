@@ -25,11 +25,11 @@ from typing import Any
 
 import numpy as np
 
-from tasks.modalities.audio_signal import Clip, power, to_dbfs
-from tasks.ops.audio import FADE_S, _set_range, _uniform
-from tasks.ops.audio_recorded import file_sha256, looped, recording, recording_names
-from tasks.ops.base import Operator, OperatorConfigError
-from tasks.ops.policy import register
+from augmill.tasks.modalities.audio_signal import Clip, power, to_dbfs
+from augmill.tasks.ops.audio import FADE_S, _set_range, _uniform
+from augmill.tasks.ops.audio_recorded import file_sha256, looped, recording, recording_names
+from augmill.tasks.ops.base import Operator, OperatorConfigError
+from augmill.tasks.ops.policy import register
 
 COLOURS = ("white", "pink", "brown")
 

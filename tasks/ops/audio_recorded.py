@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tasks.ops.base import OperatorConfigError
+from augmill.tasks.ops.base import OperatorConfigError
 
 SUFFIXES = (".wav", ".flac", ".ogg")
 
@@ -54,7 +54,7 @@ def file_sha256(path: str) -> str:
 def _decoded(path: str, sha256: str, rate: int, channels: int) -> np.ndarray:
     import soundfile
 
-    from tasks.modalities.audio_signal import resample_rate
+    from augmill.tasks.modalities.audio_signal import resample_rate
 
     samples, file_rate = soundfile.read(path, dtype="float64", always_2d=True)
     if samples.shape[0] == 0:

@@ -23,8 +23,8 @@ from typing import Any, ClassVar
 import numpy as np
 from PIL import Image, ImageEnhance
 
-from tasks.ops.base import Operator, OperatorConfigError, check_range
-from tasks.ops.registry import WORKING_FORMS, register
+from augmill.tasks.ops.base import Operator, OperatorConfigError, check_range
+from augmill.tasks.ops.registry import WORKING_FORMS, register
 
 BILINEAR = Image.Resampling.BILINEAR
 NEAREST = Image.Resampling.NEAREST

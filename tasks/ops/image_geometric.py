@@ -20,9 +20,18 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from tasks.ops.base import Operator, OperatorConfigError
-from tasks.ops.image import _check_fill, _fill_colour, _on_pixels, _set_range, _uniform, affine_points, image_size, pixel_mode
-from tasks.ops.policy import register
+from augmill.tasks.ops.base import Operator, OperatorConfigError
+from augmill.tasks.ops.image import (
+    _check_fill,
+    _fill_colour,
+    _on_pixels,
+    _set_range,
+    _uniform,
+    affine_points,
+    image_size,
+    pixel_mode,
+)
+from augmill.tasks.ops.policy import register
 
 
 def _remap(pixels: np.ndarray, source_x: np.ndarray, source_y: np.ndarray, fill: int,

@@ -19,9 +19,9 @@ from typing import Any, ClassVar
 import numpy as np
 from PIL import Image
 
-from tasks.ops.base import Operator, OperatorConfigError
-from tasks.ops.image import _Enhance, _on_pixels, _set_range, _uniform, image_size
-from tasks.ops.policy import register
+from augmill.tasks.ops.base import Operator, OperatorConfigError
+from augmill.tasks.ops.image import _Enhance, _on_pixels, _set_range, _uniform, image_size
+from augmill.tasks.ops.policy import register
 
 
 def _lookup(pixels: np.ndarray, table: np.ndarray) -> np.ndarray:

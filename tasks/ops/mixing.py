@@ -29,8 +29,8 @@ from typing import Any, ClassVar
 import numpy as np
 from PIL import Image
 
-from tasks.ops.base import Operator, OperatorConfigError
-from tasks.ops.registry import register_extra
+from augmill.tasks.ops.base import Operator, OperatorConfigError
+from augmill.tasks.ops.registry import register_extra
 
 MIXERS: dict[str, type[Mixer]] = {}
 

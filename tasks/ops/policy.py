@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from tasks.ops.base import Operator, OperatorConfigError, Preset
-from tasks.ops.registry import (  # noqa: F401  (re-exported for the operator modules)
+from augmill.tasks.ops.base import Operator, OperatorConfigError, Preset
+from augmill.tasks.ops.registry import (  # noqa: F401  (re-exported for the operator modules)
     REGISTRY,
     WORKING_FORMS,
     extra_operators_for,
@@ -23,7 +23,7 @@ from tasks.ops.registry import (  # noqa: F401  (re-exported for the operator mo
     register,
     register_extra,
 )
-from tasks.seeding import sample_seed, stable_hash  # noqa: F401  (re-exported: callers moved to tasks.seeding)
+from augmill.tasks.seeding import sample_seed, stable_hash  # noqa: F401  (re-exported: callers moved to tasks.seeding)
 
 
 def _enter(modality: str, item: Any) -> tuple[Any, Callable[[Any], Any]]:
@@ -40,7 +40,7 @@ def build_policy(entries: list[dict[str, Any]] | dict[str, Any], modality: str,
     """Turn params entries into configured operators, refusing anything unknown. A mapping
     with a ``preset`` key (``{preset: randaugment, n: 2, m: 9}``) is a whole policy."""
     if isinstance(entries, dict):
-        from tasks.ops.presets import build_preset
+        from augmill.tasks.ops.presets import build_preset
 
         return [build_preset(entries, modality, key)]
     available = operators_for(modality) | extra_operators_for(modality)
@@ -86,7 +86,7 @@ def run_policy(ops: list[Operator | Preset], rng: np.random.Generator, item: Any
 
     def fire(op: Operator | Preset, item: Any) -> Any:
         if getattr(op, "is_mixer", False):
-            from tasks.ops.mixing import fire_mixer
+            from augmill.tasks.ops.mixing import fire_mixer
 
             # A mixer works on the caller's form (a Pillow image), not the operators' arrays.
             mixed, record = fire_mixer(op, rng, leave(item), draw_partner)
@@ -114,7 +114,7 @@ def replay(item: Any, records: list[dict], modality: str, load_partner: Any = No
     item, leave = _enter(modality, item)
     for record in records:
         if getattr(available.get(record["name"]), "is_mixer", False):
-            from tasks.ops.mixing import replay_mixer
+            from augmill.tasks.ops.mixing import replay_mixer
 
             item = _enter(modality, replay_mixer(record["name"], leave(item), record["params"], load_partner))[0]
             continue

@@ -7,7 +7,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from tasks.ops.base import Operator
+from augmill.tasks.ops.base import Operator
 
 REGISTRY: dict[str, type[Operator]] = {}
 
@@ -60,8 +60,8 @@ def _load_builtin_operators() -> None:
     import importlib
     import pkgutil
 
-    import tasks.ops
+    from augmill.tasks import ops
 
-    for info in pkgutil.iter_modules(tasks.ops.__path__):
+    for info in pkgutil.iter_modules(ops.__path__):
         if info.name not in ("base", "policy", "presets", "registry"):
-            importlib.import_module(f"tasks.ops.{info.name}")
+            importlib.import_module(f"augmill.tasks.ops.{info.name}")

@@ -30,10 +30,10 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from tasks.modalities.tabular_schema import MISSING, TableSchema, plain_value
-from tasks.ops.base import Operator, OperatorConfigError
-from tasks.ops.policy import register
-from tasks.seeding import rank, sample_seed, seed_32_bits
+from augmill.tasks.modalities.tabular_schema import MISSING, TableSchema, plain_value
+from augmill.tasks.ops.base import Operator, OperatorConfigError
+from augmill.tasks.ops.policy import register
+from augmill.tasks.seeding import rank, sample_seed, seed_32_bits
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from tasks.ops.policy import register
-from tasks.ops.tabular import ClassTable, Generated, TabularGenerator, _check_float
+from augmill.tasks.ops.policy import register
+from augmill.tasks.ops.tabular import ClassTable, Generated, TabularGenerator, _check_float
 
 
 def _numeric_scores(values: np.ndarray) -> np.ndarray:

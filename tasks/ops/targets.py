@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from tasks.ops.image import OPERATOR_KINDS
-from tasks.ops.policy import operators_for
+from augmill.tasks.ops.image import OPERATOR_KINDS
+from augmill.tasks.ops.policy import operators_for
 
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in pixel-edge coordinates, x0 < x1, y0 < y1
 Ring = np.ndarray  # N x 2 float64 vertices of one closed polygon part
@@ -138,7 +138,7 @@ def run_policy_with_targets(ops: list, rng: np.random.Generator, image: Image.Im
                             rules: TargetRules = TargetRules()) -> tuple[Image.Image, Targets, list[dict]]:
     """``run_policy`` (the very same draws, so the same pixels as without targets), then the targets
     through the ops that fired; each record gains ``dropped``, the objects that op removed."""
-    from tasks.ops.policy import run_policy
+    from augmill.tasks.ops.policy import run_policy
 
     out, records = run_policy(ops, rng, image)
     moved, drops = replay_targets(targets, records, rules)

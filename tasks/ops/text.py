@@ -19,10 +19,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from tasks.modalities.text_lexicon import Lexicon, load_lexicon
-from tasks.modalities.text_tokens import Tokenised, join_sentences, match_case, split_sentences
-from tasks.ops.base import Operator, check_range
-from tasks.ops.policy import register
+from augmill.tasks.modalities.text_lexicon import Lexicon, load_lexicon
+from augmill.tasks.modalities.text_tokens import Tokenised, join_sentences, match_case, split_sentences
+from augmill.tasks.ops.base import Operator, check_range
+from augmill.tasks.ops.policy import register
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from tasks.ops.policy import register
-from tasks.ops.text import TextOperator
+from augmill.tasks.ops.policy import register
+from augmill.tasks.ops.text import TextOperator
 
 _ROWS = ("1234567890", "qwertyuiop", "asdfghjkl", "zxcvbnm")
 

@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from tasks.ops.base import Operator, OperatorConfigError
-from tasks.ops.registry import register_extra
+from augmill.tasks.ops.base import Operator, OperatorConfigError
+from augmill.tasks.ops.registry import register_extra
 
 
 def model_digest(folder: str) -> str:

@@ -252,7 +252,20 @@ class PolicyTransform:
         from augmill.tasks.params_load import parse_params
 
         params = parse_params(yaml.safe_load(Path(path).read_text()), str(path))
-        return cls(params.augment.policy, params.data.modality, params.seed, **options)
+        policy = params.augment.policy
+        if policy == "auto":  # the augment stage's recorded choice, in the same project
+            from augmill.tasks import paths
+            from augmill.tasks.io import read_json
+
+            record = Path(path).parent / paths.POLICY_CHOICE
+            if not record.is_file():
+                raise LoaderError(f"{path}: augment.policy is auto and {record}, the augment stage's choice, is missing; "
+                                  "run the pipeline first")
+            policy = read_json(record)["policy"]
+            if not policy:
+                raise LoaderError(f"{record}: augment.policy: auto chose no augmentation for this version; "
+                                  "there is no policy to apply")
+        return cls(policy, params.data.modality, params.seed, **options)
 
     def at_seed(self, item: Any, seed: int) -> Any:
         from augmill.tasks.ops.policy import run_policy

@@ -92,6 +92,23 @@ def test_the_policy_on_the_fly_is_byte_identical_to_the_offline_variants(version
         assert ops == json.loads(row.ops) and transform.at_seed(source, row.seed)[1] == ops
 
 
+def test_with_policy_auto_the_transform_applies_the_recorded_choice(tmp_path):
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    chosen = [{"name": "hflip", "p": 1.0}]
+    raw["augment"]["policy"] = "auto"
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(LoaderError, match="policy_choice.json, the augment stage's choice, is missing"):
+        PolicyTransform.from_params(tmp_path / "params.yaml")
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "policy_choice.json").write_text(json.dumps({"policy": chosen}))
+    image = Image.fromarray(np.arange(12, dtype=np.uint8).reshape(3, 4))
+    flipped = PolicyTransform.from_params(tmp_path / "params.yaml")(image, "s1")
+    assert np.array_equal(np.asarray(flipped), np.asarray(image)[:, ::-1])
+    (tmp_path / "reports" / "policy_choice.json").write_text(json.dumps({"policy": []}))
+    with pytest.raises(LoaderError, match="chose no augmentation"):
+        PolicyTransform.from_params(tmp_path / "params.yaml")
+
+
 def test_hugging_face_dataset_dict_has_typed_features_and_lineage(version):
     import datasets
 

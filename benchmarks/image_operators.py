@@ -32,6 +32,7 @@ import numpy as np
 from PIL import Image
 
 from augmill.tasks.ops import policy
+from benchmarks.augment_images import POLICY  # the standard policy: flip, rotate, crop, colour jitter, noise
 
 # augmill entry -> albumentations transform (always applied), with matching magnitudes.
 PAIRS = {
@@ -62,17 +63,6 @@ PAIRS = {
 RANDAUGMENT = "randaugment n=2 m=9"
 END_TO_END = "randaugment n=2 m=9, JPEG in and out"
 STANDARD = "standard policy, JPEG in and out"
-# benchmarks/augment_images.py's policy (flip, rotate, crop, colour jitter, noise), every operator firing.
-STANDARD_POLICY = [
-    {"name": "hflip", "p": 0.5},
-    {"name": "rotate", "p": 1.0, "angle": [-15, 15]},
-    {"name": "random_resized_crop", "p": 1.0, "scale": [0.8, 1.0], "ratio": [0.75, 1.3333]},
-    {"name": "brightness", "p": 1.0, "factor": [0.8, 1.2]},
-    {"name": "contrast", "p": 1.0, "factor": [0.8, 1.2]},
-    {"name": "saturation", "p": 1.0, "factor": [0.8, 1.2]},
-    {"name": "hue", "p": 1.0, "shift": [-0.05, 0.05]},
-    {"name": "gaussian_noise", "p": 1.0, "sigma": [5.0, 10.0]},
-]
 
 
 def images(count: int, size: int = 256) -> list[np.ndarray]:
@@ -110,7 +100,7 @@ def randaugment_in_albumentations(A, cv2):
 
 
 def standard_policy_in_albumentations(A, cv2):
-    """STANDARD_POLICY with albumentations, as benchmarks/augment_images.py writes it."""
+    """POLICY with albumentations, as benchmarks/augment_images.py writes it."""
     return A.Compose([
         A.HorizontalFlip(p=0.5),
         A.Rotate(limit=15, p=1.0, border_mode=cv2.BORDER_CONSTANT),
@@ -179,7 +169,7 @@ def measure(side: str, count: int, rounds: int) -> dict[str, float]:
             out.save(buffer, "JPEG", quality=95)
             return buffer.getvalue()
 
-        whole = {END_TO_END: preset, STANDARD: policy.build_policy(STANDARD_POLICY, "image")}
+        whole = {END_TO_END: preset, STANDARD: policy.build_policy(POLICY, "image")}
     figures = {name: min(per_image_ms(run, arrays) for _ in range(rounds)) for name, run in timed.items()}
     for name, transform in whole.items():
         figures[name] = min(per_image_ms(lambda data, t=transform: end_to_end(data, t), encoded) for _ in range(rounds))

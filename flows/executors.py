@@ -10,6 +10,7 @@ root (``in_project``), since a Dask or Prefect worker may start elsewhere.
 
 from __future__ import annotations
 
+import multiprocessing
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -95,3 +96,45 @@ def pipeline_task_runner(params):
     else:
         runner = ThreadPoolTaskRunner(max_workers=1)
     return runner
+
+
+# A worker process's copy of the shared data, set once when the worker starts (not sent per item).
+_worker_shared = None
+
+
+def _keep_shared(shared) -> None:
+    global _worker_shared
+    _worker_shared = shared
+
+
+def _in_worker(function: Callable, item):
+    return function(_worker_shared, item)
+
+
+# Forked workers start at once with this process's imports and data; they only compute (fit models),
+# never log nor touch the state of Prefect's threads. spawn would cost ~2.5 s of imports per pool.
+WORKER_START = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+
+
+def shared_mapper(execution):
+    """The map_shared (tasks.samples.SharedMapper) of params.execution: ``function(shared, item)`` for
+    every item, in item order, on the Dask cluster when execution.dask_address is set, else in
+    execution.workers processes (in this process when 1). Results depend on (shared, item) alone, so
+    any worker count gives the same ones; ``shared`` goes to each worker once."""
+
+    def map_shared(function: Callable, shared, items: Iterable) -> list:
+        items = list(items)
+        if execution.dask_address:
+            from distributed import Client
+
+            with Client(execution.dask_address) as client:
+                scattered = client.scatter(shared, broadcast=True)
+                return client.gather([client.submit(function, scattered, item, pure=False) for item in items])
+        workers = min(execution.workers, len(items))
+        if workers <= 1:
+            return [function(shared, item) for item in items]
+        context = multiprocessing.get_context(WORKER_START)
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_keep_shared, initargs=(shared,)) as pool:
+            return list(pool.map(partial(_in_worker, function), items))
+
+    return map_shared

@@ -70,7 +70,12 @@ def run_stage(name: str, params, mapper=None) -> object:
             shard_mapper = in_project(mapper or stage_mapper(params.execution))
             params = importlib.import_module("augmill.tasks.tune_search").resolve_policy(params, shard_mapper)
             return module.run(params, shard_mapper)
-        result = module.run(params)
+        if name in ("bias", "evaluate"):  # the label check's folds, evaluate's repeats: params.execution's workers
+            from augmill.flows.executors import shared_mapper
+
+            result = module.run(params, shared_mapper(params.execution))
+        else:
+            result = module.run(params)
         if name == "evaluate":  # the headline figures (dvc.yaml's only metrics), from the full reports
             from augmill.tasks.headline import write_headline
 

@@ -22,7 +22,11 @@ from augmill.tasks.modalities import get_modality
 from augmill.tasks.modalities.contract import optional_hook
 from augmill.tasks.params import BiasParams, Params
 from augmill.tasks.review import empty_decisions, label_decisions, read_decisions
-from augmill.tasks.samples import BiasCheckFailed  # noqa: F401  (raised by modalities' bias hooks; caught as tasks.bias.BiasCheckFailed)
+from augmill.tasks.samples import (  # noqa: F401  (BiasCheckFailed: raised by modalities' bias hooks, caught as tasks.bias.BiasCheckFailed)
+    BiasCheckFailed,
+    SharedMapper,
+    in_this_process,
+)
 
 
 class LabelIssuesFound(RuntimeError):
@@ -144,8 +148,9 @@ def apply_relabels(frame: pd.DataFrame, plan: dict) -> pd.DataFrame:
                                                                               strict=True)])
 
 
-def assess(manifest: pd.DataFrame, params: Params, decisions: pd.DataFrame | None = None
-           ) -> tuple[dict, dict, label_issues.Findings]:
+def assess(manifest: pd.DataFrame, params: Params, decisions: pd.DataFrame | None = None,
+           map_shared: SharedMapper = in_this_process) -> tuple[dict, dict, label_issues.Findings]:
+    """The bias report, the plan and the label check's findings; ``map_shared`` runs the check's folds."""
     ok = manifest[manifest["status"] == "ok"]
     leaks = leaking_train_samples(ok)
     usable_train = ok[(ok["split"] == "train") & ~ok["sample_id"].isin(leaks["sample_id"])]
@@ -159,7 +164,7 @@ def assess(manifest: pd.DataFrame, params: Params, decisions: pd.DataFrame | Non
     relabelled = relabelled[relabelled["sha256"].map(target) != relabelled["label"].astype(str)]
     usable_train = usable_train.assign(label=[target.get(sha, label) for sha, label in
                                               zip(usable_train["sha256"], usable_train["label"], strict=True)])
-    findings = label_issues.check(usable_train, params)
+    findings = label_issues.check(usable_train, params, map_shared)
     confirmed = usable_train[usable_train["sha256"].isin({sha for sha, d in decided.items()
                                                           if d["decision"] == "confirm"})]
     findings.suspects = findings.suspects[~findings.suspects["sha256"].isin(decided)].reset_index(drop=True)
@@ -221,9 +226,9 @@ def assess(manifest: pd.DataFrame, params: Params, decisions: pd.DataFrame | Non
     return report, plan_file, findings
 
 
-def run(params: Params) -> dict:
+def run(params: Params, map_shared: SharedMapper = in_this_process) -> dict:
     manifest = read_parquet(paths.RAW_MANIFEST, "raw manifest (stage explore)")
-    report, plan, findings = assess(manifest, params, read_decisions(paths.DECISIONS))
+    report, plan, findings = assess(manifest, params, read_decisions(paths.DECISIONS), map_shared)
     write_csv(findings.suspects, paths.LABEL_ISSUES)
     label_review.render(findings, manifest[(manifest["status"] == "ok") & (manifest["split"] == "train")], params)
     write_json(paths.BIAS_REPORT, report)

@@ -33,12 +33,8 @@ from __future__ import annotations
 
 import json
 import logging
-import multiprocessing
 import warnings
-from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -50,6 +46,7 @@ from augmill.tasks.modalities.contract import optional_hook
 from augmill.tasks.params import Params
 from augmill.tasks.png import figure_png
 from augmill.tasks.report_plots import _sorted_labels, plt
+from augmill.tasks.samples import SharedMapper, in_this_process
 from augmill.tasks.seeding import generator, stream_int
 
 METRICS = stats.METRICS
@@ -280,46 +277,11 @@ def run_repeat(shared: Repeats, repeat: int) -> dict[str, tuple[dict, bool, np.n
     return arms
 
 
-# A worker process's copy of the shared data, set once when the worker starts (not sent per item).
-_worker_shared = None
-
-
-def _keep_shared(shared) -> None:
-    global _worker_shared
-    _worker_shared = shared
-
-
-def _in_worker(function: Callable, item):
-    return function(_worker_shared, item)
-
-
-def map_in_workers(function: Callable, shared, items: Iterable, execution) -> list:
-    """``function(shared, item)`` for every item, in item order: on the Dask cluster when
-    execution.dask_address is set, else in execution.workers processes (here when 1). Results
-    depend on (shared, item) alone, so any worker count gives the same ones. ``shared`` goes to
-    each worker once. Forked workers start at once with this process's imports and data; they
-    only compute, never log nor touch the state of Prefect's threads."""
-    items = list(items)
-    if execution.dask_address:
-        from distributed import Client
-
-        with Client(execution.dask_address) as client:
-            scattered = client.scatter(shared, broadcast=True)
-            return client.gather([client.submit(function, scattered, item, pure=False) for item in items])
-    workers = min(execution.workers, len(items))
-    if workers <= 1:
-        return [function(shared, item) for item in items]
-    context = multiprocessing.get_context(WORKER_START)
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_keep_shared, initargs=(shared,)) as pool:
-        return list(pool.map(partial(_in_worker, function), items))
-
-
-WORKER_START = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-
-
 # ---- the stage -------------------------------------------------------------
 
-def evaluate(final: pd.DataFrame, params: Params) -> dict:
+def evaluate(final: pd.DataFrame, params: Params, map_shared: SharedMapper = in_this_process) -> dict:
+    """The paired comparison; ``map_shared`` runs the repeats (flows.executors.shared_mapper: worker
+    processes or Dask; here by default)."""
     settings = params.evaluate
     train = final[final["split"] == "train"].sort_values("sample_id").reset_index(drop=True)
     test = final[final["split"] == "test"].sort_values("sample_id").reset_index(drop=True)
@@ -340,7 +302,7 @@ def evaluate(final: pd.DataFrame, params: Params) -> dict:
     runs: dict[str, list[dict]] = {"baseline": [], "augmented": []}
     predictions: dict[str, list[np.ndarray]] = {"baseline": [], "augmented": []}
     converged = True
-    for arms in map_in_workers(run_repeat, shared, range(settings.seeds), params.execution):  # in repeat order
+    for arms in map_shared(run_repeat, shared, range(settings.seeds)):  # in repeat order
         for name, (scores, ok, predicted) in arms.items():
             runs[name].append(scores)
             predictions[name].append(predicted)
@@ -426,11 +388,11 @@ def recall_chart(table: pd.DataFrame, title: str) -> bytes:
     return png
 
 
-def run(params: Params) -> dict:
+def run(params: Params, map_shared: SharedMapper = in_this_process) -> dict:
     final = read_parquet(paths.FINAL_MANIFEST, "final manifest (stage merge)")
     rows_hook = optional_hook(get_modality(params.data.modality), "evaluation_rows")  # e.g. objects, not images
     rows = rows_hook(final, params) if rows_hook else None
-    report = evaluate(final if rows is None else rows, params)
+    report = evaluate(final if rows is None else rows, params, map_shared)
     if rows is not None and "setup" in report:
         from augmill.tasks.modalities.image_annotated_final import PROXY_TASK
 

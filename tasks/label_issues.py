@@ -34,6 +34,7 @@ import pandas as pd
 from augmill.tasks.label_findings import SUSPECT_COLUMNS, Findings  # noqa: F401  (re-exported)
 from augmill.tasks.modalities import get_modality
 from augmill.tasks.params import Params
+from augmill.tasks.samples import SharedMapper, in_this_process
 from augmill.tasks.seeding import stream_int
 
 OUTLIER_FENCE_IQR = 3.0
@@ -45,12 +46,10 @@ MIN_SKILL = 0.5
 
 
 def out_of_fold_probabilities(values: np.ndarray, kind: str, labels: np.ndarray, classes: list[str],
-                              params: Params) -> np.ndarray:
-    """P(class | sample) for every train row from a model that never saw the row (k folds, each
-    fitted in a worker of execution.workers, or on the Dask cluster: the same numbers either way)."""
+                              params: Params, map_shared: SharedMapper = in_this_process) -> np.ndarray:
+    """P(class | sample) for every train row from a model that never saw the row (k folds, each fitted
+    where ``map_shared`` runs it: flows.executors.shared_mapper's workers or Dask; the same numbers)."""
     from sklearn.model_selection import StratifiedKFold
-
-    from augmill.tasks.evaluate import map_in_workers
 
     smallest = int(pd.Series(labels).value_counts().min())
     folds = max(2, min(params.bias.label_check_folds, smallest))
@@ -59,8 +58,8 @@ def out_of_fold_probabilities(values: np.ndarray, kind: str, labels: np.ndarray,
     probabilities = np.zeros((len(labels), len(classes)))
     column = {label: i for i, label in enumerate(classes)}
     split = list(splitter.split(np.zeros(len(labels)), labels))
-    for (_, held_rows), (fitted, predicted) in zip(split, map_in_workers(
-            fold_probabilities, (values, kind, labels, params), split, params.execution), strict=True):
+    for (_, held_rows), (fitted, predicted) in zip(split, map_shared(
+            fold_probabilities, (values, kind, labels, params), split), strict=True):
         probabilities[np.ix_(held_rows, [column[c] for c in fitted])] = predicted
     return probabilities
 
@@ -165,7 +164,7 @@ def distinct_counts(train: pd.DataFrame, clusters: list[list[str]]) -> dict[str,
     return counts
 
 
-def check(train: pd.DataFrame, params: Params) -> Findings:
+def check(train: pd.DataFrame, params: Params, map_shared: SharedMapper = in_this_process) -> Findings:
     """All three checks on the usable train rows of the raw manifest."""
     from augmill.tasks.evaluate import features_for
 
@@ -196,7 +195,7 @@ def check(train: pd.DataFrame, params: Params) -> Findings:
     table = {"train": train} if params.data.modality == "tabular" else {}
     values, kind = features_for(train, params, folder=Path(params.data.raw_dir), **table)
     labels = train["label"].astype(str).to_numpy()
-    probabilities = out_of_fold_probabilities(values, kind, labels, classes, params)
+    probabilities = out_of_fold_probabilities(values, kind, labels, classes, params, map_shared)
     setup = {"model": "the evaluate stage's (logistic regression on "
                       + ("TF-IDF features)" if kind == "tfidf" else "standardised features)"),
              "folds": max(2, min(params.bias.label_check_folds, int(pd.Series(labels).value_counts().min()))),

@@ -4,7 +4,9 @@ modules, so a modality uses them without importing a stage."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
@@ -49,3 +51,13 @@ def augment_errors(augmented: pd.DataFrame) -> list[str]:
 def made_rows(augmented: pd.DataFrame) -> pd.DataFrame:
     """The rows augment made (not its failure rows): what is measured and drawn."""
     return augmented.loc[[not error for error in augment_errors(augmented)]]
+
+
+# map_shared(function, shared, items) -> [function(shared, item) for each item], in item order: how a
+# stage runs independent pieces of work that read the same large data (evaluate's repeats, the
+# label check's folds). flows.executors.shared_mapper makes one that uses worker processes or Dask.
+SharedMapper = Callable[[Callable[[Any, Any], Any], Any, Iterable], list]
+
+
+def in_this_process(function: Callable[[Any, Any], Any], shared: Any, items: Iterable) -> list:
+    return [function(shared, item) for item in items]

@@ -83,8 +83,11 @@ def test_folds_in_worker_processes_give_the_same_probabilities():
     """execution.workers only decides where the folds are fitted: 1 and 2 workers, the same numbers."""
     train = train_of(blob_manifest()[0])
     values, labels = train[["f1", "f2"]].to_numpy(), train["label"].to_numpy(dtype=str)
-    one, two = (label_issues.out_of_fold_probabilities(values, "dense", labels, sorted(CENTRES),
-                                                       params_for(f"execution.workers={workers}"))
+    from augmill.flows.executors import shared_mapper
+
+    params = {workers: params_for(f"execution.workers={workers}") for workers in (1, 2)}
+    one, two = (label_issues.out_of_fold_probabilities(values, "dense", labels, sorted(CENTRES), params[workers],
+                                                       shared_mapper(params[workers].execution))
                 for workers in (1, 2))
     assert np.array_equal(one, two)
     assert np.allclose(one.sum(axis=1), 1.0)  # every row held out once, its columns in class order

@@ -10,7 +10,8 @@ Datasets (all offline; benchmarks/bundled_sets.py):
 - images: scikit-learn's digits (the only labelled image set scikit-learn bundles;
   Olivetti faces is a download), written as 32x32 PNGs as the image demo does, and
   the scikit-image tiles (32x32 tiles of ten photographs shipped in its wheel, label: the
-  photograph; not a demo); 10 % flipped;
+  photograph; not a demo), and scikit-image's LFW subset (100 faces and 100 non-faces,
+  25x25, shipped in its wheel; not a demo); 10 % flipped;
 - text: fortune cookies by language (English, German, Italian, Spanish, Portuguese:
   Debian's fortunes, fortunes-de, -it, -es, -br; not a demo), and the text demo's four
   fortune topics (`apt-get install fortunes`); 10 % flipped;
@@ -53,6 +54,23 @@ def digits_frame(folder: Path) -> pd.DataFrame:
         (folder / relative).parent.mkdir(parents=True, exist_ok=True)
         image.save(folder / relative)
         rows.append({"path": relative, "label": str(target), "width": 32, "height": 32,
+                     "sha256": hashlib.sha256((folder / relative).read_bytes()).hexdigest()})
+    return pd.DataFrame(rows)
+
+
+def faces_frame(folder: Path) -> pd.DataFrame:
+    """scikit-image's LFW subset (in its wheel): 100 25x25 faces, then 100 non-faces; as 32x32 PNGs."""
+    from PIL import Image
+    from skimage.data import lfw_subset
+
+    rows = []
+    for i, pixels in enumerate(lfw_subset()):
+        label = "face" if i < 100 else "not_face"
+        image = Image.fromarray(np.rint(pixels * 255).astype(np.uint8), "L").resize((32, 32), Image.Resampling.BILINEAR)
+        relative = f"{label}/lfw_{i:03d}.png"
+        (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+        image.save(folder / relative)
+        rows.append({"path": relative, "label": label, "width": 32, "height": 32,
                      "sha256": hashlib.sha256((folder / relative).read_bytes()).hexdigest()})
     return pd.DataFrame(rows)
 
@@ -100,6 +118,7 @@ def sklearn_table(name: str):
 SETS = [
     ("images: sklearn digits", "image", digits_frame, 0.10, None),
     ("images: skimage tiles", "image", tiles_frame, 0.10, None),
+    ("images: skimage LFW faces", "image", faces_frame, 0.10, None),
     ("text: fortune languages", "text", text_frame(fortune_languages), 0.10, None),
     ("text: fortunes demo topics", "text", text_frame(fortune_topics), 0.10, None),
     ("table: sklearn breast cancer", "tabular", sklearn_table("breast_cancer"), 0.05, "malignant"),

@@ -29,7 +29,8 @@ LAZY_IMPORTS = {"bias": ("augmill.tasks.label_issues", "cleanlab.filter", "clean
                 "augment": ("augmill.tasks.tune_search",),  # augment.policy: auto
                 "validate": ("augmill.tasks.gx_validation", "great_expectations"),
                 "evaluate": ("sklearn.linear_model", "sklearn.metrics", "sklearn.preprocessing", "sklearn.pipeline",
-                             "sklearn.exceptions", "sklearn.feature_extraction.text")}
+                             "sklearn.exceptions", "sklearn.feature_extraction.text",
+                             "PIL.ImageEnhance", "PIL.ImageStat")}  # object crops (data.targets) through the image ops
 
 
 def preload(stages) -> threading.Thread:

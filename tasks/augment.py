@@ -167,7 +167,7 @@ def run_shard(shard: Shard, params: Params, salt: str | None) -> list[dict]:
         if missing:
             todo.append(source | {"variant_ids": missing})
     if todo:
-        for row in augment_guarded(modality, Shard(shard.index, tuple(todo)), params, per_source):
+        for row in augment_guarded(modality, dataclasses.replace(shard, sources=tuple(todo)), params, per_source):
             if row.get("augment_error"):  # not memoised: tried again next run
                 rows[row["sample_id"]] = row
             elif row["sample_id"] not in rows:

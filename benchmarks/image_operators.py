@@ -26,13 +26,16 @@ import platform
 import subprocess
 import sys
 import time
+from pathlib import Path
 from statistics import median
 
 import numpy as np
 from PIL import Image
 
 from augmill.tasks.ops import policy
-from benchmarks.augment_images import POLICY  # the standard policy: flip, rotate, crop, colour jitter, noise
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: the repository's benchmarks/
+from benchmarks.augment_images import POLICY  # noqa: E402  (the standard policy: flip, rotate, crop, colour jitter, noise)
 
 # augmill entry -> albumentations transform (always applied), with matching magnitudes.
 PAIRS = {

@@ -153,6 +153,17 @@ def hand_loop(sources: list[Path], out: Path) -> float:
     return time.perf_counter() - started
 
 
+def standard_policy_in_albumentations(A, cv2):
+    """POLICY with albumentations (also benchmarks/image_operators.py's standard-policy row)."""
+    return A.Compose([
+        A.HorizontalFlip(p=0.5),
+        A.Rotate(limit=15, p=1.0, border_mode=cv2.BORDER_CONSTANT),
+        A.RandomResizedCrop(size=(256, 256), scale=(0.8, 1.0), ratio=(0.75, 1.3333), p=1.0),
+        A.ColorJitter(brightness=0.2, contrast=0.2, saturation=0.2, hue=0.05, p=1.0),
+        A.GaussNoise(std_range=(5 / 255, 10 / 255), p=1.0),
+    ], seed=0)
+
+
 def albumentations_loop(sources: list[Path], out: Path) -> float | None:
     try:
         import albumentations as A
@@ -160,13 +171,7 @@ def albumentations_loop(sources: list[Path], out: Path) -> float | None:
     except ImportError:
         return None
     cv2.setNumThreads(1)  # one worker, as for the others
-    transform = A.Compose([
-        A.HorizontalFlip(p=0.5),
-        A.Rotate(limit=15, p=1.0, border_mode=cv2.BORDER_CONSTANT),
-        A.RandomResizedCrop(size=(256, 256), scale=(0.8, 1.0), ratio=(0.75, 1.3333), p=1.0),
-        A.ColorJitter(brightness=0.2, contrast=0.2, saturation=0.2, hue=0.05, p=1.0),
-        A.GaussNoise(std_range=(5 / 255, 10 / 255), p=1.0),
-    ], seed=0)
+    transform = standard_policy_in_albumentations(A, cv2)
     started = time.perf_counter()
     for index, path in enumerate(sources):
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)

@@ -35,7 +35,10 @@ from PIL import Image
 from augmill.tasks.ops import policy
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: the repository's benchmarks/
-from benchmarks.augment_images import POLICY  # noqa: E402  (the standard policy: flip, rotate, crop, colour jitter, noise)
+from benchmarks.augment_images import (  # noqa: E402  (the standard policy: flip, rotate, crop, colour jitter, noise)
+    POLICY,
+    standard_policy_in_albumentations,
+)
 
 # augmill entry -> albumentations transform (always applied), with matching magnitudes.
 PAIRS = {
@@ -100,17 +103,6 @@ def randaugment_in_albumentations(A, cv2):
         A.AutoContrast(cutoff=0),
         A.Equalize(),
     ], n=2, replace=True, p=1.0)
-
-
-def standard_policy_in_albumentations(A, cv2):
-    """POLICY with albumentations, as benchmarks/augment_images.py writes it."""
-    return A.Compose([
-        A.HorizontalFlip(p=0.5),
-        A.Rotate(limit=15, p=1.0, border_mode=cv2.BORDER_CONSTANT),
-        A.RandomResizedCrop(size=(256, 256), scale=(0.8, 1.0), ratio=(0.75, 1.3333), p=1.0),
-        A.ColorJitter(brightness=0.2, contrast=0.2, saturation=0.2, hue=0.05, p=1.0),
-        A.GaussNoise(std_range=(5 / 255, 10 / 255), p=1.0),
-    ], seed=0)
 
 
 def jpegs(arrays: list[np.ndarray]) -> list[bytes]:

@@ -94,7 +94,7 @@ def augment_salt(params: Params) -> str:
     return key_of("augment", params.seed, params.data.modality, params.data.max_image_pixels, params.data.targets,
                   *folders,
                   params.augment.model_dump(exclude={"factor", "max_variants_per_source"}),
-                  section.model_dump() if section is not None else {},
+                  section.stage_share("augment") if section is not None else {},
                   modality_code(params.data.modality, "augment.py", *targets), modality_libraries(params.data.modality))
 
 

@@ -18,6 +18,7 @@ from augmill.tasks.modalities.text_params import TextParams
 from augmill.tasks.params_base import Section
 
 PARAMS_FILE = Path("params.yaml")
+MODALITY_SECTIONS = (TextParams, AudioParams, TabularParams)
 
 
 class ParamsError(ValueError):

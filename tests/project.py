@@ -39,6 +39,9 @@ def environment() -> dict:
                GIT_COMMITTER_NAME="test", GIT_COMMITTER_EMAIL="test@example.invalid",
                PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1")
     env.pop("PREFECT_API_URL", None)
+    # Every stage of every test project checks that it read only the modality knobs its READ_BY
+    # declares, i.e. that DVC re-runs it for every knob it reads (flows/stages.py).
+    env["AUGMILL_CHECK_KNOBS"] = ".augmill/knobs_read.jsonl"
     return env
 
 

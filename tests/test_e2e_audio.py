@@ -29,7 +29,7 @@ EXAMPLE = yaml.safe_load((REPO / "examples/audio.yaml").read_text())
 # No memo (execution.cache): every stage computes, so the worker-count check compares real work.
 SMALL = {"prepare": {"max_per_class": 10}, "execution": {"workers": 1, "shard_size": 5, "cache": False},
          "validate": {"gallery_sources": 4}, "evaluate": {"seeds": 2}}
-PIPELINE = {"prepare", "explore", "bias", "synthesize", "augment", "validate", "merge"}
+PIPELINE = {"prepare", "params", "explore", "bias", "synthesize", "augment", "validate", "merge"}
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,8 @@ pytestmark = pytest.mark.e2e
 def demo(tmp_path_factory) -> Path:
     root = new_project(tmp_path_factory.mktemp("demo"))
     result = run(["dvc", "repro"], root)
-    assert stages_run(result.stdout) == {"prepare", "explore", "bias", "synthesize", "augment", "validate", "merge", "evaluate"}
+    assert stages_run(result.stdout) == {"prepare", "params", "explore", "bias", "synthesize", "augment", "validate", "merge",
+                                         "evaluate"}
     return root
 
 

@@ -22,7 +22,7 @@ def init_and_run(project: Path, *init_args: str) -> dict:
     ran = run(["augmill", "run"], project, timeout=900)
     assert "pipeline finished" in ran.stdout
     lock = yaml.safe_load((project / "dvc.lock").read_text())
-    assert set(lock["stages"]) == {"explore", "bias", "synthesize", "augment", "validate", "merge", "evaluate"}
+    assert set(lock["stages"]) == {"params", "explore", "bias", "synthesize", "augment", "validate", "merge", "evaluate"}
     merge = json.loads((project / "reports/merge.json").read_text())
     assert merge["final_by_split"].get("test", 0) > 0 and merge["accounting"]["balanced"]
     headline = json.loads((project / "reports/metrics.json").read_text())

@@ -33,7 +33,7 @@ TEXT = {
     "execution": {"workers": 1, "shard_size": 4},
     "validate": {"max_rejection_rate": 0.3},
 }
-STAGES = ["prepare", "explore", "bias", "synthesize", "augment", "validate", "merge"]
+STAGES = ["prepare", "params", "explore", "bias", "synthesize", "augment", "validate", "merge"]
 # Records a user's file may hold, each with the reason it must be quarantined for.
 BAD_RECORDS = [(b"Bad \xff\xfe bytes in this text,sports,train", "invalid_utf8"),
                (b",medicine,train", "empty_text"),
@@ -163,3 +163,19 @@ def test_a_missing_text_column_stops_explore_naming_file_and_key(demo):
     assert failed.returncode != 0
     assert "texts.csv: no column 'text' (text.text_column); its columns are ['body', 'label', 'split']" in failed.stderr
     assert csv.read_bytes() == renamed  # the input is never touched
+
+
+def test_a_validate_knob_re_runs_validate_not_the_stages_before_it(demo, tmp_path):
+    """params by stage: dvc.yaml makes each stage depend on its own share of the text knobs."""
+    demo, _ = demo
+    copy = tmp_path / "copy"
+    shutil.copytree(demo, copy, symlinks=True)
+    run(["git", "checkout", "-q", "--", "."], copy)  # as committed, whatever other tests did to the fixture
+    run(["dvc", "repro", *STAGES], copy)
+    read = [json.loads(line) for line in (copy / ".augmill/knobs_read.jsonl").read_text().splitlines()]
+    assert "text.min_similarity" in {knob for entry in read if entry["stage"] == "validate" for knob in entry["read"]}
+    params = yaml.safe_load((copy / "params.yaml").read_text())
+    params["text"]["min_similarity"] = 0.31
+    (copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    ran = stages_run(run(["dvc", "repro", *STAGES], copy).stdout)
+    assert {"params", "validate"} <= ran and not ran & {"explore", "bias", "synthesize", "augment"}

@@ -200,3 +200,39 @@ def test_override_below_a_scalar_is_refused(repo_raw):
         apply_overrides(repo_raw, ["seed.x=1"])
     assert "seed" in str(caught.value)
     assert "not a section" in str(caught.value)
+
+
+# --- params by stage: each stage's share of the modality knobs (tasks/stage_knobs.py) ---
+
+def test_every_modality_knob_names_the_stages_that_read_it():
+    from augmill.tasks.params import MODALITY_SECTIONS
+    from augmill.tasks.stage_knobs import READERS
+
+    for section in MODALITY_SECTIONS:
+        knobs = set(section.model_fields) | set(section.model_computed_fields)
+        assert set(section.READ_BY) == knobs, f"{section.NAME}: READ_BY must list exactly its knobs"
+        for knob, stages in section.READ_BY.items():
+            assert stages and set(stages) <= set(READERS), f"{section.NAME}.{knob}: {stages}"
+
+
+def test_a_validate_knob_changes_only_the_validate_share():
+    from augmill.tasks.modalities.audio_params import AudioParams
+    from augmill.tasks.stage_knobs import READERS, stage_shares
+
+    before = stage_shares(load_params(REPO_PARAMS, []))
+    after = stage_shares(load_params(REPO_PARAMS, ["audio.min_rms_dbfs=-40.0", "text.min_similarity=0.2"]))
+    assert [stage for stage in READERS if before[stage] != after[stage]] == ["validate"]
+    assert after["validate"]["audio"]["min_rms_dbfs"] == -40.0 and "min_rms_dbfs" not in after["explore"]["audio"]
+    shared = stage_shares(load_params(REPO_PARAMS, ["audio.sample_rate=22050"]))  # read by most stages
+    assert {stage for stage in READERS if shared[stage] != before[stage]} == set(AudioParams.READ_BY["sample_rate"])
+
+
+def test_the_params_stage_writes_one_share_per_reading_stage(tmp_path, monkeypatch):
+    from augmill.tasks import stage_knobs
+
+    params = load_params(REPO_PARAMS, ["text.max_redraws=3"])
+    monkeypatch.chdir(tmp_path)
+    written = stage_knobs.run(params)
+    assert sorted(p.stem for p in stage_knobs.SHARES.iterdir()) == sorted(stage_knobs.READERS) == sorted(written)
+    augment = yaml.safe_load((stage_knobs.SHARES / "augment.json").read_text())
+    assert augment["text"]["max_redraws"] == 3 and "min_similarity" not in augment["text"]

@@ -4,10 +4,11 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from augmill.tasks.params_base import Section
+from augmill.tasks.params_base import ModalitySection
 
 
-class AudioParams(Section):
+class AudioParams(ModalitySection):
+    NAME = "audio"
     # Output: every augmented recording is written at this rate (Hz), resampled with a
     # polyphase (band-limited) filter, in this format and sample type.
     sample_rate: int = Field(16000, ge=4000, le=192000)
@@ -64,3 +65,30 @@ class AudioParams(Section):
         if self.similarity_min_hz >= self.similarity_max_hz:
             raise ValueError("similarity_min_hz must be below similarity_max_hz")
         return self
+
+
+
+# Which stages read each knob (the `params` stage hands each its share: a change re-runs only those).
+AudioParams.READ_BY = {
+    "sample_rate":             ("explore", "bias", "augment", "validate", "merge", "evaluate"),
+    "channels":                ("explore", "augment", "validate", "merge", "evaluate"),
+    "format":                  ("augment", "merge"),
+    "subtype":                 ("augment", "merge"),
+    "peak_limit_dbfs":         ("augment",),
+    "conform_final":           ("merge",),
+    "min_duration_s":          ("explore",),
+    "max_duration_s":          ("explore",),
+    "silence_threshold_dbfs":  ("explore", "validate"),
+    "loudness_bias_db":        ("bias",),
+    "duration_bias_ratio":     ("bias",),
+    "rate_bias_share":         ("bias",),
+    "min_duration_ratio":      ("validate",),
+    "max_duration_ratio":      ("validate",),
+    "min_rms_dbfs":            ("validate",),
+    "max_silence_fraction":    ("explore", "validate"),
+    "min_spectral_similarity": ("validate",),
+    "similarity_min_hz":       ("validate",),
+    "similarity_max_hz":       ("validate",),
+    "snr_tolerance_db":        ("validate",),
+    "gallery_clip_s":          ("bias", "validate", "evaluate"),
+}

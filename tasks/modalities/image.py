@@ -155,7 +155,7 @@ def image_loader(raw_dir: Path, rows: pd.DataFrame, max_pixels: int):
     return lru_cache(maxsize=32)(lambda source_id: load_image(raw_dir / relative[source_id], max_pixels).image)
 
 
-def mixing_partners(params: Params, pool: pd.DataFrame):
+def mixing_partners(params: Params, pool: pd.DataFrame | tuple):
     """source_id -> the MixUp/CutMix partner drawer of that source (None when the policy mixes nothing).
     The pool (source_id, label, path) is the augment stage's train sources (tasks.augment.augmentable_sources:
     train, readable, not held out as a leak or a suspected label error), so both sources of a mix are train's."""
@@ -163,6 +163,8 @@ def mixing_partners(params: Params, pool: pd.DataFrame):
 
     if not mixes_sources(params.augment.policy):
         return lambda source_id: None
+    if not isinstance(pool, pd.DataFrame):  # a shard's pool (tasks.samples.Shard), as it travels
+        pool = pd.DataFrame(list(pool), columns=["source_id", "label", "path"])
     if pool.empty:
         raise ValueError("MixUp/CutMix draw their partner from the augment stage's train pool; run them there")
     pool = pool.sort_values("source_id")
@@ -184,7 +186,7 @@ def augment_shard(shard, params: Params, output_dir: Path = paths.AUGMENTED_DIR)
     keep_freed_memory()  # each operator's fresh output array would page-fault otherwise
     policy = build_policy(params.augment.policy, params.data.modality)
     raw_dir = Path(params.data.raw_dir)
-    partners_of = mixing_partners(params, pd.DataFrame(list(shard.pool), columns=["source_id", "label", "path"]))
+    partners_of = mixing_partners(params, shard.pool)
     rows = []
     for source in shard.sources:
         image_source = load_image(raw_dir / source["path"], params.data.max_image_pixels).image

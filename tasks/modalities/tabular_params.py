@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from augmill.tasks.params_base import Section
+from augmill.tasks.params_base import ModalitySection, Section
 
 SplitName = Literal["train", "val", "test"]
 
@@ -44,7 +44,8 @@ class PrivacyParams(Section):
     min_distance_ratio: float = Field(0.2, gt=0, le=10)
 
 
-class TabularParams(Section):
+class TabularParams(ModalitySection):
+    NAME = "tabular"
     # CSV or Parquet file(s) in data.raw_dir, all with the same columns: one name, a list
     # (concatenated), or a mapping {train: a.csv, val: b.csv, test: c.csv} giving each file's split.
     files: str | list[str] | dict[SplitName, str] | None = None
@@ -110,3 +111,20 @@ class TabularParams(Section):
         if isinstance(self.files, dict):
             return [(self.files[split], split) for split in ("train", "val", "test") if split in self.files]
         return [(name, None) for name in self.files or []]
+
+
+
+# Which stages read each knob (the `params` stage hands each its share: a change re-runs only those).
+TabularParams.READ_BY = {
+    "files":               ("explore",),
+    "label_column":        ("explore", "merge"),
+    "split_column":        ("explore",),
+    "id_column":           ("explore",),
+    "categorical_columns": ("explore", "bias", "synthesize", "augment", "validate", "merge", "evaluate"),
+    "datetime_columns":    ("explore",),
+    "drop_columns":        ("explore",),
+    "sensitive":           ("explore", "bias"),
+    "fidelity":            ("validate",),
+    "privacy":             ("validate",),
+    "gallery_rows":        ("validate",),
+}

@@ -7,12 +7,13 @@ from typing import Literal
 
 from pydantic import Field, computed_field, field_validator, model_validator
 
-from augmill.tasks.params_base import Section
+from augmill.tasks.params_base import ModalitySection
 
 TEXT_FORMATS = (".csv", ".tsv", ".parquet", ".pq", ".jsonl", ".ndjson")
 
 
-class TextParams(Section):
+class TextParams(ModalitySection):
+    NAME = "text"
     # The file(s) of labelled texts in data.raw_dir: CSV/TSV, Parquet or JSON Lines.
     # A list: each row's split comes from split_column, else it is drawn by data.split.
     # A mapping such as {train: train.csv, test: test.csv}: every row of a file is in that split.
@@ -87,3 +88,23 @@ class TextParams(Section):
         if self.min_similarity > self.max_similarity:
             raise ValueError("min_similarity must not exceed max_similarity")
         return self
+
+
+
+# Which stages read each knob (the `params` stage hands each its share: a change re-runs only those).
+TextParams.READ_BY = {
+    "files":                  ("explore",),
+    "text_column":            ("explore",),
+    "label_column":           ("explore",),
+    "split_column":           ("explore",),
+    "synonyms":               ("augment",),
+    "synonyms_sha256":        ("augment",),
+    "extra_stop_words":       ("augment",),
+    "near_duplicate_jaccard": ("explore", "bias"),
+    "max_length_bias":        ("bias",),
+    "max_redraws":            ("augment",),
+    "min_length_ratio":       ("validate",),
+    "max_length_ratio":       ("validate",),
+    "min_similarity":         ("validate",),
+    "max_similarity":         ("validate",),
+}

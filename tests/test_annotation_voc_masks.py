@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from augmill.tasks.modalities.image_voc import read_mask_folders, read_voc
+from augmill.tasks.modalities.image_masks import read_mask_folders
+from augmill.tasks.modalities.image_voc import read_voc
 
 VOC = """<annotation><filename>{file}</filename><size><width>{w}</width><height>{h}</height></size>
 {objects}</annotation>"""

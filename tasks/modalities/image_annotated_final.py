@@ -14,17 +14,23 @@ import pandas as pd
 from augmill.tasks import paths
 from augmill.tasks.imaging import image_suffix, load_image
 from augmill.tasks.io import copy_file_reusing, write_parquet
-from augmill.tasks.modalities.image_annotated import categories_of, read_voc_tree, targets_from_json
+from augmill.tasks.modalities.image_annotated import (
+    categories_of,
+    read_annotations,
+    read_voc_tree,
+    targets_from_json,
+)
 from augmill.tasks.modalities.image_annotations import AnnotatedImage, AnnotatedSet
 from augmill.tasks.modalities.image_coco import annotation_ids, read_coco, write_coco
+from augmill.tasks.modalities.image_masks import write_masks
 from augmill.tasks.modalities.image_targets import object_table
 from augmill.tasks.modalities.image_voc import write_voc
 from augmill.tasks.modalities.image_yolo import read_yolo, write_yolo
 from augmill.tasks.params import Params
 
 # Where data/final keeps the images, per layout (the annotation files name them relative to IMAGE_ROOTS).
-IMAGE_FOLDERS = {"coco": "images/{split}", "yolo": "images/{split}", "voc": "JPEGImages"}
-IMAGE_ROOTS = {"coco": "images", "yolo": "images", "voc": "JPEGImages"}
+IMAGE_FOLDERS = {"coco": "images/{split}", "yolo": "images/{split}", "voc": "JPEGImages", "masks": "images/{split}"}
+IMAGE_ROOTS = {"coco": "images", "yolo": "images", "voc": "JPEGImages", "masks": "images"}
 OBJECTS_FILE = "objects.parquet"  # data/final's per-object table, beside manifest.parquet
 
 
@@ -38,7 +44,7 @@ def image_key(final_path: str, layout: str) -> str:
 def finalize(originals: pd.DataFrame, accepted: pd.DataFrame, params: Params) -> pd.DataFrame:
     """data/final/images/<split>/<sample_id>.<ext> (VOC: JPEGImages/) and the annotations in the input's
     format (COCO: annotations/instances_<split>.json; YOLO: labels/<split>/ and data.yaml; VOC:
-    Annotations/ and ImageSets/Main/), plus the
+    Annotations/ and ImageSets/Main/; masks: masks/<split>/<sample_id>.png and classes.txt), plus the
     per-object table objects.parquet. Annotation ids are unique over every split and variant."""
 
     categories = categories_of(params)
@@ -94,6 +100,9 @@ def write_annotations(images: list[AnnotatedImage], categories: dict[int, str], 
     if layout == "voc":
         write_voc(images, categories, root)
         return
+    if layout == "masks":
+        write_masks(images, categories, root, root / IMAGE_ROOTS[layout])
+        return
     ids = annotation_ids(images)  # over every split at once: no id repeats across the files
     for split in sorted({image.split for image in images}):
         write_coco([image for image in images if image.split == split], categories,
@@ -106,6 +115,8 @@ def read_final(root: Path, layout: str) -> AnnotatedSet:
         return read_yolo(root)
     if layout == "voc":
         return read_voc_tree(root)
+    if layout == "masks":
+        return read_annotations(root, layout)
     sets = [read_coco(file, root / "images", file.stem.removeprefix("instances_"))
             for file in sorted((root / "annotations").glob("instances_*.json"))]
     return AnnotatedSet("coco", sets[0].categories if sets else {}, [i for s in sets for i in s.images],

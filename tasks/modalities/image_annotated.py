@@ -251,10 +251,12 @@ def augment_shard(shard, params: Params, output_dir: Path = paths.AUGMENTED_DIR)
     for source in shard.sources:
         pixels = load_image(raw_dir / source["path"], params.data.max_image_pixels).image
         source_targets = targets_from_json(source["targets"])
+        keep_class = int(source.get("keep_class", -1))  # the plan's class for this image (bias.policy: rebalance)
         for variant in source.get("variant_ids", range(int(source["variants"]))):
             seed = sample_seed(params.seed, source["source_id"], variant)
             image, targets, records = run_policy_with_targets(policy, np.random.default_rng(seed), pixels,
-                                                              source_targets, rules)
+                                                              source_targets, rules,
+                                                              keep_class if keep_class >= 0 else None)
             image_format = output_format(source["format"], image.mode, params.augment.image_format)
             data = encode_image(image, image_format, params.augment.jpeg_quality)
             sample_id = f"{source['source_id']}-aug{variant:03d}"

@@ -162,6 +162,9 @@ def stage_project(root: Path, workers: int, layout: str = "coco") -> Path:
     params["data"].update(raw_dir="data/input", targets=layout)
     params["prepare"]["dataset"] = "none"
     params["execution"].update(workers=workers, shard_size=2, cache=False)
+    if layout == "masks":  # small crops that must keep the plan's class (random_resized_crop keep_objects)
+        params["augment"]["policy"] = [{"name": "hflip", "p": 0.5}, {"name": "random_resized_crop", "p": 1.0,
+                                                                    "scale": [0.45, 0.6], "keep_objects": True}]
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     for folder in ("expectations", "reviews"):
         shutil.copytree(REPO / folder, root / folder)
@@ -176,6 +179,15 @@ def test_targets_are_byte_identical_for_any_worker_count(tmp_path, layout, writt
     final = file_hashes(one / "data" / "final")
     assert final == file_hashes(two / "data" / "final")
     assert {written, "objects.parquet"} <= set(final)
-    assert layout != "masks" or sum(name.startswith("masks/train/") for name in final) > 16  # originals + variants
+    if layout != "masks":
+        return
+    assert sum(name.startswith("masks/train/") for name in final) > 16  # originals + variants
+    keep = json.loads((one / "data/interim/plan.json").read_text())["keep_class_per_source"]
+    variants = pd.read_parquet(one / "data/interim/augmented.parquet")
+    assert len(variants) > 0
+    for row in variants.itertuples():
+        crop = next(r for r in json.loads(row.ops) if r["name"] == "random_resized_crop")
+        assert crop["params"]["keep_class"] == keep[row.source_id]
+        assert keep[row.source_id] in {o["category_id"] for o in json.loads(row.targets)["objects"]}
     augmented = [pd.read_parquet(p / "data/interim/augmented.parquet")[["sample_id", "ops", "targets"]] for p in (one, two)]
     pd.testing.assert_frame_equal(*augmented)

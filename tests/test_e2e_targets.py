@@ -116,6 +116,11 @@ def test_coco_project_runs_end_to_end_and_writes_coco(tmp_path):
     ids = [a["id"] for f in sorted((tmp_path / "data/final/annotations").glob("*.json"))
            for a in json.loads(f.read_text())["annotations"]]
     assert len(ids) == len(set(ids))
+    # objects.parquet keeps COCO's integer ids: the very ids of the files, sources' ids among them.
+    objects = pd.read_parquet(tmp_path / "data/final/objects.parquet")
+    assert objects["object_id"].dtype == "int64" and objects["source_object_id"].dtype == "int64"
+    assert sorted(objects["object_id"]) == sorted(ids)
+    assert set(objects["source_object_id"]) <= set(objects.loc[objects["origin"] == "original", "object_id"])
 
 
 def test_yolo_project_runs_end_to_end_and_writes_yolo(tmp_path):

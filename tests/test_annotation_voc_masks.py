@@ -145,3 +145,17 @@ def test_a_bad_classes_file_is_refused_naming_it(tmp_path):
     (tmp_path / "masks").rmdir()
     with pytest.raises(AnnotationFileError, match="expects images/ and masks/"):
         read_mask_tree(tmp_path)
+
+
+def test_images_or_masks_sharing_a_stem_are_quarantined_not_silently_paired(tmp_path):
+    for folder in ("images", "masks"):
+        (tmp_path / folder).mkdir()
+    for name in ("a.jpg", "a.png", "b.png"):
+        Image.new("RGB", (8, 6)).save(tmp_path / "images" / name)
+    for name in ("a.png", "b.png", "b.bmp"):
+        Image.new("L", (8, 6)).save(tmp_path / "masks" / name)
+    read = read_mask_tree(tmp_path)
+    assert sorted((p.sample, p.reason_code) for p in read.problems) == [
+        ("a", "label_without_image"), ("a.jpg", "duplicate_stem"), ("a.png", "duplicate_stem"),
+        ("b.bmp", "duplicate_stem"), ("b.png", "duplicate_stem"), ("b.png", "image_without_label")]
+    assert read.images == []

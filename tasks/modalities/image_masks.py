@@ -28,10 +28,17 @@ BACKGROUND_ID = 0
 CLASSES_FILE = "classes.txt"
 
 
-def _by_stem(folder: Path) -> dict[str, Path]:
-    """Image files under ``folder`` keyed by their relative path without suffix ("train/a")."""
-    return {p.relative_to(folder).with_suffix("").as_posix(): p for p in sorted(Path(folder).rglob("*"))
-            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES}
+def _by_stem(folder: Path) -> tuple[dict[str, Path], list[Problem]]:
+    """Image files under ``folder`` keyed by their relative path without suffix ("train/a"); files
+    that share a stem (a.jpg and a.png) cannot be paired: each is a problem, none is used."""
+    found: dict[str, list[Path]] = {}
+    for path in sorted(Path(folder).rglob("*")):
+        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith("."):
+            found.setdefault(path.relative_to(folder).with_suffix("").as_posix(), []).append(path)
+    problems = [Problem(str(path), path.relative_to(folder).as_posix(), "duplicate_stem",
+                        f"{', '.join(p.name for p in paths)} share the stem {stem!r}: which one the mask belongs to is unclear")
+                for stem, paths in found.items() if len(paths) > 1 for path in paths]
+    return {stem: paths[0] for stem, paths in found.items() if len(paths) == 1}, problems
 
 
 def objects_of_mask(mask: np.ndarray, stem: str) -> tuple[TargetObject, ...]:
@@ -57,10 +64,10 @@ def mask_of_objects(targets: Targets) -> np.ndarray:
 
 def read_mask_folders(image_dir: Path, mask_dir: Path, classes: list[str] | None) -> AnnotatedSet:
     """Images and their class-id masks, paired by relative stem. A mask of another size than its
-    image, a pixel value past ``classes`` (when declared), and an image or mask without its partner
-    are quarantined. Undeclared classes are named by their ids."""
-    images, masks = _by_stem(image_dir), _by_stem(mask_dir)
-    problems, read = [], []
+    image, a pixel value past ``classes`` (when declared), an image or mask without its partner and
+    files sharing a stem are quarantined. Undeclared classes are named by their ids."""
+    (images, image_problems), (masks, mask_problems) = _by_stem(image_dir), _by_stem(mask_dir)
+    problems, read = image_problems + mask_problems, []
     for stem in sorted(set(masks) - set(images)):
         problems.append(Problem(str(masks[stem]), stem, "label_without_image", f"no image {stem}.* in {image_dir}"))
     seen: set[int] = set()

@@ -244,7 +244,8 @@ def rules_of(params: Params) -> TargetRules:
 
 def augment_shard(shard, params: Params, output_dir: Path = paths.AUGMENTED_DIR) -> list[dict]:
     """image.augment_shard with the targets carried through the same draws: the pixels are the
-    very bytes of the image-only run; each op's record lists the objects it dropped."""
+    very bytes of the image-only run (unless a keep_objects crop draws its box around the plan's
+    class, ``keep_class``); each op's record lists the objects it dropped."""
     policy = build_policy(params.augment.policy, "image")
     raw_dir, rules = Path(params.data.raw_dir), rules_of(params)
     rows = []

@@ -95,7 +95,7 @@ def render_params(finding: Finding, raw_dir: str, source: str, workers: int) -> 
     lines += _block("data", data, {"raw_dir": "your dataset", "split": split_comment,
                                    "manifest_csv": "a CSV path,label[,split] (paths relative to raw_dir)",
                                    "max_image_pixels": "decompression-bomb guard per image",
-                                   "targets": "none | coco | yolo | voc: boxes and masks inside the images"})
+                                   "targets": "none | coco | yolo | voc | masks: boxes and masks inside the images"})
     lines += ["", "prepare:", "  dataset: none   # no bundled demo: the data is yours", ""]
     if finding.section:
         lines += _block(finding.modality, finding.section) + [""]

@@ -49,9 +49,12 @@ def assign_variants(sources: pd.DataFrame, plan: dict, seed: int) -> pd.DataFram
                         count=len(sources))
     variants = np.zeros(len(sources), dtype=np.int64)
     if "variants_per_source" in plan:  # a plan by source (annotated images: by the objects each holds)
-        wanted = plan["variants_per_source"]
+        wanted, keep = plan["variants_per_source"], plan.get("keep_class_per_source", {})
         return sources.assign(variants=np.array([int(wanted.get(sid, 0)) for sid in sources["source_id"]],
-                                                dtype=np.int64))
+                                                dtype=np.int64),
+                              # the class a keep_objects crop keeps (-1: none)
+                              keep_class=np.array([int(keep.get(sid, -1)) for sid in sources["source_id"]],
+                                                  dtype=np.int64))
     for label, positions in sources.groupby("label", sort=True).indices.items():
         base, remainder = divmod(plan["classes"].get(str(label), {}).get("new", 0), len(positions))
         variants[positions] = base

@@ -221,6 +221,7 @@ def assess(manifest: pd.DataFrame, params: Params, decisions: pd.DataFrame | Non
         report["objects"] = by_objects
     if by_objects is not None and "variants_per_image" in by_objects:  # rebalance: variants given per image
         plan_file["variants_per_source"] = by_objects["variants_per_image"]
+        plan_file["keep_class_per_source"] = by_objects["class_per_image"]
         report["planned"] = {"imbalance_ratio": by_objects["imbalance_after"],
                              "new_samples": sum(by_objects["variants_per_image"].values())}
     return report, plan_file, findings

@@ -152,8 +152,8 @@ def _file_samples(root: Path, entries: list[dict], modality: str, layout: str, f
 
 
 def annotation_layout(root: Path) -> str | None:
-    """coco (annotations/*.json beside images/), yolo (data.yaml, images/, labels/) or voc
-    (Annotations/*.xml beside JPEGImages/), else None."""
+    """coco (annotations/*.json beside images/), yolo (data.yaml, images/, labels/), voc
+    (Annotations/*.xml beside JPEGImages/) or masks (images/ beside masks/), else None."""
     if (root / "JPEGImages").is_dir() and any((root / "Annotations").glob("*.xml")):
         return "voc"
     if not (root / "images").is_dir():
@@ -162,6 +162,8 @@ def annotation_layout(root: Path) -> str | None:
         return "yolo"
     if (root / "annotations").is_dir() and any((root / "annotations").glob("*.json")):
         return "coco"
+    if (root / "masks").is_dir():
+        return "masks"
     return None
 
 

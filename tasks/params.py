@@ -55,8 +55,9 @@ class DataParams(Section):
     max_image_pixels: int = Field(40_000_000, ge=1, le=178_956_970)
     # Images with targets inside them (#19): none (classification), coco (annotations/*.json beside
     # images/), yolo (images/<split>/, labels/<split>/, data.yaml), voc (Annotations/*.xml, JPEGImages/,
-    # ImageSets/Main/<split>.txt). data/final is written in the same format.
-    targets: Literal["none", "coco", "yolo", "voc"] = "none"
+    # ImageSets/Main/<split>.txt), masks (images/ and masks/ with the same stems, pixel = class id,
+    # 0 the background; classes.txt names them). data/final is written in the same format.
+    targets: Literal["none", "coco", "yolo", "voc", "masks"] = "none"
 
 
 class PrepareParams(Section):

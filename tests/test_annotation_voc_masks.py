@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import shutil
+from dataclasses import replace
+
 import numpy as np
+import pytest
 from PIL import Image
 
-from augmill.tasks.modalities.image_voc import read_mask_folders, read_voc
+from augmill.tasks.modalities.image_annotations import AnnotationFileError
+from augmill.tasks.modalities.image_masks import mask_of_objects, read_mask_folders, read_mask_tree, write_masks
+from augmill.tasks.modalities.image_shapes import CATEGORIES, write_shapes
+from augmill.tasks.modalities.image_voc import read_voc
 
 VOC = """<annotation><filename>{file}</filename><size><width>{w}</width><height>{h}</height></size>
 {objects}</annotation>"""
@@ -66,3 +73,89 @@ def test_mask_folders_pair_by_stem_and_refuse_bad_masks(tmp_path):
                        "no_mask.jpg": "image_without_label", "no_image": "label_without_image"}
     (image,) = read.images
     np.testing.assert_array_equal(image.targets.semantic, mask)
+
+
+def test_hostile_mask_files_are_quarantined_with_reason_codes(tmp_path):
+    for folder in ("img", "mask"):
+        (tmp_path / folder).mkdir()
+    Image.new("RGB", (30, 20)).save(tmp_path / "img" / "colour.png")
+    Image.new("RGB", (30, 20), (1, 1, 1)).save(tmp_path / "mask" / "colour.png")  # RGB: not class ids
+    (tmp_path / "img" / "broken.png").write_bytes(b"not an image")
+    Image.new("L", (30, 20)).save(tmp_path / "mask" / "broken.png")
+    Image.new("RGB", (30, 20)).save(tmp_path / "img" / "cut.png")
+    (tmp_path / "mask" / "cut.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    read = read_mask_folders(tmp_path / "img", tmp_path / "mask", ["background", "crack"])
+    reasons = {p.sample: p.reason_code for p in read.problems}
+    assert reasons == {"colour.png": "segmentation_malformed", "broken.png": "corrupt",
+                       "cut.png": "annotation_unreadable"}
+    assert read.images == []
+
+
+def test_each_class_in_a_mask_is_one_object_and_undeclared_classes_are_named_by_id(tmp_path):
+    for folder in ("images/train", "masks/train"):
+        (tmp_path / folder).mkdir(parents=True)
+    mask = np.zeros((20, 30), dtype=np.uint8)
+    mask[2:5, 3:9] = 7
+    mask[10:12, 20:30] = 7
+    mask[15:20, 0:2] = 3
+    Image.new("RGB", (30, 20)).save(tmp_path / "images/train/a.jpg")
+    Image.fromarray(mask).save(tmp_path / "masks/train/a.png")
+    read = read_mask_tree(tmp_path)
+    assert read.problems == [] and read.categories == {0: "0", 3: "3", 7: "7"}
+    (image,) = read.images
+    assert image.sample_id == "train/a.jpg"
+    assert [(o.object_id, o.category, o.box) for o in image.targets.objects] == [
+        ("train/a:3", 3, (0.0, 15.0, 2.0, 20.0)), ("train/a:7", 7, (3.0, 2.0, 30.0, 12.0))]
+    np.testing.assert_array_equal(mask_of_objects(image.targets), mask)
+
+
+def test_mask_folders_round_trip_read_write_read(tmp_path):
+    annotated = write_shapes(tmp_path / "in", {"train": 3, "val": 2}, seed=3)
+    write_masks(annotated, {0: "background"} | CATEGORIES, tmp_path / "in", tmp_path / "in" / "images")
+    first = read_mask_tree(tmp_path / "in")
+    assert first.problems == [] and first.categories == {0: "background"} | CATEGORIES
+    assert len(first.images) == 5
+    # Each shape's class is in the mask it was drawn with; the objects are the classes present.
+    for shapes, image in zip(annotated, first.images, strict=True):
+        assert {o.category for o in image.targets.objects} == {o.category for o in shapes.targets.objects}
+    out = tmp_path / "out"
+    copied = []
+    for image in first.images:
+        target = out / "images" / image.sample_id
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(image.path, target)
+        copied.append(replace(image, path=str(target)))
+    write_masks(copied, first.categories, out, out / "images")
+    second = read_mask_tree(out)
+    assert second.problems == [] and second.categories == first.categories
+    for a, b in zip(first.images, second.images, strict=True):
+        assert a.sample_id == b.sample_id
+        np.testing.assert_array_equal(a.targets.semantic, b.targets.semantic)
+        assert [(o.object_id, o.category, o.box) for o in a.targets.objects] == [
+            (o.object_id, o.category, o.box) for o in b.targets.objects]
+    assert (out / "masks/train/train_0000.png").read_bytes() == (tmp_path / "in/masks/train/train_0000.png").read_bytes()
+
+
+def test_a_bad_classes_file_is_refused_naming_it(tmp_path):
+    for folder in ("images", "masks"):
+        (tmp_path / folder).mkdir()
+    (tmp_path / "classes.txt").write_text("background\n\ncrack\n")
+    with pytest.raises(AnnotationFileError, match="classes.txt: one class name per line"):
+        read_mask_tree(tmp_path)
+    (tmp_path / "masks").rmdir()
+    with pytest.raises(AnnotationFileError, match="expects images/ and masks/"):
+        read_mask_tree(tmp_path)
+
+
+def test_images_or_masks_sharing_a_stem_are_quarantined_not_silently_paired(tmp_path):
+    for folder in ("images", "masks"):
+        (tmp_path / folder).mkdir()
+    for name in ("a.jpg", "a.png", "b.png"):
+        Image.new("RGB", (8, 6)).save(tmp_path / "images" / name)
+    for name in ("a.png", "b.png", "b.bmp"):
+        Image.new("L", (8, 6)).save(tmp_path / "masks" / name)
+    read = read_mask_tree(tmp_path)
+    assert sorted((p.sample, p.reason_code) for p in read.problems) == [
+        ("a", "label_without_image"), ("a.jpg", "duplicate_stem"), ("a.png", "duplicate_stem"),
+        ("b.bmp", "duplicate_stem"), ("b.png", "duplicate_stem"), ("b.png", "image_without_label")]
+    assert read.images == []

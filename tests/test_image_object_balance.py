@@ -34,3 +34,11 @@ def test_a_rare_class_that_always_shares_images_with_the_common_one_cannot_be_ba
     images = [image(f"i{k}", [1, 1, 1, 2]) for k in range(3)]
     plan = object_balance_plan(images, max_variants_per_image=5)
     assert plan["imbalance_after"] == plan["imbalance_before"] == 3.0 and plan["limited_classes"] == [2]
+
+
+def test_the_plan_names_the_class_each_image_got_its_variants_for():
+    images = [image("both", [1, 3]), image("mid", [2, 2])] + [image(f"common{k}", [1, 1, 1]) for k in range(3)]
+    plan = object_balance_plan(images, max_variants_per_image=10)
+    # "both" grows class 3 (its variants also carry a 1), "mid" grows class 2: what a keep_objects crop keeps.
+    assert plan["class_per_image"] == {"both": 3, "mid": 2}
+    assert set(plan["class_per_image"]) == set(plan["variants_per_image"])

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from PIL import Image
 
 from augmill.tasks.augment import assign_variants
 from augmill.tasks.inspect_data import annotation_layout
@@ -19,6 +20,7 @@ from augmill.tasks.modalities import image
 from augmill.tasks.modalities.image_annotated import targets_from_json, targets_to_json
 from augmill.tasks.modalities.image_annotated_checks import target_checks
 from augmill.tasks.modalities.image_coco import write_coco
+from augmill.tasks.modalities.image_masks import write_masks
 from augmill.tasks.modalities.image_shapes import CATEGORIES, write_shapes
 from augmill.tasks.modalities.image_yolo import write_yolo
 from augmill.tasks.params import ParamsError
@@ -134,14 +136,35 @@ def test_a_plan_by_source_gives_exactly_its_variants():
     assert assign_variants(sources, plan, seed=1)["variants"].tolist() == [0, 3, 1]
 
 
-def test_init_detects_coco_and_yolo_layouts(tmp_path):
+def test_init_detects_coco_yolo_and_mask_layouts(tmp_path):
     annotated = write_shapes(tmp_path / "c", {"train": 2}, seed=1)
     write_coco(annotated, CATEGORIES, tmp_path / "c" / "annotations" / "train.json")
     write_yolo(write_shapes(tmp_path / "y", {"train": 2}, seed=1), CATEGORIES, tmp_path / "y")
     assert annotation_layout(tmp_path / "c") == "coco"
     assert annotation_layout(tmp_path / "y") == "yolo"
+    write_masks(write_shapes(tmp_path / "m", {"train": 2}, seed=1), CATEGORIES, tmp_path / "m", tmp_path / "m" / "images")
+    assert annotation_layout(tmp_path / "m") == "masks"
     (tmp_path / "plain" / "images").mkdir(parents=True)
     assert annotation_layout(tmp_path / "plain") is None
+
+
+def test_explore_reads_mask_folders_splits_by_folder_and_quarantines_bad_masks(tmp_path, monkeypatch):
+    raw = tmp_path / "raw"
+    write_masks(write_shapes(raw, {"train": 4, "val": 2, "test": 2}, seed=1), {0: "background"} | CATEGORIES, raw,
+                raw / "images")
+    Image.new("L", (5, 5)).save(raw / "masks" / "train" / "train_0001.png")  # another size than its image
+    Image.new("L", (96, 72), 9).save(raw / "masks" / "val" / "val_0000.png")  # class 9 is not in classes.txt
+    Image.new("L", (96, 72)).save(raw / "masks" / "test" / "orphan.png")
+    monkeypatch.chdir(tmp_path)
+    frame, context = image.read_raw(params_for(raw, "masks"))
+    ok = frame[frame["status"] == "ok"]
+    assert ok["split"].value_counts().to_dict() == {"train": 3, "val": 1, "test": 2}
+    assert sorted(frame.loc[frame["status"] != "ok", "reason_code"]) == ["label_without_image", "mask_size_mismatch",
+                                                                          "unknown_category"]
+    assert context["categories"]["0"] == "background"
+    # The manifest's targets carry each class's pixels as one object with its mask.
+    targets = targets_from_json(ok["targets"].iloc[0])
+    assert targets.objects and all(o.mask is not None and o.category in CATEGORIES for o in targets.objects)
 
 
 @pytest.mark.parametrize("policy", ["rebalance", "report"])

@@ -250,6 +250,9 @@ REASON_CODES = {
     "box_inside": ("box_outside_image", "a box leaves the image"),
     "box_area": ("box_degenerate", "a box has no area"),
     "box_shape_gap": ("box_shape_mismatch", "a box is not the bounding box of its mask or polygon"),
+    "keypoints_visible_outside": ("keypoint_visible_outside", "a keypoint outside the image is marked visible"),
+    "keypoint_visibility_gap": ("keypoint_visibility_mismatch",
+                                "the visible keypoints are not the source's still inside the image"),
     "object_count_gap": ("object_count_mismatch", "the objects are not the source's minus the recorded drops"),
     "mask_classes_in_source": ("mask_class_not_in_source", "the mask holds a class its source does not"),
 }

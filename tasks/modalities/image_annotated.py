@@ -1,4 +1,4 @@
-"""Images with targets (``data.targets``: coco | yolo | voc) through the image modality's stages:
+"""Images with targets (``data.targets``: coco | yolo | voc | masks) through the image modality's stages:
 the annotation files read into the raw manifest (one row per image, its objects as JSON in the
 ``targets`` column), the plan by objects, and variants made with their targets. validate's
 suites are in image_annotated_checks, data/final and evaluate's proxy in image_annotated_final.
@@ -12,6 +12,9 @@ Layouts read (and written to data/final, so the user's training code reads it un
         Out: images/<split>/<sample_id>.<ext>, annotations/instances_<split>.json.
   yolo  images/<split>/, labels/<split>/, data.yaml (Ultralytics). Out: the same.
   voc   JPEGImages/, Annotations/*.xml, ImageSets/Main/<split>.txt. Out: the same.
+  masks images/ and masks/ (same relative stems, pixel = class id), classes.txt optional; the
+        split is the top folder's (images/train/a.png), else drawn. Out: images/<split>/,
+        masks/<split>/ (PNG), classes.txt. Each class present is one object (image_masks).
 
 An image's ``label`` (what the classification stages stratify and count by) is the rarest
 class among its objects, counted over the whole set, or ``background`` when it has none.
@@ -42,6 +45,7 @@ from augmill.tasks.modalities.image_annotations import (
     rle_from_string,
 )
 from augmill.tasks.modalities.image_coco import coco_annotation, read_coco
+from augmill.tasks.modalities.image_masks import read_mask_tree
 from augmill.tasks.modalities.image_object_balance import object_balance_plan
 from augmill.tasks.modalities.image_object_profile import object_profile
 from augmill.tasks.modalities.image_targets import object_table
@@ -103,6 +107,10 @@ def read_annotations(root: Path, layout: str) -> AnnotatedSet:
         return read_yolo(root)
     if layout == "voc":
         return read_voc_tree(root)
+    if layout == "masks":
+        read = read_mask_tree(root)
+        return replace(read, images=[replace(image, split=_split_named(image.sample_id.split("/")[0]) or "")
+                                     if "/" in image.sample_id else image for image in read.images])
     files = sorted((root / "annotations").glob("*.json")) if (root / "annotations").is_dir() else []
     if not files:
         raise AnnotationFileError(f"{root}: no COCO file in annotations/ (data.targets: coco expects "
@@ -236,17 +244,20 @@ def rules_of(params: Params) -> TargetRules:
 
 def augment_shard(shard, params: Params, output_dir: Path = paths.AUGMENTED_DIR) -> list[dict]:
     """image.augment_shard with the targets carried through the same draws: the pixels are the
-    very bytes of the image-only run; each op's record lists the objects it dropped."""
+    very bytes of the image-only run (unless a keep_objects crop draws its box around the plan's
+    class, ``keep_class``); each op's record lists the objects it dropped."""
     policy = build_policy(params.augment.policy, "image")
     raw_dir, rules = Path(params.data.raw_dir), rules_of(params)
     rows = []
     for source in shard.sources:
         pixels = load_image(raw_dir / source["path"], params.data.max_image_pixels).image
         source_targets = targets_from_json(source["targets"])
+        keep_class = int(source.get("keep_class", -1))  # the plan's class for this image (bias.policy: rebalance)
         for variant in source.get("variant_ids", range(int(source["variants"]))):
             seed = sample_seed(params.seed, source["source_id"], variant)
             image, targets, records = run_policy_with_targets(policy, np.random.default_rng(seed), pixels,
-                                                              source_targets, rules)
+                                                              source_targets, rules,
+                                                              keep_class if keep_class >= 0 else None)
             image_format = output_format(source["format"], image.mode, params.augment.image_format)
             data = encode_image(image, image_format, params.augment.jpeg_quality)
             sample_id = f"{source['source_id']}-aug{variant:03d}"

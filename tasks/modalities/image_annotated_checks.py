@@ -20,18 +20,21 @@ MIN_BOX_AREA = 1e-6  # "positive": any box a drop rule left has at least this
 
 
 def target_measurements(augmented: pd.DataFrame, sources: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per object (box inside, area, gap to its shape) and per image (object count against the
-    source's minus the recorded drops) of every variant, from the manifests' targets."""
+    """Per object (box inside, area, gap to its shape, keypoints against the source object's) and per
+    image (object count against the source's minus the recorded drops) of every variant, from the
+    manifests' targets."""
     source_targets = dict(zip(sources["sample_id"], sources["targets"], strict=True))
     object_rows, image_rows = [], []
     for row in augmented[["sample_id", "source_id", "ops", "targets"]].itertuples(index=False):
         variant = AnnotatedImage(row.sample_id, "train", "", targets_from_json(row.targets))
         source = AnnotatedImage(row.source_id, "train", "", targets_from_json(source_targets[row.source_id]))
-        object_rows += object_measurements(variant)
-        counted = image_measurements(source, variant, json.loads(row.ops))
+        records = json.loads(row.ops)
+        object_rows += object_measurements(variant, source, records)
+        counted = image_measurements(source, variant, records)
         image_rows.append(counted | {"object_count_gap": counted["objects"] - counted["objects_expected"]})
     objects = pd.DataFrame(object_rows, columns=["object_id", "sample_id", "category", "box_inside", "box_area",
-                                                 "box_shape_gap", "visibility"])
+                                                 "box_shape_gap", "visibility", "keypoints_visible_outside",
+                                                 "keypoint_visibility_gap"])
     images = pd.DataFrame(image_rows, columns=["sample_id", "source_id", "objects_expected", "objects",
                                                "mask_classes_in_source", "object_count_gap"])
     return objects, images

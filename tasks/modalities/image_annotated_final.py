@@ -14,17 +14,23 @@ import pandas as pd
 from augmill.tasks import paths
 from augmill.tasks.imaging import image_suffix, load_image
 from augmill.tasks.io import copy_file_reusing, write_parquet
-from augmill.tasks.modalities.image_annotated import categories_of, read_voc_tree, targets_from_json
+from augmill.tasks.modalities.image_annotated import (
+    categories_of,
+    read_annotations,
+    read_voc_tree,
+    targets_from_json,
+)
 from augmill.tasks.modalities.image_annotations import AnnotatedImage, AnnotatedSet
 from augmill.tasks.modalities.image_coco import annotation_ids, read_coco, write_coco
+from augmill.tasks.modalities.image_masks import write_masks
 from augmill.tasks.modalities.image_targets import object_table
 from augmill.tasks.modalities.image_voc import write_voc
 from augmill.tasks.modalities.image_yolo import read_yolo, write_yolo
 from augmill.tasks.params import Params
 
 # Where data/final keeps the images, per layout (the annotation files name them relative to IMAGE_ROOTS).
-IMAGE_FOLDERS = {"coco": "images/{split}", "yolo": "images/{split}", "voc": "JPEGImages"}
-IMAGE_ROOTS = {"coco": "images", "yolo": "images", "voc": "JPEGImages"}
+IMAGE_FOLDERS = {"coco": "images/{split}", "yolo": "images/{split}", "voc": "JPEGImages", "masks": "images/{split}"}
+IMAGE_ROOTS = {"coco": "images", "yolo": "images", "voc": "JPEGImages", "masks": "images"}
 OBJECTS_FILE = "objects.parquet"  # data/final's per-object table, beside manifest.parquet
 
 
@@ -38,8 +44,12 @@ def image_key(final_path: str, layout: str) -> str:
 def finalize(originals: pd.DataFrame, accepted: pd.DataFrame, params: Params) -> pd.DataFrame:
     """data/final/images/<split>/<sample_id>.<ext> (VOC: JPEGImages/) and the annotations in the input's
     format (COCO: annotations/instances_<split>.json; YOLO: labels/<split>/ and data.yaml; VOC:
-    Annotations/ and ImageSets/Main/), plus the
-    per-object table objects.parquet. Annotation ids are unique over every split and variant."""
+    Annotations/ and ImageSets/Main/; masks: masks/<split>/<sample_id>.png and classes.txt), plus the
+    per-object table objects.parquet. Annotation ids are unique over every split and variant. The
+    table's object_id and source_object_id are COCO's integer annotation ids where the input was
+    COCO; YOLO, VOC and masks have no object ids, so theirs are strings: an original's "<stem>:<index>"
+    (masks "<stem>:<class id>"; "<image>#" before it where stems repeat), a variant's
+    "<variant image>#<source object>"."""
 
     categories = categories_of(params)
     layout = params.data.targets
@@ -76,25 +86,33 @@ def finalize(originals: pd.DataFrame, accepted: pd.DataFrame, params: Params) ->
             objects.append(replace(obj, object_id=object_id))
         images.append(AnnotatedImage(sample_id, split, str(paths.FINAL / IMAGE_ROOTS[layout] / sample_id),
                                      replace(targets, objects=tuple(objects))))
-    write_annotations(images, categories, params.data.targets, paths.FINAL)
+    ids = annotation_ids(images) if layout == "coco" else None  # over every split at once: no id repeats
+    write_annotations(images, categories, params.data.targets, paths.FINAL, ids)
     tables = [object_table([image], categories, "augmented" if image.sample_id in source_of else "original")
               for image in images]
     objects = pd.concat(tables, ignore_index=True) if tables else object_table([], categories, "original")
     objects["source_object_id"] = objects["object_id"].map(lineage)
+    if ids is not None:  # COCO: the annotation ids of the files written (int64), so the table joins them
+        for column in ("object_id", "source_object_id"):
+            objects[column] = objects[column].map(ids).astype("int64")
     write_parquet(objects, paths.FINAL / OBJECTS_FILE)
     frame = pd.concat([originals, accepted], ignore_index=True)
     frame["path"] = frame.pop("final_path")
     return frame
 
 
-def write_annotations(images: list[AnnotatedImage], categories: dict[int, str], layout: str, root: Path) -> None:
+def write_annotations(images: list[AnnotatedImage], categories: dict[int, str], layout: str, root: Path,
+                      ids: dict[str, int] | None = None) -> None:
     if layout == "yolo":
         write_yolo(images, categories, root)
         return
     if layout == "voc":
         write_voc(images, categories, root)
         return
-    ids = annotation_ids(images)  # over every split at once: no id repeats across the files
+    if layout == "masks":
+        write_masks(images, categories, root, root / IMAGE_ROOTS[layout])
+        return
+    ids = annotation_ids(images) if ids is None else ids  # over every split at once: no id repeats across files
     for split in sorted({image.split for image in images}):
         write_coco([image for image in images if image.split == split], categories,
                    root / "annotations" / f"instances_{split}.json", ids)
@@ -106,6 +124,8 @@ def read_final(root: Path, layout: str) -> AnnotatedSet:
         return read_yolo(root)
     if layout == "voc":
         return read_voc_tree(root)
+    if layout == "masks":
+        return read_annotations(root, layout)
     sets = [read_coco(file, root / "images", file.stem.removeprefix("instances_"))
             for file in sorted((root / "annotations").glob("instances_*.json"))]
     return AnnotatedSet("coco", sets[0].categories if sets else {}, [i for s in sets for i in s.images],
@@ -127,7 +147,7 @@ def evaluation_rows(final: pd.DataFrame, objects: pd.DataFrame, layout: str) -> 
     follows its source object (``source_id``), as a variant image follows its source image."""
     images = final.assign(image=final["path"].map(partial(image_key, layout=layout)))[["image", "split", "path"]]
     rows = objects.merge(images, left_on="sample_id", right_on="image", how="inner", validate="many_to_one")
-    return pd.DataFrame({"sample_id": rows["object_id"], "source_id": rows["source_object_id"],
+    return pd.DataFrame({"sample_id": rows["object_id"].astype(str), "source_id": rows["source_object_id"].astype(str),
                          "split": rows["split"], "label": rows["class_name"].astype(str), "origin": rows["origin"],
                          "path": rows["path"], "x0": rows["x0"], "y0": rows["y0"], "x1": rows["x1"], "y1": rows["y1"]})
 

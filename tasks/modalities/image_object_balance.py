@@ -28,6 +28,7 @@ def object_balance_plan(images: list[AnnotatedImage], max_variants_per_image: in
     before = class_counts(images)
     projected = Counter(before)
     variants = Counter()
+    chosen_for: dict[str, Counter] = {}  # image -> the rare classes it was given variants for
     target = max(before.values(), default=0)
     stuck: set[int] = set()
     while True:
@@ -42,12 +43,16 @@ def object_balance_plan(images: list[AnnotatedImage], max_variants_per_image: in
             continue
         _, chosen = min(holders)
         variants[chosen] += 1
+        chosen_for.setdefault(chosen, Counter())[rare] += 1
         projected.update(per_image[chosen])
         target = max(projected.values())
     short = sorted(c for c in stuck if projected[c] < target)
     return {
         "objects_per_class": dict(sorted(before.items())), "projected_objects_per_class": dict(sorted(projected.items())),
         "variants_per_image": dict(sorted((k, v) for k, v in variants.items() if v)),
+        # The class each image's variants were mostly added for (ties: the smaller id): what a
+        # keep_objects crop keeps.
+        "class_per_image": {k: min(c, key=lambda cat: (-c[cat], cat)) for k, c in sorted(chosen_for.items())},
         "imbalance_before": round(_imbalance(before), 3), "imbalance_after": round(_imbalance(projected), 3),
         # Classes still below the largest when their images ran out of room (or always come with it).
         "limited_classes": short,

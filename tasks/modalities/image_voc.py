@@ -1,9 +1,8 @@
-"""Pascal VOC XML (one file per image: ``<size>``, ``<object>`` with ``<name>`` and ``<bndbox>``)
-and semantic-mask folders (an image folder and a mask folder with the same stems, pixel value =
-class id), read into ``AnnotatedSet``.
+"""Pascal VOC XML (one file per image: ``<size>``, ``<object>`` with ``<name>`` and ``<bndbox>``),
+read into ``AnnotatedSet`` and written back (semantic-mask folders are in image_masks).
 
 VOC's ``bndbox`` is 1-based and inclusive (xmin = 1 is the first pixel's column): as pixel
-edges that is (xmin - 1, ymin - 1, xmax, ymax). Writing VOC back is not done yet.
+edges that is (xmin - 1, ymin - 1, xmax, ymax).
 """
 
 from __future__ import annotations
@@ -12,7 +11,6 @@ import math
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
 from augmill.tasks.modalities.image_annotations import (
@@ -80,34 +78,6 @@ def _number(text: str | None) -> float:
         return float(text) if text is not None else math.nan
     except ValueError:
         return math.nan
-
-
-def read_mask_folders(image_dir: Path, mask_dir: Path, classes: list[str]) -> AnnotatedSet:
-    """Images and their class-id masks, paired by stem. A mask of another size than its image, a
-    pixel value past the classes, and an image or mask without its partner are quarantined."""
-    images = {p.stem: p for p in sorted(Path(image_dir).iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
-    masks = {p.stem: p for p in sorted(Path(mask_dir).iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
-    problems, read = [], []
-    for stem in sorted(set(masks) - set(images)):
-        problems.append(Problem(str(masks[stem]), stem, "label_without_image", f"no image {stem}.* in {image_dir}"))
-    for stem, image_path in images.items():
-        if stem not in masks:
-            problems.append(Problem(str(image_path), image_path.name, "image_without_label", f"no mask {stem}.* in {mask_dir}"))
-            continue
-        with Image.open(image_path) as opened:
-            size = opened.size
-        with Image.open(masks[stem]) as opened:
-            mask = np.asarray(opened.convert("L") if opened.mode not in ("L", "P") else opened).astype(np.uint8)
-        if mask.shape != size[::-1]:
-            problems.append(Problem(str(masks[stem]), image_path.name, "mask_size_mismatch",
-                                    f"mask {mask.shape[1]}x{mask.shape[0]}, image {size[0]}x{size[1]}"))
-            continue
-        if int(mask.max(initial=0)) >= len(classes):
-            problems.append(Problem(str(masks[stem]), image_path.name, "unknown_category",
-                                    f"pixel value {int(mask.max())} past the {len(classes)} classes"))
-            continue
-        read.append(AnnotatedImage(image_path.name, "", str(image_path), Targets(size[0], size[1], (), mask)))
-    return AnnotatedSet("masks", dict(enumerate(classes)), read, problems)
 
 
 def voc_class_names(annotation_dir: Path) -> list[str]:

@@ -236,16 +236,23 @@ def rotation_matrix(width: int, height: int, angle: float) -> np.ndarray:
 class RandomResizedCrop(Operator):
     """Crop a box covering ``scale`` of the area with aspect ratio (w/h) in
     ``ratio``, then resize it back to the original size (bilinear, OpenCV). The box
-    is drawn as torchvision's ``RandomResizedCrop.get_params`` does."""
+    is drawn as torchvision's ``RandomResizedCrop.get_params`` does.
+
+    ``keep_objects`` (images with targets, bias.policy: rebalance): the box keeps at least one
+    object of the class the plan gave the image its variants for, whole (tasks.ops.targets.
+    safe_crop_params); the params then record ``keep_class``. Without targets it does nothing."""
 
     name = "random_resized_crop"
     modality = "image"
     scale: tuple[float, float] = (0.8, 1.0)
     ratio: tuple[float, float] = (0.75, 1.3333)
+    keep_objects: bool = False
 
     def validate(self) -> None:
         _set_range(self, "scale", 0.0, 1.0)
         _set_range(self, "ratio", 0.01, 100.0)
+        if not isinstance(self.keep_objects, bool):
+            raise OperatorConfigError(f"{self.name}.keep_objects must be true or false, got {self.keep_objects!r}")
         if self.scale[0] <= 0.0:
             raise OperatorConfigError(f"{self.name}.scale must have min > 0, got {list(self.scale)}")
 
@@ -269,7 +276,8 @@ class RandomResizedCrop(Operator):
 
     @_on_pixels()
     def apply(self, pixels: np.ndarray, *, left: int, top: int, width: int, height: int,
-              nearest: bool = False) -> np.ndarray:
+              nearest: bool = False, keep_class: int | None = None) -> np.ndarray:
+        # keep_class: the class a keep_objects box was drawn to keep (lineage only; the box is the box).
         import cv2  # here, not at the top: see Rotate
 
         crop = pixels[top:top + height, left:left + width]

@@ -76,11 +76,13 @@ def build_policy(entries: list[dict[str, Any]] | dict[str, Any], modality: str,
 
 
 def run_policy(ops: list[Operator | Preset], rng: np.random.Generator, item: Any,
-               draw_partner: Any = None) -> tuple[Any, list[dict]]:
+               draw_partner: Any = None, draw_params: Any = None) -> tuple[Any, list[dict]]:
     """Apply each operator with its probability; if none fired, apply one chosen
     at random so that no variant is a plain copy of its source. A preset fires the
     operators it chooses for this sample, each recorded as itself. A mixer (MixUp,
-    CutMix) takes its partner from ``draw_partner`` (tasks.ops.mixing.partner_drawer)."""
+    CutMix) takes its partner from ``draw_partner`` (tasks.ops.mixing.partner_drawer).
+    ``draw_params(op, rng, item)``, if given, draws each fired operator's params in place of
+    ``op.sample`` (targets: a crop that keeps an object, tasks.ops.targets)."""
     records: list[dict] = []
     item, leave = _enter(ops[0].modality, item) if ops else (item, _unchanged)
 
@@ -93,7 +95,7 @@ def run_policy(ops: list[Operator | Preset], rng: np.random.Generator, item: Any
             records.extend([record] if record else [])
             return _enter(op.modality, mixed)[0]
         for chosen in op.choose(rng, item) if isinstance(op, Preset) else (op,):
-            params = chosen.sample(rng, item)
+            params = draw_params(chosen, rng, item) if draw_params else chosen.sample(rng, item)
             item = chosen.apply(item, **params)
             records.append({"name": chosen.name, "params": params})
         return item

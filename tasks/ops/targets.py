@@ -135,13 +135,31 @@ def replay_targets(targets: Targets, records: list[dict], rules: TargetRules = T
 
 
 def run_policy_with_targets(ops: list, rng: np.random.Generator, image: Image.Image, targets: Targets,
-                            rules: TargetRules = TargetRules()) -> tuple[Image.Image, Targets, list[dict]]:
+                            rules: TargetRules = TargetRules(), keep_class: int | None = None,
+                            ) -> tuple[Image.Image, Targets, list[dict]]:
     """``run_policy`` (the very same draws, so the same pixels as without targets), then the targets
-    through the ops that fired; each record gains ``dropped``, the objects that op removed."""
+    through the ops that fired; each record gains ``dropped``, the objects that op removed. With
+    ``keep_class``, an op with ``keep_objects`` set draws its box around the targets as the ops
+    before it left them (``safe_crop_params``), so at least one object of that class stays whole."""
     from augmill.tasks.ops.policy import run_policy
 
-    out, records = run_policy(ops, rng, image)
-    moved, drops = replay_targets(targets, records, rules)
+    if keep_class is None or not any(getattr(op, "keep_objects", False) for op in ops):
+        out, records = run_policy(ops, rng, image)
+        moved, drops = replay_targets(targets, records, rules)
+        return out, moved, [record | {"dropped": dropped} for record, dropped in zip(records, drops, strict=True)]
+    moved, drops = targets, []
+
+    def draw(op, rng: np.random.Generator, item) -> dict[str, Any]:
+        nonlocal moved
+        params = None
+        if getattr(op, "keep_objects", False):
+            params = safe_crop_params(rng, moved, keep_class, op.scale, op.ratio)
+        params = op.sample(rng, item) if params is None else params | {"keep_class": keep_class}
+        moved, dropped = transform_targets(moved, op.name, params, rules)
+        drops.append([drop.record() for drop in dropped])
+        return params
+
+    out, records = run_policy(ops, rng, image, draw_params=draw)
     return out, moved, [record | {"dropped": dropped} for record, dropped in zip(records, drops, strict=True)]
 
 

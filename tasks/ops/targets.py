@@ -25,6 +25,15 @@ from PIL import Image
 
 from augmill.tasks.ops.image import OPERATOR_KINDS
 from augmill.tasks.ops.policy import operators_for
+from augmill.tasks.ops.target_warp import (
+    AFFINE_MAPS,
+    Warp,
+    clip_to_bounds,
+    move,
+    warp_instance_mask,
+    warp_label_mask,
+    warp_of,
+)
 
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in pixel-edge coordinates, x0 < x1, y0 < y1
 Ring = np.ndarray  # N x 2 float64 vertices of one closed polygon part
@@ -101,6 +110,8 @@ def transform_targets(targets: Targets, name: str, params: dict[str, Any],
         raise KeyError(f"image operator {name!r} has no kind in tasks.ops.image.OPERATOR_KINDS")
     if kind == "photometric":
         return targets, []
+    if name in AFFINE_MAPS:
+        return _transform_affine_run(targets, [(name, params)], rules)
     op = _instance(name)
     size = (targets.width, targets.height)
 
@@ -126,11 +137,32 @@ def transform_targets(targets: Targets, name: str, params: dict[str, Any],
 
 
 def replay_targets(targets: Targets, records: list[dict], rules: TargetRules = TargetRules()) -> tuple[Targets, list]:
-    """Targets through a manifest row's recorded ops; also each op's drops (lists of records)."""
-    all_drops = []
-    for record in records:
-        targets, drops = transform_targets(targets, record["name"], record["params"], rules)
-        all_drops.append([drop.record() for drop in drops])
+    """Targets through a manifest row's recorded ops; also each op's drops (lists of records).
+
+    Consecutive affine operators (photometric ones between them move nothing) go through as one
+    warp (tasks.ops.target_warp): each mask is warped once per run, not once per operator. An
+    object is judged (kept, clipped, or dropped by ``rules``) once per run, on the run's result,
+    and its drop is recorded on the run's last geometric operator."""
+    all_drops: list[list[dict]] = [[] for _ in records]
+    run: list[int] = []
+
+    def flush() -> None:
+        nonlocal targets
+        if run:
+            steps = [(records[k]["name"], records[k]["params"]) for k in run]
+            targets, drops = _transform_affine_run(targets, steps, rules)
+            all_drops[run[-1]] = [drop.record() for drop in drops]
+            run.clear()
+
+    for index, record in enumerate(records):
+        name = record["name"]
+        if name in AFFINE_MAPS:
+            run.append(index)
+        elif OPERATOR_KINDS.get(name) != "photometric":  # perspective, elastic, or unknown (refused there)
+            flush()
+            targets, drops = transform_targets(targets, name, record["params"], rules)
+            all_drops[index] = [drop.record() for drop in drops]
+    flush()
     return targets, all_drops
 
 
@@ -143,6 +175,79 @@ def run_policy_with_targets(ops: list, rng: np.random.Generator, image: Image.Im
     out, records = run_policy(ops, rng, image)
     moved, drops = replay_targets(targets, records, rules)
     return out, moved, [record | {"dropped": dropped} for record, dropped in zip(records, drops, strict=True)]
+
+
+def _transform_affine_run(targets: Targets, steps: list[tuple[str, dict[str, Any]]],
+                          rules: TargetRules) -> tuple[Targets, list[Drop]]:
+    """The targets after a run of affine operators, as one warp: outlines (polygons, else box
+    corners) moved as points and clipped to every frame of the run; masks warped once over their
+    box; keypoints step by step (a point outside any intermediate frame goes invisible)."""
+    size = (targets.width, targets.height)
+    warp = warp_of(steps, size)
+    outlines = [obj.polygon or (box_ring(obj.box),) for obj in targets.objects]
+    rings = [np.asarray(ring, dtype=np.float64).reshape(-1, 2) for outline in outlines for ring in outline]
+    # Every vertex of every object moved and tested in one go; only rings that leave get clipped.
+    if rings:
+        moved_all = move(warp.forward, np.concatenate(rings))
+        covered = warp.covered(moved_all)
+        ends = np.cumsum([len(ring) for ring in rings])
+        starts = ends - np.array([len(ring) for ring in rings])
+    kept, drops, cursor = [], [], 0
+    for obj, outline in zip(targets.objects, outlines, strict=True):
+        moved_rings, clipped = [], []
+        for _ in outline:
+            start, end = starts[cursor], ends[cursor]
+            cursor += 1
+            ring = moved_all[start:end]
+            moved_rings.append(ring)
+            if covered[start:end].all():
+                clipped.append(ring)
+            else:
+                ring = clip_ring(clip_to_bounds(ring, warp.bounds), *size)
+                if len(ring) >= 3:
+                    clipped.append(ring)
+        moved = _judge_affine(obj, warp, tuple(moved_rings), tuple(clipped), steps, size)
+        reason = _drop_reason(moved, rules)
+        if reason:
+            drops.append(Drop(obj.object_id, reason, moved.visibility, moved.area))
+        else:
+            kept.append(moved.obj)
+    semantic = None if targets.semantic is None else warp_label_mask(targets.semantic, warp, targets.mask_fill)
+    return replace(targets, objects=tuple(kept), semantic=semantic), drops
+
+
+def _judge_affine(obj: TargetObject, warp: Warp, moved_outline: tuple[Ring, ...], clipped: tuple[Ring, ...],
+                  steps: list[tuple[str, dict[str, Any]]], size: tuple[int, int]) -> _Moved:
+    """An object's box, area and visibility after a run, from its mask where it has one (else its
+    clipped outline), as ``_move_object`` does for one operator."""
+    keypoints = obj.keypoints
+    if keypoints is not None:
+        for name, params in steps:
+            op = _instance(name)
+            keypoints = _move_keypoints(keypoints, size, lambda points, op=op, params=params: op.move_points(
+                np.asarray(points, dtype=np.float64).reshape(-1, 2), size, **params))
+    unchanged = len(clipped) == len(moved_outline) and all(a is b for a, b in zip(clipped, moved_outline, strict=False))
+    if obj.mask is not None:
+        warped = warp_instance_mask(obj.mask, warp)
+        mask, box, area = warped.mask, warped.box, float(warped.count)
+        # The mask's area before cutting is its source area times the warp's area scale.
+        expected = warped.source_count * warp.area_scale
+        visibility = min(1.0, area / expected) if expected > 0 else 0.0
+    else:
+        mask = None
+        box = box_of_rings(clipped)
+        area = rings_area(clipped) if obj.polygon else _box_area(box)
+        if unchanged:
+            visibility = 1.0
+        else:
+            unclipped_area = rings_area(moved_outline)
+            visibility = min(1.0, rings_area(clipped) / unclipped_area) if unclipped_area > 0 else 0.0
+    if box is None:
+        box = (0.0, 0.0, 0.0, 0.0)
+    visibility *= obj.visibility
+    polygon = clipped if obj.polygon else ()
+    moved = replace(obj, box=box, polygon=polygon, mask=mask, keypoints=keypoints, visibility=visibility)
+    return _Moved(moved, visibility, area)
 
 
 def warp_mask(op: Any, params: dict[str, Any], mask: np.ndarray, fill: int) -> np.ndarray:
@@ -219,7 +324,10 @@ def _clip_by_line(points: np.ndarray, axis: int, limit: float, keep_below: bool)
     """One Sutherland-Hodgman pass, vectorised: for each vertex, the crossing of the edge that reaches
     it (when that edge crosses the line), then the vertex itself (when it is on the kept side)."""
     inside = points[:, axis] <= limit if keep_below else points[:, axis] >= limit
-    previous, previous_inside = np.roll(points, 1, axis=0), np.roll(inside, 1)
+    if inside.all():
+        return points
+    # Each vertex's predecessor around the ring (np.roll by 1, without its overhead).
+    previous, previous_inside = np.concatenate([points[-1:], points[:-1]]), np.concatenate([inside[-1:], inside[:-1]])
     crosses = inside != previous_inside
     delta = points - previous
     with np.errstate(divide="ignore", invalid="ignore"):  # only crossing edges are used, and they have delta != 0

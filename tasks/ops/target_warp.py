@@ -37,7 +37,7 @@ IDENTITY: Matrix = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
 
 def _from_centres(matrix: np.ndarray) -> Matrix:
     """A 2x3 forward matrix in OpenCV's pixel-centre coordinates, in pixel-edge coordinates."""
-    (a, b, c), (d, e, f) = (tuple(map(float, row)) for row in matrix)
+    a, b, c, d, e, f = np.asarray(matrix, dtype=np.float64).ravel().tolist()
     return a, b, c + 0.5 - 0.5 * (a + b), d, e, f + 0.5 - 0.5 * (d + e)
 
 
@@ -94,8 +94,8 @@ def invert(matrix: Matrix) -> Matrix:
 def move(matrix: Matrix, points: np.ndarray) -> np.ndarray:
     """N x 2 points through a matrix, element-wise (correctly rounded on any CPU, unlike BLAS)."""
     a, b, c, d, e, f = matrix
-    x, y = points[:, 0], points[:, 1]
-    return np.column_stack([a * x + (b * y + c), d * x + (e * y + f)])
+    x, y = points[:, :1], points[:, 1:]
+    return x * (a, d) + (y * (b, e) + (c, f))
 
 
 @dataclass(frozen=True)
@@ -175,22 +175,25 @@ class WarpedMask:
     source_count: int  # the source mask's pixels
 
 
-def warp_instance_mask(mask: np.ndarray, warp: Warp) -> WarpedMask:
-    """A 0/1 instance mask through ``warp`` (see the module's docstring), warped over its own box only."""
+def warp_instance_mask(mask: np.ndarray, warp: Warp, hint: tuple[float, float, float, float] | None = None
+                       ) -> WarpedMask:
+    """A 0/1 instance mask through ``warp`` (see the module's docstring), warped over its own box only.
+    ``hint``, the object's box, saves scanning the whole mask for its box when it holds every pixel
+    of the mask (checked by counting: cheaper than the scan); otherwise the mask is scanned."""
     import cv2  # here, not at the top: see tasks.ops.image.Rotate
 
     width, height = warp.size
     out = np.zeros((height, width), dtype=np.uint8)
-    x, y, w, h = cv2.boundingRect(_as_uint8(mask))
-    if w == 0:
+    mask = _as_uint8(mask)
+    source_count = cv2.countNonZero(mask)
+    if source_count == 0:
         return WarpedMask(out, None, 0, 0)
-    source = np.ascontiguousarray(mask[y:y + h, x:x + w])
-    source = (source != 0).view(np.uint8) if source.dtype != np.uint8 or source.max() > 1 else source
-    source_count = cv2.countNonZero(source)
+    x, y, w, h = _box_within(mask, hint, source_count) if hint is not None else cv2.boundingRect(mask)
+    source = mask[y:y + h, x:x + w]  # a view: OpenCV reads it in place
     # Where the source box lands; one pixel more on each side for the nearest-centre rounding.
     a, b, c, d, e, f = warp.forward
-    xs, ys = zip(*((a * u + b * v + c, d * u + e * v + f) for u, v in ((x, y), (x + w, y), (x + w, y + h), (x, y + h))),
-                 strict=True)
+    xs = (a * x + b * y + c, a * (x + w) + b * y + c, a * x + b * (y + h) + c, a * (x + w) + b * (y + h) + c)
+    ys = (d * x + e * y + f, d * (x + w) + e * y + f, d * x + e * (y + h) + f, d * (x + w) + e * (y + h) + f)
     x0, y0 = max(0, math.floor(min(xs)) - 1), max(0, math.floor(min(ys)) - 1)
     x1, y1 = min(width, math.ceil(max(xs)) + 1), min(height, math.ceil(max(ys)) + 1)
     if x1 <= x0 or y1 <= y0:
@@ -206,7 +209,7 @@ def warp_instance_mask(mask: np.ndarray, warp: Warp) -> WarpedMask:
     rx, ry, rw, rh = cv2.boundingRect(region)
     if rw == 0:
         return WarpedMask(out, None, 0, source_count)
-    out[y0:y1, x0:x1] = region
+    out[y0:y1, x0:x1] = cv2.threshold(region, 0, 1, cv2.THRESH_BINARY)[1]  # 0/1 whatever nonzero value the source had
     box = (float(x0 + rx), float(y0 + ry), float(x0 + rx + rw), float(y0 + ry + rh))
     return WarpedMask(out, box, cv2.countNonZero(region), source_count)
 
@@ -225,12 +228,28 @@ def warp_label_mask(mask: np.ndarray, warp: Warp, fill: int) -> np.ndarray:
     return out
 
 
+def _box_within(mask: np.ndarray, hint: tuple[float, float, float, float], count: int) -> tuple[int, int, int, int]:
+    """The mask's box (x, y, w, h), looked for inside ``hint`` grown to whole pixels (plus one);
+    the whole mask when the hint misses some of its ``count`` pixels."""
+    import cv2
+
+    height, width = mask.shape
+    x0, y0 = max(0, math.floor(hint[0]) - 1), max(0, math.floor(hint[1]) - 1)
+    x1, y1 = min(width, math.ceil(hint[2]) + 1), min(height, math.ceil(hint[3]) + 1)
+    if x1 > x0 and y1 > y0:
+        crop = mask[y0:y1, x0:x1]
+        if cv2.countNonZero(crop) == count:
+            x, y, w, h = cv2.boundingRect(crop)
+            return x0 + x, y0 + y, w, h
+    return cv2.boundingRect(mask)
+
+
 def _cut_to_bounds(region: np.ndarray, warp: Warp, x0: int, y0: int) -> np.ndarray:
     height, width = region.shape
     # The covered set is convex: when the 4 corner pixels' centres are in it, every pixel is.
-    corners = np.array([[x0, y0], [x0 + width - 1, y0], [x0, y0 + height - 1], [x0 + width - 1, y0 + height - 1]],
-                       dtype=np.float64) + 0.5
-    if warp.covered(corners, half_open=True).all():
+    corners = ((x0 + 0.5, y0 + 0.5), (x0 + width - 0.5, y0 + 0.5), (x0 + 0.5, y0 + height - 0.5),
+               (x0 + width - 0.5, y0 + height - 0.5))
+    if all(0 <= a * x + b * y + c < limit for a, b, c, limit in warp.bounds for x, y in corners):
         return region
     return region * _covered_pixels(warp, x0, y0, width, height)
 

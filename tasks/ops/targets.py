@@ -188,19 +188,21 @@ def _transform_affine_run(targets: Targets, steps: list[tuple[str, dict[str, Any
     rings = [np.asarray(ring, dtype=np.float64).reshape(-1, 2) for outline in outlines for ring in outline]
     # Every vertex of every object moved and tested in one go; only rings that leave get clipped.
     if rings:
+        lengths = [len(ring) for ring in rings]
         moved_all = move(warp.forward, np.concatenate(rings))
-        covered = warp.covered(moved_all)
-        ends = np.cumsum([len(ring) for ring in rings])
-        starts = ends - np.array([len(ring) for ring in rings])
+        ends = np.cumsum(lengths)
+        starts = (ends - lengths).tolist()
+        covered_rings = np.logical_and.reduceat(warp.covered(moved_all), starts).tolist() if all(lengths) else []
+        moved_rings_all = np.split(moved_all, ends[:-1])
     kept, drops, cursor = [], [], 0
     for obj, outline in zip(targets.objects, outlines, strict=True):
         moved_rings, clipped = [], []
         for _ in outline:
-            start, end = starts[cursor], ends[cursor]
+            ring = moved_rings_all[cursor]
+            whole = covered_rings[cursor] if covered_rings else bool(warp.covered(ring).all())
             cursor += 1
-            ring = moved_all[start:end]
             moved_rings.append(ring)
-            if covered[start:end].all():
+            if whole:
                 clipped.append(ring)
             else:
                 ring = clip_ring(clip_to_bounds(ring, warp.bounds), *size)
@@ -228,7 +230,7 @@ def _judge_affine(obj: TargetObject, warp: Warp, moved_outline: tuple[Ring, ...]
                 np.asarray(points, dtype=np.float64).reshape(-1, 2), size, **params))
     unchanged = len(clipped) == len(moved_outline) and all(a is b for a, b in zip(clipped, moved_outline, strict=False))
     if obj.mask is not None:
-        warped = warp_instance_mask(obj.mask, warp)
+        warped = warp_instance_mask(obj.mask, warp, hint=obj.box)
         mask, box, area = warped.mask, warped.box, float(warped.count)
         # The mask's area before cutting is its source area times the warp's area scale.
         expected = warped.source_count * warp.area_scale
@@ -311,12 +313,14 @@ def clip_ring(ring: Ring, width: float, height: float) -> Ring:
     """Sutherland-Hodgman: the part of a polygon inside [0, width] x [0, height] (a non-convex
     polygon cut in two stays one ring joined along the frame, which has zero area there)."""
     points = np.asarray(ring, dtype=np.float64).reshape(-1, 2)
-    if len(points) and points.min() >= 0 and (points.max(axis=0) <= (width, height)).all():
+    if not len(points):
         return points
-    for axis, limit, keep_below in ((0, 0.0, False), (0, width, True), (1, 0.0, False), (1, height, True)):
-        if not len(points):
-            break
-        points = _clip_by_line(points, axis, float(limit), keep_below)
+    (low_x, low_y), (high_x, high_y) = points.min(axis=0).tolist(), points.max(axis=0).tolist()
+    # Only the sides the ring crosses (each pass costs a dozen numpy calls).
+    for axis, limit, keep_below, out in ((0, 0.0, False, low_x < 0), (0, width, True, high_x > width),
+                                         (1, 0.0, False, low_y < 0), (1, height, True, high_y > height)):
+        if out and len(points):
+            points = _clip_by_line(points, axis, float(limit), keep_below)
     return points
 
 

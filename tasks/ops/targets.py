@@ -188,19 +188,15 @@ def _transform_affine_run(targets: Targets, steps: list[tuple[str, dict[str, Any
     rings = [np.asarray(ring, dtype=np.float64).reshape(-1, 2) for outline in outlines for ring in outline]
     # Every vertex of every object moved and tested in one go; only rings that leave get clipped.
     if rings:
-        lengths = [len(ring) for ring in rings]
         moved_all = move(warp.forward, np.concatenate(rings))
-        ends = np.cumsum(lengths)
-        starts = (ends - lengths).tolist()
-        covered_rings = np.logical_and.reduceat(warp.covered(moved_all), starts).tolist() if all(lengths) else []
-        moved_rings_all = np.split(moved_all, ends[:-1])
-    kept, drops, cursor = [], [], 0
+        covered_all = warp.covered(moved_all)
+    kept, drops, start = [], [], 0
     for obj, outline in zip(targets.objects, outlines, strict=True):
         moved_rings, clipped = [], []
-        for _ in outline:
-            ring = moved_rings_all[cursor]
-            whole = covered_rings[cursor] if covered_rings else bool(warp.covered(ring).all())
-            cursor += 1
+        for source_ring in outline:
+            end = start + len(source_ring)
+            ring, whole = moved_all[start:end], bool(covered_all[start:end].all())
+            start = end
             moved_rings.append(ring)
             if whole:
                 clipped.append(ring)
@@ -334,8 +330,8 @@ def _clip_by_line(points: np.ndarray, axis: int, limit: float, keep_below: bool)
     previous, previous_inside = np.concatenate([points[-1:], points[:-1]]), np.concatenate([inside[-1:], inside[:-1]])
     crosses = inside != previous_inside
     delta = points - previous
-    with np.errstate(divide="ignore", invalid="ignore"):  # only crossing edges are used, and they have delta != 0
-        t = np.where(crosses, (limit - previous[:, axis]) / np.where(crosses, delta[:, axis], 1.0), 0.0)
+    # Only crossing edges are used, and they have delta != 0 (the others divide by 1).
+    t = np.where(crosses, (limit - previous[:, axis]) / np.where(crosses, delta[:, axis], 1.0), 0.0)
     crossings = previous + t[:, None] * delta
     crossings[:, axis] = limit  # exactly on the frame, whatever the rounding of t
     return np.stack([crossings, points], axis=1)[np.stack([crosses, inside], axis=1)]

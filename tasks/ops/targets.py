@@ -283,10 +283,10 @@ def box_of_rings(rings: tuple[Ring, ...]) -> Box | None:
     points = [ring for ring in rings if len(ring)]
     if not points:
         return None
-    stacked = np.concatenate(points)
-    x0, y0 = stacked.min(axis=0)
-    x1, y1 = stacked.max(axis=0)
-    return float(x0), float(y0), float(x1), float(y1)
+    stacked = points[0] if len(points) == 1 else np.concatenate(points)
+    x0, y0 = stacked.min(axis=0).tolist()
+    x1, y1 = stacked.max(axis=0).tolist()
+    return x0, y0, x1, y1
 
 
 def rings_area(rings: tuple[Ring, ...]) -> float:

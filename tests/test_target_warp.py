@@ -157,3 +157,16 @@ def test_a_drop_is_recorded_on_the_last_operator_of_its_run():
     assert drops[2][0]["reason"] == "outside"
     assert [o.box for o in moved.objects] == [(40.0, 40.0, 60.0, 60.0)]
     assert math.isclose(moved.objects[0].visibility, 1.0)
+
+
+def test_an_affine_that_flattens_the_image_leaves_no_mask():
+    """Shears of 45 degrees on both axes make the map singular: the image collapses onto a line."""
+    mask = np.zeros((20, 30), dtype=np.uint8)
+    mask[5:15, 5:25] = 1
+    params = {"angle": 0.0, "translate_x": 0.0, "translate_y": 0.0, "scale": 1.0, "shear_x": 45.0, "shear_y": 45.0,
+              "fill": 0}
+    targets = Targets(30, 20, (TargetObject("m", 1, (5.0, 5.0, 25.0, 15.0), mask=mask),),
+                      semantic=np.full((20, 30), 2, dtype=np.uint8), mask_fill=0)
+    moved, drops = replay_targets(targets, [{"name": "affine", "params": params}])
+    assert moved.objects == () and [d["reason"] for d in drops[0]] == ["outside"]
+    assert not moved.semantic.any()

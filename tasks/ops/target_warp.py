@@ -85,8 +85,12 @@ def compose(second: Matrix, first: Matrix) -> Matrix:
 
 
 def invert(matrix: Matrix) -> Matrix:
+    """The inverse map; all zeros for a singular one (affine's shears can flatten the image onto a
+    line), as OpenCV's warpAffine takes it."""
     a, b, c, d, e, f = matrix
     det = a * e - b * d
+    if det == 0:
+        return 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
     ia, ib, id_, ie = e / det, -b / det, -d / det, a / det
     return ia, ib, -(ia * c + ib * f), id_, ie, -(id_ * c + ie * f)
 
@@ -186,9 +190,10 @@ def warp_instance_mask(mask: np.ndarray, warp: Warp, hint: tuple[float, float, f
     out = np.zeros((height, width), dtype=np.uint8)
     mask = _as_uint8(mask)
     source_count = cv2.countNonZero(mask)
-    if source_count == 0:
-        return WarpedMask(out, None, 0, 0)
-    x, y, w, h = _box_within(mask, hint, source_count) if hint is not None else cv2.boundingRect(mask)
+    if source_count == 0 or warp.area_scale == 0:  # nothing to move, or flattened onto a line: no pixel left
+        return WarpedMask(out, None, 0, source_count)
+    usable = hint is not None and all(math.isfinite(v) for v in hint)
+    x, y, w, h = _box_within(mask, hint, source_count) if usable else cv2.boundingRect(mask)
     source = mask[y:y + h, x:x + w]  # a view: OpenCV reads it in place
     # Where the source box lands; one pixel more on each side for the nearest-centre rounding.
     a, b, c, d, e, f = warp.forward
@@ -218,6 +223,8 @@ def warp_label_mask(mask: np.ndarray, warp: Warp, fill: int) -> np.ndarray:
     """A whole H x W mask of class ids through ``warp`` (nearest), uncovered pixels ``fill``."""
     import cv2
 
+    if warp.area_scale == 0:  # flattened onto a line: nothing of the mask is left in view
+        return np.full((warp.size[1], warp.size[0]), fill, dtype=np.uint8)
     a, b, c, d, e, f = warp.inverse
     centred = np.array([[a, b, 0.5 * (a + b) + c - 0.5], [d, e, 0.5 * (d + e) + f - 0.5]])
     out = cv2.warpAffine(np.ascontiguousarray(mask, dtype=np.uint8), centred, warp.size,

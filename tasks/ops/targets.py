@@ -2,12 +2,14 @@
 image operators with the same recorded params as the pixels.
 
 Coordinates are pixel edges, as COCO's: the image spans [0, w] x [0, h] and pixel (i, j) covers
-[i, i + 1) x [j, j + 1). Points move by each geometric operator's own ``move_points`` (next
-to its ``apply``, from the same matrices, so pixels and targets cannot disagree); masks go
-through the operator's ``apply`` itself with ``nearest=True``. Photometric operators leave
-targets as they are.
+[i, i + 1) x [j, j + 1). A run of consecutive affine operators (photometric ones between them
+included) moves the targets as one warp (tasks.ops.target_warp, whose matrices are the operators'
+own point maps, a test checks): each mask warped once over its box, nearest-neighbour. Perspective
+and elastic go one at a time: points by the operator's own ``move_points`` (next to its
+``apply``, from the same maps, so pixels and targets cannot disagree), masks through its
+``apply`` with ``nearest=True``. Photometric operators leave targets as they are.
 
-After each geometric operator an object's box is recomputed: from its mask where it has one,
+After each geometric operator (or run) an object's box is recomputed: from its mask where it has one,
 else from its polygon, else from its 4 transformed corners; always from the part inside the
 image (the outline is clipped to the frame first, so a box never leaves [0, w] x [0, h]). An
 object whose box is empty, or whose visibility or area falls below ``TargetRules``, is dropped
@@ -199,7 +201,8 @@ def _transform_affine_run(targets: Targets, steps: list[tuple[str, dict[str, Any
             start = end
             moved_rings.append(ring)
             if whole:
-                clipped.append(ring)
+                if len(ring) >= 3:  # as clipping keeps only rings that still enclose something
+                    clipped.append(ring)
             else:
                 ring = clip_ring(clip_to_bounds(ring, warp.bounds), *size)
                 if len(ring) >= 3:

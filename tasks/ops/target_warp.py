@@ -192,7 +192,7 @@ def warp_instance_mask(mask: np.ndarray, warp: Warp, hint: tuple[float, float, f
     source_count = cv2.countNonZero(mask)
     if source_count == 0 or warp.area_scale == 0:  # nothing to move, or flattened onto a line: no pixel left
         return WarpedMask(out, None, 0, source_count)
-    usable = hint is not None and all(math.isfinite(v) for v in hint)
+    usable = hint is not None and math.isfinite(sum(hint))  # a NaN or an infinity anywhere makes the sum one
     x, y, w, h = _box_within(mask, hint, source_count) if usable else cv2.boundingRect(mask)
     source = mask[y:y + h, x:x + w]  # a view: OpenCV reads it in place
     # Where the source box lands; one pixel more on each side for the nearest-centre rounding.

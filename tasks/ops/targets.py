@@ -190,14 +190,20 @@ def _transform_affine_run(targets: Targets, steps: list[tuple[str, dict[str, Any
     rings = [np.asarray(ring, dtype=np.float64).reshape(-1, 2) for outline in outlines for ring in outline]
     # Every vertex of every object moved and tested in one go; only rings that leave get clipped.
     if rings:
-        moved_all = move(warp.forward, np.concatenate(rings))
-        covered_all = warp.covered(moved_all)
+        moved_all = move(warp.forward, np.concatenate(rings) if len(rings) > 1 else rings[0])
+        covered_all = warp.covered(moved_all) if warp.bounds else None
+    width, height = size
     kept, drops, start = [], [], 0
     for obj, outline in zip(targets.objects, outlines, strict=True):
         moved_rings, clipped = [], []
         for source_ring in outline:
             end = start + len(source_ring)
-            ring, whole = moved_all[start:end], bool(covered_all[start:end].all())
+            ring = moved_all[start:end]
+            if covered_all is not None:
+                whole = bool(covered_all[start:end].all())
+            else:  # the output frame alone: its extremes say it (two numpy calls, not seven)
+                (low_x, low_y), (high_x, high_y) = ring.min(axis=0).tolist(), ring.max(axis=0).tolist()
+                whole = low_x >= 0 and low_y >= 0 and high_x <= width and high_y <= height
             start = end
             moved_rings.append(ring)
             if whole:
@@ -227,7 +233,6 @@ def _judge_affine(obj: TargetObject, warp: Warp, moved_outline: tuple[Ring, ...]
             op = _instance(name)
             keypoints = _move_keypoints(keypoints, size, lambda points, op=op, params=params: op.move_points(
                 np.asarray(points, dtype=np.float64).reshape(-1, 2), size, **params))
-    unchanged = len(clipped) == len(moved_outline) and all(a is b for a, b in zip(clipped, moved_outline, strict=False))
     if obj.mask is not None:
         warped = warp_instance_mask(obj.mask, warp, hint=obj.box)
         mask, box, area = warped.mask, warped.box, float(warped.count)
@@ -238,8 +243,8 @@ def _judge_affine(obj: TargetObject, warp: Warp, moved_outline: tuple[Ring, ...]
         mask = None
         box = box_of_rings(clipped)
         area = rings_area(clipped) if obj.polygon else _box_area(box)
-        if unchanged:
-            visibility = 1.0
+        if len(clipped) == len(moved_outline) and all(a is b for a, b in zip(clipped, moved_outline, strict=True)):
+            visibility = 1.0  # nothing cut
         else:
             unclipped_area = rings_area(moved_outline)
             visibility = min(1.0, rings_area(clipped) / unclipped_area) if unclipped_area > 0 else 0.0

@@ -2,12 +2,14 @@
 image operators with the same recorded params as the pixels.
 
 Coordinates are pixel edges, as COCO's: the image spans [0, w] x [0, h] and pixel (i, j) covers
-[i, i + 1) x [j, j + 1). Points move by each geometric operator's own ``move_points`` (next
-to its ``apply``, from the same matrices, so pixels and targets cannot disagree); masks go
-through the operator's ``apply`` itself with ``nearest=True``. Photometric operators leave
-targets as they are.
+[i, i + 1) x [j, j + 1). A run of consecutive affine operators (photometric ones between them
+included) moves the targets as one warp (tasks.ops.target_warp, whose matrices are the operators'
+own point maps, a test checks): each mask warped once over its box, nearest-neighbour. Perspective
+and elastic go one at a time: points by the operator's own ``move_points`` (next to its
+``apply``, from the same maps, so pixels and targets cannot disagree), masks through its
+``apply`` with ``nearest=True``. Photometric operators leave targets as they are.
 
-After each geometric operator an object's box is recomputed: from its mask where it has one,
+After each geometric operator (or run) an object's box is recomputed: from its mask where it has one,
 else from its polygon, else from its 4 transformed corners; always from the part inside the
 image (the outline is clipped to the frame first, so a box never leaves [0, w] x [0, h]). An
 object whose box is empty, or whose visibility or area falls below ``TargetRules``, is dropped
@@ -25,6 +27,15 @@ from PIL import Image
 
 from augmill.tasks.ops.image import OPERATOR_KINDS
 from augmill.tasks.ops.policy import operators_for
+from augmill.tasks.ops.target_warp import (
+    AFFINE_MAPS,
+    Warp,
+    clip_to_bounds,
+    move,
+    warp_instance_mask,
+    warp_label_mask,
+    warp_of,
+)
 
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in pixel-edge coordinates, x0 < x1, y0 < y1
 Ring = np.ndarray  # N x 2 float64 vertices of one closed polygon part
@@ -101,6 +112,8 @@ def transform_targets(targets: Targets, name: str, params: dict[str, Any],
         raise KeyError(f"image operator {name!r} has no kind in tasks.ops.image.OPERATOR_KINDS")
     if kind == "photometric":
         return targets, []
+    if name in AFFINE_MAPS:
+        return _transform_affine_run(targets, [(name, params)], rules)
     op = _instance(name)
     size = (targets.width, targets.height)
 
@@ -126,11 +139,32 @@ def transform_targets(targets: Targets, name: str, params: dict[str, Any],
 
 
 def replay_targets(targets: Targets, records: list[dict], rules: TargetRules = TargetRules()) -> tuple[Targets, list]:
-    """Targets through a manifest row's recorded ops; also each op's drops (lists of records)."""
-    all_drops = []
-    for record in records:
-        targets, drops = transform_targets(targets, record["name"], record["params"], rules)
-        all_drops.append([drop.record() for drop in drops])
+    """Targets through a manifest row's recorded ops; also each op's drops (lists of records).
+
+    Consecutive affine operators (photometric ones between them move nothing) go through as one
+    warp (tasks.ops.target_warp): each mask is warped once per run, not once per operator. An
+    object is judged (kept, clipped, or dropped by ``rules``) once per run, on the run's result,
+    and its drop is recorded on the run's last geometric operator."""
+    all_drops: list[list[dict]] = [[] for _ in records]
+    run: list[int] = []
+
+    def flush() -> None:
+        nonlocal targets
+        if run:
+            steps = [(records[k]["name"], records[k]["params"]) for k in run]
+            targets, drops = _transform_affine_run(targets, steps, rules)
+            all_drops[run[-1]] = [drop.record() for drop in drops]
+            run.clear()
+
+    for index, record in enumerate(records):
+        name = record["name"]
+        if name in AFFINE_MAPS:
+            run.append(index)
+        elif OPERATOR_KINDS.get(name) != "photometric":  # perspective, elastic, or unknown (refused there)
+            flush()
+            targets, drops = transform_targets(targets, name, record["params"], rules)
+            all_drops[index] = [drop.record() for drop in drops]
+    flush()
     return targets, all_drops
 
 
@@ -161,6 +195,83 @@ def run_policy_with_targets(ops: list, rng: np.random.Generator, image: Image.Im
 
     out, records = run_policy(ops, rng, image, draw_params=draw)
     return out, moved, [record | {"dropped": dropped} for record, dropped in zip(records, drops, strict=True)]
+
+
+def _transform_affine_run(targets: Targets, steps: list[tuple[str, dict[str, Any]]],
+                          rules: TargetRules) -> tuple[Targets, list[Drop]]:
+    """The targets after a run of affine operators, as one warp: outlines (polygons, else box
+    corners) moved as points and clipped to every frame of the run; masks warped once over their
+    box; keypoints step by step (a point outside any intermediate frame goes invisible)."""
+    size = (targets.width, targets.height)
+    warp = warp_of(steps, size)
+    outlines = [obj.polygon or (box_ring(obj.box),) for obj in targets.objects]
+    rings = [np.asarray(ring, dtype=np.float64).reshape(-1, 2) for outline in outlines for ring in outline]
+    # Every vertex of every object moved and tested in one go; only rings that leave get clipped.
+    if rings:
+        moved_all = move(warp.forward, np.concatenate(rings) if len(rings) > 1 else rings[0])
+        covered_all = warp.covered(moved_all) if warp.bounds else None
+    width, height = size
+    kept, drops, start = [], [], 0
+    for obj, outline in zip(targets.objects, outlines, strict=True):
+        moved_rings, clipped = [], []
+        for source_ring in outline:
+            end = start + len(source_ring)
+            ring = moved_all[start:end]
+            if covered_all is not None:
+                whole = bool(covered_all[start:end].all())
+            else:  # the output frame alone: its extremes say it (two numpy calls, not seven)
+                (low_x, low_y), (high_x, high_y) = ring.min(axis=0).tolist(), ring.max(axis=0).tolist()
+                whole = low_x >= 0 and low_y >= 0 and high_x <= width and high_y <= height
+            start = end
+            moved_rings.append(ring)
+            if whole:
+                if len(ring) >= 3:  # as clipping keeps only rings that still enclose something
+                    clipped.append(ring)
+            else:
+                ring = clip_ring(clip_to_bounds(ring, warp.bounds), *size)
+                if len(ring) >= 3:
+                    clipped.append(ring)
+        moved = _judge_affine(obj, warp, tuple(moved_rings), tuple(clipped), steps, size)
+        reason = _drop_reason(moved, rules)
+        if reason:
+            drops.append(Drop(obj.object_id, reason, moved.visibility, moved.area))
+        else:
+            kept.append(moved.obj)
+    semantic = None if targets.semantic is None else warp_label_mask(targets.semantic, warp, targets.mask_fill)
+    return replace(targets, objects=tuple(kept), semantic=semantic), drops
+
+
+def _judge_affine(obj: TargetObject, warp: Warp, moved_outline: tuple[Ring, ...], clipped: tuple[Ring, ...],
+                  steps: list[tuple[str, dict[str, Any]]], size: tuple[int, int]) -> _Moved:
+    """An object's box, area and visibility after a run, from its mask where it has one (else its
+    clipped outline), as ``_move_object`` does for one operator."""
+    keypoints = obj.keypoints
+    if keypoints is not None:
+        for name, params in steps:
+            op = _instance(name)
+            keypoints = _move_keypoints(keypoints, size, lambda points, op=op, params=params: op.move_points(
+                np.asarray(points, dtype=np.float64).reshape(-1, 2), size, **params))
+    if obj.mask is not None:
+        warped = warp_instance_mask(obj.mask, warp, hint=obj.box)
+        mask, box, area = warped.mask, warped.box, float(warped.count)
+        # The mask's area before cutting is its source area times the warp's area scale.
+        expected = warped.source_count * warp.area_scale
+        visibility = min(1.0, area / expected) if expected > 0 else 0.0
+    else:
+        mask = None
+        box = box_of_rings(clipped)
+        area = rings_area(clipped) if obj.polygon else _box_area(box)
+        if len(clipped) == len(moved_outline) and all(a is b for a, b in zip(clipped, moved_outline, strict=True)):
+            visibility = 1.0  # nothing cut
+        else:
+            unclipped_area = rings_area(moved_outline)
+            visibility = min(1.0, rings_area(clipped) / unclipped_area) if unclipped_area > 0 else 0.0
+    if box is None:
+        box = (0.0, 0.0, 0.0, 0.0)
+    visibility *= obj.visibility
+    polygon = clipped if obj.polygon else ()
+    moved = replace(obj, box=box, polygon=polygon, mask=mask, keypoints=keypoints, visibility=visibility)
+    return _Moved(moved, visibility, area)
 
 
 def warp_mask(op: Any, params: dict[str, Any], mask: np.ndarray, fill: int) -> np.ndarray:
@@ -198,10 +309,10 @@ def box_of_rings(rings: tuple[Ring, ...]) -> Box | None:
     points = [ring for ring in rings if len(ring)]
     if not points:
         return None
-    stacked = np.concatenate(points)
-    x0, y0 = stacked.min(axis=0)
-    x1, y1 = stacked.max(axis=0)
-    return float(x0), float(y0), float(x1), float(y1)
+    stacked = points[0] if len(points) == 1 else np.concatenate(points)
+    x0, y0 = stacked.min(axis=0).tolist()
+    x1, y1 = stacked.max(axis=0).tolist()
+    return x0, y0, x1, y1
 
 
 def rings_area(rings: tuple[Ring, ...]) -> float:
@@ -224,12 +335,14 @@ def clip_ring(ring: Ring, width: float, height: float) -> Ring:
     """Sutherland-Hodgman: the part of a polygon inside [0, width] x [0, height] (a non-convex
     polygon cut in two stays one ring joined along the frame, which has zero area there)."""
     points = np.asarray(ring, dtype=np.float64).reshape(-1, 2)
-    if len(points) and points.min() >= 0 and (points.max(axis=0) <= (width, height)).all():
+    if not len(points):
         return points
-    for axis, limit, keep_below in ((0, 0.0, False), (0, width, True), (1, 0.0, False), (1, height, True)):
-        if not len(points):
-            break
-        points = _clip_by_line(points, axis, float(limit), keep_below)
+    (low_x, low_y), (high_x, high_y) = points.min(axis=0).tolist(), points.max(axis=0).tolist()
+    # Only the sides the ring crosses (each pass costs a dozen numpy calls).
+    for axis, limit, keep_below, out in ((0, 0.0, False, low_x < 0), (0, width, True, high_x > width),
+                                         (1, 0.0, False, low_y < 0), (1, height, True, high_y > height)):
+        if out and len(points):
+            points = _clip_by_line(points, axis, float(limit), keep_below)
     return points
 
 
@@ -237,11 +350,14 @@ def _clip_by_line(points: np.ndarray, axis: int, limit: float, keep_below: bool)
     """One Sutherland-Hodgman pass, vectorised: for each vertex, the crossing of the edge that reaches
     it (when that edge crosses the line), then the vertex itself (when it is on the kept side)."""
     inside = points[:, axis] <= limit if keep_below else points[:, axis] >= limit
-    previous, previous_inside = np.roll(points, 1, axis=0), np.roll(inside, 1)
+    if inside.all():
+        return points
+    # Each vertex's predecessor around the ring (np.roll by 1, without its overhead).
+    previous, previous_inside = np.concatenate([points[-1:], points[:-1]]), np.concatenate([inside[-1:], inside[:-1]])
     crosses = inside != previous_inside
     delta = points - previous
-    with np.errstate(divide="ignore", invalid="ignore"):  # only crossing edges are used, and they have delta != 0
-        t = np.where(crosses, (limit - previous[:, axis]) / np.where(crosses, delta[:, axis], 1.0), 0.0)
+    # Only crossing edges are used, and they have delta != 0 (the others divide by 1).
+    t = np.where(crosses, (limit - previous[:, axis]) / np.where(crosses, delta[:, axis], 1.0), 0.0)
     crossings = previous + t[:, None] * delta
     crossings[:, axis] = limit  # exactly on the frame, whatever the rounding of t
     return np.stack([crossings, points], axis=1)[np.stack([crosses, inside], axis=1)]

@@ -40,7 +40,8 @@ def measure(modality, augmented: pd.DataFrame, sources: pd.DataFrame, params: Pa
         return modality.features(augmented, sources, params)
     section = getattr(params, params.data.modality, None)
     salt = key_of("features", params.data.modality, params.data.max_image_pixels,
-                  section.stage_share("validate") if section is not None else {}, modality_code(params.data.modality, "validate.py"),
+                  section.stage_share("validate") if section is not None else {},
+                  modality_code(params.data.modality, "validate.py"),
                   modality_libraries(params.data.modality))
     source_sha = dict(zip(sources["sample_id"], sources["sha256"], strict=True))
     memo = Memo("validate", params.execution.cache)

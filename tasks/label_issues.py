@@ -63,18 +63,21 @@ def out_of_fold_probabilities(values: np.ndarray, kind: str, labels: np.ndarray,
     return out_of_fold_choice(values, kind, labels, classes, params, map_shared)[0]
 
 
-def regularisation_grid(kind: str, params: Params) -> list[float | None]:
+def regularisation_grid(kind: str, params: Params, steps: tuple[float, ...] = REGULARISATION_STEPS
+                        ) -> list[float | None]:
     """The C values the check tries (None: the model as evaluate makes it, no choice)."""
     if kind != "dense" or params.evaluate.model == "cnn":
         return [None]
-    return [params.evaluate.C * step for step in REGULARISATION_STEPS]
+    return [params.evaluate.C * step for step in steps]
 
 
 def out_of_fold_choice(values: np.ndarray, kind: str, labels: np.ndarray, classes: list[str], params: Params,
-                       map_shared: SharedMapper = in_this_process) -> tuple[np.ndarray, float | None]:
+                       map_shared: SharedMapper = in_this_process, steps: tuple[float, ...] = REGULARISATION_STEPS
+                       ) -> tuple[np.ndarray, float | None]:
     """The out-of-fold probabilities (k folds, each fitted where ``map_shared`` runs it:
     flows.executors.shared_mapper's workers or Dask; the same numbers) of the regularisation
-    with the lowest log loss against the given labels, and its C (None: evaluate's model as it is)."""
+    with the lowest log loss against the given labels, and its C (None: evaluate's model as it is).
+    ``steps``: the multiples of evaluate.C tried ((1.0,): evaluate's model alone, as before #22's choice)."""
     from sklearn.metrics import log_loss
     from sklearn.model_selection import StratifiedKFold
 
@@ -84,7 +87,7 @@ def out_of_fold_choice(values: np.ndarray, kind: str, labels: np.ndarray, classe
                                random_state=stream_int(params.seed, "label_issues"))
     column = {label: i for i, label in enumerate(classes)}
     split = list(splitter.split(np.zeros(len(labels)), labels))
-    grid = regularisation_grid(kind, params)
+    grid = regularisation_grid(kind, params, steps)
     fitted_folds = map_shared(fold_probabilities, (values, kind, labels, params),
                               [(fit_rows, held_rows, strength) for strength in grid for fit_rows, held_rows in split])
     given = np.array([column[label] for label in labels])

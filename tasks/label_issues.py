@@ -7,7 +7,9 @@ model and features (tasks/evaluate.py), so "likely wrong" means what the baselin
 can tell, and image/audio feature rows come from the same memo evaluate fills.
 
 - Label issues: out-of-fold predicted probabilities on the train split (stratified
-  folds, seeded from the run seed), then cleanlab's ``find_label_issues`` with
+  folds, seeded from the run seed; on dense features the logistic regression's C is the
+  one of evaluate's C, /10 and /100 whose probabilities have the lowest log loss against
+  the given labels: REGULARISATION_STEPS), then cleanlab's ``find_label_issues`` with
   ``filter_by="low_self_confidence"`` (confident learning estimates how many labels are
   wrong; that many with the lowest self-confidence are flagged) and
   ``rank.get_label_quality_scores`` (self-confidence: the out-of-fold probability of the

@@ -10,7 +10,8 @@ Datasets (all offline; benchmarks/bundled_sets.py):
 - images: scikit-learn's digits (the only labelled image set scikit-learn bundles;
   Olivetti faces is a download), written as 32x32 PNGs as the image demo does, and
   the scikit-image tiles (32x32 tiles of ten photographs shipped in its wheel, label: the
-  photograph; not a demo), and scikit-image's LFW subset (100 faces and 100 non-faces,
+  photograph; not a demo), the tiles of its three textures alone (brick, grass, gravel),
+  and scikit-image's LFW subset (100 faces and 100 non-faces,
   25x25, shipped in its wheel; not a demo); 10 % flipped;
 - text: fortune cookies by language (English, German, Italian, Spanish, Portuguese:
   Debian's fortunes, fortunes-de, -it, -es, -br; not a demo), and the text demo's four
@@ -83,6 +84,12 @@ def tiles_frame(folder: Path) -> pd.DataFrame:
                         sha256=[hashlib.sha256((folder / path).read_bytes()).hexdigest() for path in table["path"]])
 
 
+def textures_frame(folder: Path) -> pd.DataFrame:
+    """The tiles of scikit-image's three texture photographs only (brick, grass, gravel): 600 tiles."""
+    frame = tiles_frame(folder)
+    return frame[frame["label"].isin(["brick", "grass", "gravel"])].reset_index(drop=True)
+
+
 def text_frame(table_of) -> object:
     def frame(folder: Path) -> pd.DataFrame:
         table = table_of()
@@ -119,6 +126,7 @@ SETS = [
     ("images: sklearn digits", "image", digits_frame, 0.10, None),
     ("images: skimage tiles", "image", tiles_frame, 0.10, None),
     ("images: skimage LFW faces", "image", faces_frame, 0.10, None),
+    ("images: skimage textures", "image", textures_frame, 0.10, None),
     ("text: fortune languages", "text", text_frame(fortune_languages), 0.10, None),
     ("text: fortunes demo topics", "text", text_frame(fortune_topics), 0.10, None),
     ("table: sklearn breast cancer", "tabular", sklearn_table("breast_cancer"), 0.05, "malignant"),
@@ -175,6 +183,7 @@ def one_repeat(frame: pd.DataFrame, params, share: float, rare: str | None, repe
                                       test, params),
             "acted_on": findings.not_acted_on is None,
             "oof_balanced_accuracy": findings.setup["out_of_fold_balanced_accuracy"],
+            "C": findings.setup["C"],
             "outliers": len(findings.outliers), "clusters": len(findings.clusters)}
 
 

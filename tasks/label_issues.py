@@ -7,7 +7,9 @@ model and features (tasks/evaluate.py), so "likely wrong" means what the baselin
 can tell, and image/audio feature rows come from the same memo evaluate fills.
 
 - Label issues: out-of-fold predicted probabilities on the train split (stratified
-  folds, seeded from the run seed), then cleanlab's ``find_label_issues`` with
+  folds, seeded from the run seed; on dense features the logistic regression's C is the
+  one of evaluate's C, /10 and /100 whose probabilities have the lowest log loss against
+  the given labels: REGULARISATION_STEPS), then cleanlab's ``find_label_issues`` with
   ``filter_by="low_self_confidence"`` (confident learning estimates how many labels are
   wrong; that many with the lowest self-confidence are flagged) and
   ``rank.get_label_quality_scores`` (self-confidence: the out-of-fold probability of the
@@ -45,33 +47,76 @@ OUTLIER_FENCE_IQR = 3.0
 MIN_SKILL = 0.5
 
 
+# The check's logistic regression picks its own regularisation per dataset (dense features): the
+# evaluate stage's C, and 10 and 100 times stronger. With few samples per feature (the 16x16
+# pixels of a 140-image set) evaluate's C overfits, so its out-of-fold probabilities are near 0
+# or 1 even where it is wrong, and a clean sample it gets wrong looks as mislabelled as a flip
+# (issue #22: precision 0.59 on the LFW faces, its false positives plain faces and non-faces).
+# The strength kept is the one whose out-of-fold probabilities score best (log loss, a proper
+# scoring rule) against the given labels: no flips known, nothing tuned to a set. TF-IDF text
+# keeps evaluate's C (its check already had precision 0.995); the CNN has no C.
+REGULARISATION_STEPS = (1.0, 0.1, 0.01)
+
+
 def out_of_fold_probabilities(values: np.ndarray, kind: str, labels: np.ndarray, classes: list[str],
                               params: Params, map_shared: SharedMapper = in_this_process) -> np.ndarray:
-    """P(class | sample) for every train row from a model that never saw the row (k folds, each fitted
-    where ``map_shared`` runs it: flows.executors.shared_mapper's workers or Dask; the same numbers)."""
+    """P(class | sample) for every train row from a model that never saw the row (see
+    out_of_fold_choice)."""
+    return out_of_fold_choice(values, kind, labels, classes, params, map_shared)[0]
+
+
+def regularisation_grid(kind: str, params: Params, steps: tuple[float, ...] = REGULARISATION_STEPS
+                        ) -> list[float | None]:
+    """The C values the check tries (None: the model as evaluate makes it, no choice)."""
+    if kind != "dense" or params.evaluate.model == "cnn":
+        return [None]
+    return [params.evaluate.C * step for step in steps]
+
+
+def out_of_fold_choice(values: np.ndarray, kind: str, labels: np.ndarray, classes: list[str], params: Params,
+                       map_shared: SharedMapper = in_this_process, steps: tuple[float, ...] = REGULARISATION_STEPS
+                       ) -> tuple[np.ndarray, float | None]:
+    """The out-of-fold probabilities (k folds, each fitted where ``map_shared`` runs it:
+    flows.executors.shared_mapper's workers or Dask; the same numbers) of the regularisation
+    with the lowest log loss against the given labels, and its C (None: evaluate's model as it is).
+    ``steps``: the multiples of evaluate.C tried ((1.0,): evaluate's model alone, as before #22's choice)."""
+    from sklearn.metrics import log_loss
     from sklearn.model_selection import StratifiedKFold
 
     smallest = int(pd.Series(labels).value_counts().min())
     folds = max(2, min(params.bias.label_check_folds, smallest))
     splitter = StratifiedKFold(n_splits=folds, shuffle=True,
                                random_state=stream_int(params.seed, "label_issues"))
-    probabilities = np.zeros((len(labels), len(classes)))
     column = {label: i for i, label in enumerate(classes)}
     split = list(splitter.split(np.zeros(len(labels)), labels))
-    for (_, held_rows), (fitted, predicted) in zip(split, map_shared(
-            fold_probabilities, (values, kind, labels, params), split), strict=True):
-        probabilities[np.ix_(held_rows, [column[c] for c in fitted])] = predicted
-    return probabilities
+    grid = regularisation_grid(kind, params, steps)
+    fitted_folds = map_shared(fold_probabilities, (values, kind, labels, params),
+                              [(fit_rows, held_rows, strength) for strength in grid for fit_rows, held_rows in split])
+    given = np.array([column[label] for label in labels])
+    best: tuple[float, np.ndarray, float | None] | None = None
+    for k, strength in enumerate(grid):
+        probabilities = np.zeros((len(labels), len(classes)))
+        for (_, held_rows), (fitted, predicted) in zip(split, fitted_folds[k * len(split):(k + 1) * len(split)],
+                                                       strict=True):
+            probabilities[np.ix_(held_rows, [column[c] for c in fitted])] = predicted
+        loss = log_loss(given, np.clip(probabilities, 1e-12, 1.0), labels=list(range(len(classes))))
+        if best is None or loss < best[0]:  # a tie keeps the weaker regularisation (tried first)
+            best = (loss, probabilities, strength)
+    return best[1], best[2]
 
 
-def fold_probabilities(shared: tuple, rows: tuple[np.ndarray, np.ndarray]) -> tuple[list[str], np.ndarray]:
-    """One fold: the model fitted on its fit rows, its classes and its probabilities for the held rows."""
+def fold_probabilities(shared: tuple, rows: tuple[np.ndarray, np.ndarray, float | None]
+                       ) -> tuple[list[str], np.ndarray]:
+    """One fold at one regularisation: the model fitted on its fit rows, its classes and its
+    probabilities for the held rows."""
     from threadpoolctl import threadpool_limits
 
     from augmill.tasks.evaluate import make_model
 
     values, kind, labels, params = shared
-    fit_rows, held_rows = rows
+    fit_rows, held_rows, strength = rows
+    if strength is not None:
+        params = params.model_copy(update={"evaluate": params.evaluate.model_copy(update={"C": strength})})
     with threadpool_limits(limits=1), warnings.catch_warnings():
         # A class smaller than the folds, or a solver at its iteration cap: the estimate is still usable.
         warnings.simplefilter("ignore")
@@ -195,9 +240,11 @@ def check(train: pd.DataFrame, params: Params, map_shared: SharedMapper = in_thi
     table = {"train": train} if params.data.modality == "tabular" else {}
     values, kind = features_for(train, params, folder=Path(params.data.raw_dir), **table)
     labels = train["label"].astype(str).to_numpy()
-    probabilities = out_of_fold_probabilities(values, kind, labels, classes, params, map_shared)
+    probabilities, strength = out_of_fold_choice(values, kind, labels, classes, params, map_shared)
     setup = {"model": "the evaluate stage's (logistic regression on "
                       + ("TF-IDF features)" if kind == "tfidf" else "standardised features)"),
+             "C": params.evaluate.C if strength is None else strength,
+             "C_chosen_from": [c for c in regularisation_grid(kind, params) if c is not None],
              "folds": max(2, min(params.bias.label_check_folds, int(pd.Series(labels).value_counts().min()))),
              "label_issues": "cleanlab.filter.find_label_issues (low_self_confidence), scores: "
                              "cleanlab.rank.get_label_quality_scores (self_confidence)",

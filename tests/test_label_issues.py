@@ -242,3 +242,39 @@ def test_report_section_shows_each_listed_suspect_as_its_row_and_each_cluster_se
     assert section["cluster_count"] == 1 and section["clusters"][0]["size"] == 3
     assert [card["sample_id"] for card in section["clusters"][0]["looks"]] == sorted(manifest.loc[copies, "sample_id"])
     assert label_review.report_section(None, manifest, params_for()) is None  # bias has not run
+
+
+def test_the_chosen_regularisation_stops_flagging_clean_samples_an_overfitted_model_gets_wrong():
+    """Few samples and many uninformative features (as 16x16 pixels of a small image set): the
+    logistic regression at evaluate's C overfits, is confidently wrong on some clean samples and
+    flags them beside the flips; the check's choice of C (out-of-fold log loss against the given
+    labels) picks a stronger regularisation, which flags the flips and not those clean samples."""
+    rng = np.random.default_rng(1)
+    truth = np.array(["a"] * 60 + ["b"] * 60)
+    signal = np.where(truth == "a", -1.0, 1.0)[:, None] + rng.normal(0, 0.6, (120, 4))
+    values = np.hstack([signal, rng.normal(0, 1, (120, 50))])
+    flips = rng.choice(120, 10, replace=False)
+    given = truth.copy()
+    given[flips] = np.where(truth[flips] == "a", "b", "a")
+    train = pd.DataFrame({"sample_id": [f"s{i:03d}" for i in range(120)], "path": "", "sha256": "", "label": given})
+    flipped_ids = {f"s{i:03d}" for i in flips}
+    params = params_for()
+
+    def flagged(steps: tuple[float, ...]) -> tuple[set[str], float | None]:
+        probabilities, strength = label_issues.out_of_fold_choice(values, "dense", given, ["a", "b"], params,
+                                                                  steps=steps)
+        return set(label_issues.label_suspects(train, probabilities, ["a", "b"])["sample_id"]), strength
+
+    evaluates_c, _ = flagged((1.0,))
+    chosen, strength = flagged(label_issues.REGULARISATION_STEPS)
+    assert strength is not None and strength < params.evaluate.C
+    clean_flagged_before = evaluates_c - flipped_ids
+    assert len(clean_flagged_before) >= 3, sorted(evaluates_c)
+    assert not (chosen & clean_flagged_before), sorted(chosen & clean_flagged_before)
+    assert len(chosen & flipped_ids) >= len(evaluates_c & flipped_ids) - 1
+
+
+def test_text_keeps_the_evaluate_models_regularisation():
+    """TF-IDF text and the CNN have no choice to make: one model, evaluate's."""
+    assert label_issues.regularisation_grid("tfidf", params_for()) == [None]
+    assert label_issues.regularisation_grid("dense", params_for("evaluate.C=2.0")) == [2.0, 0.2, 0.02]

@@ -181,19 +181,21 @@ def run_policy_with_targets(ops: list, rng: np.random.Generator, image: Image.Im
         out, records = run_policy(ops, rng, image)
         moved, drops = replay_targets(targets, records, rules)
         return out, moved, [record | {"dropped": dropped} for record, dropped in zip(records, drops, strict=True)]
-    moved, drops = targets, []
+    so_far = targets  # the targets as the ops drawn so far left them: what a keep_objects crop draws around
 
     def draw(op, rng: np.random.Generator, item) -> dict[str, Any]:
-        nonlocal moved
+        nonlocal so_far
         params = None
         if getattr(op, "keep_objects", False):
-            params = safe_crop_params(rng, moved, keep_class, op.scale, op.ratio)
+            params = safe_crop_params(rng, so_far, keep_class, op.scale, op.ratio)
         params = op.sample(rng, item) if params is None else params | {"keep_class": keep_class}
-        moved, dropped = transform_targets(moved, op.name, params, rules)
-        drops.append([drop.record() for drop in dropped])
+        so_far, _ = transform_targets(so_far, op.name, params, rules)
         return params
 
     out, records = run_policy(ops, rng, image, draw_params=draw)
+    # The targets themselves as replay makes them (one warp per run of affine operators), so a row
+    # replays to exactly these; op by op above they can differ in the last bits.
+    moved, drops = replay_targets(targets, records, rules)
     return out, moved, [record | {"dropped": dropped} for record, dropped in zip(records, drops, strict=True)]
 
 

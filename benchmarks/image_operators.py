@@ -84,11 +84,14 @@ def images(count: int, size: int = 256) -> list[np.ndarray]:
 def randaugment_in_albumentations(A, cv2):
     """RandAugment n=2, m=9 of 30 written with albumentations: 2 of torchvision's 14 operators, drawn
     with replacement, at its magnitude 9 (shear 0.09 = 5.1 degrees, translate 0.136 of the side,
-    rotate 9 degrees, enhance factors 1 +- 0.27, posterize 7 bits, solarize at 178)."""
-    border = {"border_mode": cv2.BORDER_CONSTANT, "fill": 0}
-    single = {"brightness": (1, 1), "contrast": (1, 1), "saturation": (1, 1), "hue": (0, 0)}
+    rotate 9 degrees, enhance factors 1 +- 0.27, posterize 7 bits, solarize at 178). Each chosen operator
+    is applied (p=1), as RandAugment does: albumentations' default p=0.5 for each would skip half of
+    them (measured with the default: 30% of samples came out unchanged, against 0.4% with p=1)."""
+    border = {"border_mode": cv2.BORDER_CONSTANT, "fill": 0, "p": 1.0}
+    single = {"brightness": (1, 1), "contrast": (1, 1), "saturation": (1, 1), "hue": (0, 0), "p": 1.0}
+    always = {"p": 1.0}
     return A.SomeOf([
-        A.NoOp(),
+        A.NoOp(**always),
         A.Affine(shear={"x": (-5.14, 5.14), "y": 0}, **border),
         A.Affine(shear={"x": 0, "y": (-5.14, 5.14)}, **border),
         A.Affine(translate_percent={"x": (-0.136, 0.136), "y": 0}, **border),
@@ -97,11 +100,11 @@ def randaugment_in_albumentations(A, cv2):
         A.ColorJitter(**single | {"brightness": (0.73, 1.27)}),
         A.ColorJitter(**single | {"saturation": (0.73, 1.27)}),
         A.ColorJitter(**single | {"contrast": (0.73, 1.27)}),
-        A.Sharpen(alpha=(0.27, 0.27)),
-        A.Posterize(num_bits=7),
-        A.Solarize(threshold_range=(0.7, 0.7)),
-        A.AutoContrast(cutoff=0),
-        A.Equalize(),
+        A.Sharpen(alpha=(0.27, 0.27), **always),
+        A.Posterize(num_bits=7, **always),
+        A.Solarize(threshold_range=(0.7, 0.7), **always),
+        A.AutoContrast(cutoff=0, **always),
+        A.Equalize(**always),
     ], n=2, replace=True, p=1.0)
 
 

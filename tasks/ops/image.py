@@ -33,8 +33,10 @@ NATIVE_MODES = ("L", "RGB", "RGBA")
 
 def _uniform(rng: np.random.Generator, low: float, high: float) -> float:
     # Rounded so the manifest stays short; apply receives exactly this value,
-    # so the run and its replay agree bit for bit.
-    return round(float(rng.uniform(low, high)), 4)
+    # so the run and its replay agree bit for bit. numpy's ``uniform`` is ``low + (high - low) x
+    # next_double`` in C doubles, and ``random`` is that next_double: the same draw and the same value
+    # (a test compares), at half the cost (1.3 against 2.6 us; a preset's affine draws six a sample).
+    return round(low + (high - low) * rng.random(), 4)
 
 
 def _set_range(op: Operator, field: str, low: float, high: float) -> None:
@@ -354,13 +356,16 @@ class _Enhance(Operator):
         return through_pillow(pixels, lambda image: self.enhancer(image).enhance(factor))
 
 
+@functools.lru_cache(maxsize=1024)  # a preset's factors repeat (one per magnitude); a read-only table is safe to share
 def blend_table(grey: int, factor: float) -> np.ndarray:
     """What ``Image.blend`` (so ``ImageEnhance``) makes of each value v blended with a flat ``grey`` by
     ``factor``: grey + factor x (v - grey) in C floats (float32), truncated, clipped to 0..255. The
     same arithmetic in numpy's float32, so the table gives Pillow's bytes (a test compares)."""
     values = np.arange(256, dtype=np.float32)
     blended = np.float32(grey) + np.float32(factor) * (values - np.float32(grey))
-    return np.clip(np.trunc(blended), 0, 255).astype(np.uint8)
+    table = np.clip(np.trunc(blended), 0, 255).astype(np.uint8)
+    table.flags.writeable = False
+    return table
 
 
 def mean_grey(pixels: np.ndarray) -> int:

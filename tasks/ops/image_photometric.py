@@ -314,11 +314,19 @@ def autocontrast_table(histogram: np.ndarray, cutoff: float) -> np.ndarray:
         histogram[last + 1:] = 0
         histogram[last] = max(0, int(back[last]) - cut)
     nonzero = np.flatnonzero(histogram)
-    low, high = (int(nonzero[0]), int(nonzero[-1])) if len(nonzero) else (255, 0)
+    return _stretch_table(*(int(nonzero[0]), int(nonzero[-1])) if len(nonzero) else (255, 0))
+
+
+@functools.lru_cache(maxsize=1024)  # a function of two bytes: built once each, read-only, shared
+def _stretch_table(low: int, high: int) -> np.ndarray:
+    """Values ``low``..``high`` stretched to 0..255, as PIL's ``autocontrast`` (its float scale and offset)."""
     if high <= low:
-        return np.arange(256, dtype=np.uint8)
-    scale = 255.0 / (high - low)
-    return np.clip((np.arange(256) * scale + -low * scale).astype(np.int64), 0, 255).astype(np.uint8)
+        table = np.arange(256, dtype=np.uint8)
+    else:
+        scale = 255.0 / (high - low)
+        table = np.clip((np.arange(256) * scale + -low * scale).astype(np.int64), 0, 255).astype(np.uint8)
+    table.flags.writeable = False
+    return table
 
 
 @register

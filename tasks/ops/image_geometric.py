@@ -41,7 +41,15 @@ def _remap(pixels: np.ndarray, source_x: np.ndarray, source_y: np.ndarray, fill:
     import cv2  # here, not at the top: see tasks.ops.image.Rotate
 
     interpolation = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
-    return cv2.remap(pixels, source_x.astype(np.float32, copy=False), source_y.astype(np.float32, copy=False), interpolation,
+    source_x, source_y = source_x.astype(np.float32, copy=False), source_y.astype(np.float32, copy=False)
+    if pixels.ndim == 3 and pixels.shape[2] == 3:
+        # OpenCV 5 remaps four bands at once faster than three (its 8UC4 loop is vectorised): with the
+        # band added and dropped again, 0.49 against 0.79 ms at 256x256 (perspective, loaded machine).
+        # Each band is interpolated alone, so the three come out as they did (a test compares).
+        four = cv2.remap(cv2.cvtColor(pixels, cv2.COLOR_RGB2RGBA), source_x, source_y, interpolation,
+                         borderMode=cv2.BORDER_CONSTANT, borderValue=_fill_colour("RGBA", fill))
+        return cv2.cvtColor(four, cv2.COLOR_RGBA2RGB)
+    return cv2.remap(pixels, source_x, source_y, interpolation,
                      borderMode=cv2.BORDER_CONSTANT, borderValue=_fill_colour(pixel_mode(pixels), fill))
 
 

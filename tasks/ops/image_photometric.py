@@ -192,6 +192,10 @@ class JpegCompression(Operator):
                                 cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420])[1]
         if not colour:
             return cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE)
+        # libjpeg-turbo writes RGB as readily as BGR (the same conversion, bands in another order): one
+        # copy fewer than decoding to BGR and swapping (OpenCV 4.11 and later; older ones swap).
+        if hasattr(cv2, "IMREAD_COLOR_RGB"):
+            return cv2.imdecode(encoded, cv2.IMREAD_COLOR_RGB)
         return cv2.cvtColor(cv2.imdecode(encoded, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 

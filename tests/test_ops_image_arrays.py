@@ -9,7 +9,6 @@ from PIL import Image, ImageEnhance, ImageOps
 
 from augmill.tasks.ops import policy
 from augmill.tasks.ops.image import Brightness, Contrast, _uniform, lookup
-from augmill.tasks.ops.image_geometric import _remap
 from augmill.tasks.ops.image_photometric import Autocontrast, Equalize, MotionBlur, gaussian_kernel, line_offsets
 from augmill.tasks.ops.presets import RANDAUGMENT, TRIVIALAUGMENT, RandomPick
 from augmill.tasks.ops.registry import operators_for
@@ -67,18 +66,18 @@ def test_lookup_gives_numpys_indexing_on_every_layout_and_leaves_its_input_alone
             assert out.dtype == np.uint8 and np.array_equal(out, table[view]) and np.array_equal(view, before)
 
 
+@pytest.mark.parametrize("name", ["rotate", "affine", "perspective", "elastic"])
 @pytest.mark.parametrize("nearest", [False, True])
-def test_remap_of_rgb_gives_each_band_as_remapped_alone(nearest):
-    # RGB goes through OpenCV as four bands (faster): each band must still be interpolated on its own.
+def test_a_warp_of_rgb_gives_each_band_as_warped_alone(name, nearest):
+    # RGB goes through OpenCV's warps as four bands (faster): each band must still be interpolated on its own.
+    operator = policy.operators_for("image")[name]()
     rng = np.random.default_rng(6)
-    for _ in range(100):
-        height, width = (int(v) for v in rng.integers(1, 70, 2))
+    for _ in range(60):
+        height, width = (int(v) for v in rng.integers(2, 70, 2))
         pixels = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
-        source_x = rng.uniform(-5, width + 5, (height, width)).astype(np.float32)
-        source_y = rng.uniform(-5, height + 5, (height, width)).astype(np.float32)
-        fill = int(rng.integers(256))
-        bands = [_remap(np.ascontiguousarray(pixels[..., band]), source_x, source_y, fill, nearest) for band in range(3)]
-        assert np.array_equal(_remap(pixels, source_x, source_y, fill, nearest), np.dstack(bands))
+        params = operator.sample(rng, pixels) | {"fill": int(rng.integers(256)), "nearest": nearest}
+        bands = [operator.apply(np.ascontiguousarray(pixels[..., band]), **params) for band in range(3)]
+        assert np.array_equal(operator.apply(pixels, **params), np.dstack(bands)), params
 
 
 def test_uniform_draws_numpys_uniform_value_from_the_same_stream():

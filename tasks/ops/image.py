@@ -128,6 +128,18 @@ def _on_pixels(colour_only: bool = False):
     return decorate
 
 
+def as_four_bands(pixels: np.ndarray, warp: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """``warp`` (an OpenCV warp treating every band alike) run on RGB pixels as RGBA, and the added band
+    dropped again. OpenCV 5's 8-bit four-band warp loops are vectorised where its three-band ones are not:
+    with both copies, warpAffine takes 0.16 against 0.32 ms and remap 0.49 against 0.79 ms at 256x256.
+    Each band is interpolated on its own, so the three come out as they did (tests compare)."""
+    if pixels.ndim != 3 or pixels.shape[2] != 3:
+        return warp(pixels)
+    import cv2  # here, not at the top: see Rotate
+
+    return cv2.cvtColor(warp(cv2.cvtColor(pixels, cv2.COLOR_RGB2RGBA)), cv2.COLOR_RGBA2RGB)
+
+
 def lookup(pixels: np.ndarray, table: np.ndarray) -> np.ndarray:
     """Every sample mapped through a 256-entry uint8 table, by StringZilla's byte translation: ~7x
     OpenCV's ``LUT`` (8 against 57 us on 256x256 RGB). Exact whichever SIMD path it takes: each byte is
@@ -220,16 +232,16 @@ class Rotate(Operator):
     @_on_pixels()
     def apply(self, pixels: np.ndarray, *, angle: float, fill: int, nearest: bool = False) -> np.ndarray:
         # nearest: the path masks take (class ids must not be blended); the policy never sets it.
-        colour = _fill_colour(pixel_mode(pixels), fill)
         width, height = image_size(pixels)
         if max(width, height) > _OPENCV_MAX_SIDE:
             return through_pillow(pixels, lambda image: image.rotate(
-                angle, resample=NEAREST if nearest else BILINEAR, fillcolor=colour))
+                angle, resample=NEAREST if nearest else BILINEAR, fillcolor=_fill_colour(image.mode, fill)))
         import cv2  # here, not at the top: its import would add ~0.1 s to every stage's start
 
-        return cv2.warpAffine(pixels, rotation_matrix(width, height, angle), (width, height),
-                              flags=cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_CONSTANT, borderValue=colour)
+        matrix = rotation_matrix(width, height, angle)
+        return as_four_bands(pixels, lambda bands: cv2.warpAffine(
+            bands, matrix, (width, height), flags=cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_CONSTANT, borderValue=_fill_colour(pixel_mode(bands), fill)))
 
     def move_points(self, points: np.ndarray, size: tuple[int, int], *, angle: float, **params: Any) -> np.ndarray:
         # Pillow's fallback turns about the same centre ((w / 2, h / 2) in its half-integer coordinates).

@@ -118,10 +118,13 @@ def jpegs(arrays: list[np.ndarray]) -> list[bytes]:
 
 
 def per_image_ms(run, items) -> float:
-    started = time.perf_counter()
+    # The process's CPU time, not the wall clock: on a shared machine the wall clock also counts the time
+    # other processes hold the cores (at load 9 on 2 cores, ratios moved by tens of percent between runs);
+    # each side runs one thread, so on an idle machine the two clocks agree.
+    started = time.process_time()
     for item in items:
         run(item)
-    return (time.perf_counter() - started) * 1000 / len(items)
+    return (time.process_time() - started) * 1000 / len(items)
 
 
 def measure(side: str, count: int, rounds: int) -> dict[str, float]:
@@ -201,7 +204,7 @@ def main() -> None:
     print(f"# {cpu}, OpenCV CPU features: {cv2.getCPUFeaturesLine()}; Python {platform.python_version()}, "
           f"albumentations {version('albumentations')}, OpenCV {version('opencv-python-headless')}; {args.images} "
           f"256x256 RGB images; one thread; {args.rounds} processes per library, alternating (each its best of "
-          f"3 passes), medians; load average before {load_before[0]:.2f}, after {load_after[0]:.2f}\n")
+          f"3 passes, CPU time), medians; load average before {load_before[0]:.2f}, after {load_after[0]:.2f}\n")
     print("| operator | augmill ms/img | albumentations ms/img | augmill speed vs albumentations |")
     print("|---|---|---|---|")
     for name in PAIRS:

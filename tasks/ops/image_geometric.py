@@ -7,8 +7,8 @@ to OpenCV (``remap``, bilinear): numpy's element-wise arithmetic is correctly
 rounded on every CPU; the maps are turned into fixed-point positions (1/32 pixel,
 ``convertMaps``: exact rounding) and ``remap`` blends those in integers, so the
 bytes do not depend on the CPU's SIMD level. Given float maps, OpenCV 5's ``remap``
-blends in float, and its bytes changed with OpenCV's dispatched SIMD turned off
-(OPENCV_CPU_DISABLE: 14 of 40 perspective and elastic warps of 256x256 and
+blends in float, and its bytes changed with OpenCV's dispatched SIMD turned off and
+under qemu's Nehalem CPU (14 of 48 perspective and elastic warps of 256x256 and
 512x384 RGB images differed). ``warpPerspective`` computes its positions in
 vectorised float code whose paths differ by CPU. Affine uses ``warpAffine``, as
 rotate does: its positions are integer (fixed-point) steps.

@@ -8,8 +8,10 @@ import pytest
 from PIL import Image, ImageEnhance, ImageOps
 
 from augmill.tasks.ops import policy
-from augmill.tasks.ops.image import Brightness, Contrast
+from augmill.tasks.ops.image import Brightness, Contrast, _uniform, lookup
 from augmill.tasks.ops.image_photometric import Autocontrast, Equalize, MotionBlur, gaussian_kernel, line_offsets
+from augmill.tasks.ops.presets import RANDAUGMENT, TRIVIALAUGMENT, RandomPick
+from augmill.tasks.ops.registry import operators_for
 
 
 def random_images(count: int, seed: int = 0):
@@ -51,6 +53,62 @@ def test_brightness_and_contrast_tables_give_pillows_bytes():
         for op, enhancer in ((Brightness(), ImageEnhance.Brightness), (Contrast(), ImageEnhance.Contrast)):
             ours = colour(op.apply(image, factor=factor))
             assert np.array_equal(np.asarray(ours), np.asarray(enhancer(colour(image)).enhance(factor))), (op.name, factor)
+
+
+def test_lookup_gives_numpys_indexing_on_every_layout_and_leaves_its_input_alone():
+    rng = np.random.default_rng(3)
+    for image in random_images(300):
+        pixels = np.asarray(image)  # read-only, as Pillow's arrays are
+        table = rng.integers(0, 256, 256, dtype=np.uint8)
+        for view in (pixels, pixels[:, ::-1], pixels[::2]):  # contiguous, and two strided views
+            before = view.copy()
+            out = lookup(view, table)
+            assert out.dtype == np.uint8 and np.array_equal(out, table[view]) and np.array_equal(view, before)
+
+
+@pytest.mark.parametrize("name", ["rotate", "affine", "perspective", "elastic"])
+@pytest.mark.parametrize("nearest", [False, True])
+def test_a_warp_of_rgb_gives_each_band_as_warped_alone(name, nearest):
+    # RGB goes through OpenCV's warps as four bands (faster): each band must still be interpolated on its own.
+    operator = policy.operators_for("image")[name]()
+    rng = np.random.default_rng(6)
+    for _ in range(60):
+        height, width = (int(v) for v in rng.integers(2, 70, 2))
+        pixels = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+        params = operator.sample(rng, pixels) | {"fill": int(rng.integers(256)), "nearest": nearest}
+        bands = [operator.apply(np.ascontiguousarray(pixels[..., band]), **params) for band in range(3)]
+        assert np.array_equal(operator.apply(pixels, **params), np.dstack(bands)), params
+
+
+def test_uniform_draws_numpys_uniform_value_from_the_same_stream():
+    ours, numpys = np.random.default_rng(4), np.random.default_rng(4)
+    pairs = [(0.0, 1.0), (-15.0, 15.0), (0.73, 0.73), (-0.0, -0.0), (1e-9, 3e5), (-360.0, -359.9999)]
+    for _ in range(2000):
+        for low, high in pairs:
+            value = _uniform(ours, low, high)
+            expected = round(float(numpys.uniform(low, high)), 4)
+            assert value == expected and str(value) == str(expected), (low, high)
+
+
+@pytest.mark.parametrize("table, n, m", [(RANDAUGMENT, 3, 9), (RANDAUGMENT, 2, 30), (TRIVIALAUGMENT, 1, None)])
+def test_a_preset_reuses_its_operators_and_each_is_the_one_its_config_builds(table, n, m):
+    preset = RandomPick(table, n=n, m=m, name="test")
+    sizes = [(40, 30), (31, 57), (40, 30)]
+    rng = np.random.default_rng(5)
+    for draw in range(300):
+        item = np.zeros(sizes[draw % 3][::-1] + (3,), dtype=np.uint8)
+        state = rng.bit_generator.state
+        chosen = preset.choose(rng, item)
+        # The same draws, made by hand, give operators equal to fresh ones built from each config.
+        replay = np.random.default_rng()
+        replay.bit_generator.state = state
+        names = sorted(table)
+        for operator in chosen:
+            name = names[int(replay.integers(len(names)))]
+            magnitude = m if m is not None else int(replay.integers(31))
+            operator_name, signed, config = table[name]
+            sign = -1 if signed and replay.random() < 0.5 else 1
+            assert operator == operators_for("image")[operator_name](**config(magnitude, sign, item))
 
 
 @pytest.mark.parametrize("sigma", [0.3, 0.8, 1.7, 4.0, 12.0])

@@ -15,7 +15,8 @@ train sources by default, each given one variant (bias.policy report, augment.fa
 in its wheel (100 25x25 face crops and 100 non-faces, as 32x32 PNGs: benchmarks/label_issues.py's
 faces_frame; not a demo). The setup, chosen before any measurement on it and not changed after:
 `--train 0.2 --val 0.4` (40 / 80 / 80 images), `--factor 4` (three variants per train source),
-the same nine-operator POLICY and 20 candidates x 5 repeats.
+the same nine-operator POLICY and 20 candidates x 5 repeats, run seeds 42 (params.yaml's), 43 and 44
+(`--seed`: each its own split and repeats).
 
 Run by hand from the project root (scikit-image is the `bench` extra):
 
@@ -71,7 +72,7 @@ DATASETS = {"tiles": make_tiles, "faces": faces_frame}
 
 
 def new_project(root: Path, workers: int, train: float, model: str, dataset: str = "tiles", val: float = 0.2,
-                factor: float = 2.0) -> int:
+                factor: float = 2.0, seed: int | None = None) -> int:
     root.mkdir(parents=True)
     for name in ("dvc.yaml", ".gitignore"):
         shutil.copy(REPO / name, root / name)
@@ -80,6 +81,8 @@ def new_project(root: Path, workers: int, train: float, model: str, dataset: str
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["data"].update(raw_dir="data/user", split={"train": train, "val": val, "test": round(1 - train - val, 4)})
     params["prepare"]["dataset"] = "none"
+    if seed is not None:  # another run seed: another split, other repeats
+        params["seed"] = seed
     params["bias"]["policy"] = "report"  # balanced already: every train source gets one variant
     params["augment"].update(factor=factor, policy=POLICY)
     params["execution"]["workers"] = workers
@@ -116,9 +119,10 @@ def main() -> None:
     parser.add_argument("--train", type=float, default=0.5, help="train share (default 0.5; test: the rest)")
     parser.add_argument("--val", type=float, default=0.2, help="val share (default 0.2)")
     parser.add_argument("--factor", type=float, default=2.0, help="augment.factor (default 2: one variant per source)")
+    parser.add_argument("--seed", type=int, help="the run seed (default: params.yaml's)")
     args = parser.parse_args()
     root = args.keep or Path(tempfile.mkdtemp(prefix="augmill-tune-bench-")) / "project"
-    images = new_project(root, args.workers, args.train, args.model, args.dataset, args.val, args.factor)
+    images = new_project(root, args.workers, args.train, args.model, args.dataset, args.val, args.factor, args.seed)
     for stage in ("prepare", "explore", "bias"):
         sh(["augmill", "stage", stage], root)
     started = time.perf_counter()

@@ -15,7 +15,8 @@ Splits of the table and the texts are drawn by data.split: 50 % train, 25 % val,
 (`--train`/`--val` change it; `--factor` sets augment.factor, default 2).
 
 Few-shot text, the setup chosen before any measurement on it and not changed after: the docstrings
-with `--train 0.15 --val 0.35 --factor 4` (about 94 / 219 / 313 texts, three variants per source).
+with `--train 0.15 --val 0.35 --factor 4` (about 94 / 219 / 313 texts, three variants per source), run
+seeds 42 (params.yaml's), 43 and 44 (`--seed`: each its own split and repeats).
 
 Run by hand from the project root (espeak-ng for the audio set: apt-get install -y espeak-ng):
 
@@ -55,8 +56,10 @@ def base_params(modality: str) -> dict:
 
 
 def project_params(modality: str, section: dict, model: str = "linear", split: dict = SPLIT,
-                   factor: float = 2.0) -> dict:
+                   factor: float = 2.0, seed: int | None = None) -> dict:
     params = base_params(modality)
+    if seed is not None:  # another run seed: another split, other repeats
+        params["seed"] = seed
     params["evaluate"]["model"] = model
     base = params["augment"]["policy"]
     params["data"].update(raw_dir="input", split=split)
@@ -131,11 +134,13 @@ DATASETS = {"table": ("tabular", wine), "text": ("text", docstrings), "audio": (
 
 # ---- one measurement -----------------------------------------------------------------
 
-def measure(name: str, root: Path, model: str = "linear", split: dict = SPLIT, factor: float = 2.0) -> dict:
+def measure(name: str, root: Path, model: str = "linear", split: dict = SPLIT, factor: float = 2.0,
+            seed: int | None = None) -> dict:
     modality, make = DATASETS[name]
     section = make(root / "input")
     new_project(root, {})
-    (root / "params.yaml").write_text(yaml.safe_dump(project_params(modality, section, model, split, factor), sort_keys=False))
+    params = project_params(modality, section, model, split, factor, seed)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     started = time.perf_counter()
     run(["dvc", "repro"], root, timeout=7200)
     seconds = time.perf_counter() - started
@@ -163,12 +168,13 @@ def main() -> None:
     parser.add_argument("--train", type=float, default=SPLIT["train"], help="train share (table, text; test: the rest)")
     parser.add_argument("--val", type=float, default=SPLIT["val"], help="val share (table, text)")
     parser.add_argument("--factor", type=float, default=2.0, help="augment.factor")
+    parser.add_argument("--seed", type=int, help="the run seed (default: params.yaml's)")
     args = parser.parse_args()
     split = {"train": args.train, "val": args.val, "test": round(1 - args.train - args.val, 4)}
     parent = args.keep or Path(tempfile.mkdtemp(prefix="augmill-tune-modalities-"))
     results = []
     for name in args.only:
-        result = measure(name, parent / name, args.model, split, args.factor)
+        result = measure(name, parent / name, args.model, split, args.factor, args.seed)
         print(json.dumps(result, indent=1), flush=True)
         results.append(copy.deepcopy(result))
     for result in results:

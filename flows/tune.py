@@ -19,7 +19,7 @@ from augmill.flows.executors import local_mapper
 from augmill.tasks import tune
 from augmill.tasks.io import write_json
 from augmill.tasks.params_load import load_params
-from augmill.tasks.tune_queue import EXPERIMENT_PREFIX, best_candidates, experiment_command
+from augmill.tasks.tune_queue import EXPERIMENT_PREFIX, best_candidates, experiment_command, experiment_names
 from augmill.tasks.tune_search import search
 
 
@@ -43,6 +43,26 @@ def accept(policy, params_file: Path) -> None:
     write_bytes_atomic(params_file, buffer.getvalue().encode("utf-8"))
 
 
+def _dvc(args: list[str]) -> str:
+    result = subprocess.run(["dvc", *args], capture_output=True, text=True)
+    if result.returncode:
+        detail = " ".join((result.stderr or result.stdout).split())
+        raise SystemExit(f"augmill tune --queue: dvc {' '.join(args[:3])} failed: {detail}")
+    return result.stdout
+
+
+def check_queue_names(count: int) -> None:
+    """Refuse before searching when tune-1..tune-<count> name experiments of this commit already: DVC would
+    queue a second tune-1 and fail only when the queue runs it."""
+    import json
+
+    taken = sorted(experiment_names(json.loads(_dvc(["exp", "show", "--json"]))) &
+                   {f"{EXPERIMENT_PREFIX}{rank}" for rank in range(1, count + 1)})
+    if taken:
+        raise SystemExit(f"augmill tune --queue: experiments {', '.join(taken)} exist already for this commit; "
+                         "run or remove them first (dvc queue start / dvc queue remove, dvc exp remove)")
+
+
 def queue_experiments(report: dict, count: int) -> None:
     """Queue the ``count`` best candidates as DVC experiments tune-1 .. tune-<count> (best first), each the
     whole pipeline with its augment.policy, so that the test split judges them in full when the user runs
@@ -52,10 +72,7 @@ def queue_experiments(report: dict, count: int) -> None:
         print("tune: --queue: no candidate ran every repeat against no augmentation; nothing queued")
     for rank, row in enumerate(chosen, start=1):
         name = f"{EXPERIMENT_PREFIX}{rank}"
-        result = subprocess.run(experiment_command(row["policy"], name), capture_output=True, text=True)
-        if result.returncode:
-            detail = " ".join((result.stderr or result.stdout).split())
-            raise SystemExit(f"augmill tune --queue: dvc exp run --queue failed for {row['name']!r} ({name}): {detail}")
+        _dvc(experiment_command(row["policy"], name)[1:])
         print(f"tune: --queue: {name} = {row['name']!r} ({row['interval']['difference']:+.4f} on val)")
     if chosen:
         print("tune: --queue: `dvc queue start` runs them, `dvc exp show` compares them")
@@ -65,6 +82,8 @@ def run(params_file: Path, overrides: list[str], accept_choice: bool, queue: int
     if queue < 0:
         raise SystemExit(f"augmill tune --queue: N must be 0 or more, got {queue}")
     params = load_params(params_file, overrides)
+    if queue:
+        check_queue_names(queue)
     report = search(params, local_mapper(params.execution.workers))
     write_json(tune.REPORT, report)
     for row in report["candidates"]:

@@ -18,6 +18,13 @@ def best_candidates(report: dict, count: int) -> list[dict]:
     return [row for _, row in ranked[:count]]
 
 
+def experiment_names(shown: list[dict]) -> set[str]:
+    """The names of the experiments, queued, running or done, in `dvc exp show --json` (DVC 3: each commit's
+    "experiments" list holds {"name", "executor", "revs"})."""
+    return {experiment["name"] for commit in shown for experiment in commit.get("experiments") or []
+            if experiment.get("name")}
+
+
 def override_value(value: Any) -> str:
     """``value`` (a params.yaml value: dicts, lists, strings, numbers, booleans, null) in Hydra's override
     grammar, e.g. ``[{name:'rotate',p:0.9,angle:[-12,12]}]``."""

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from augmill.tasks.tune_queue import best_candidates, experiment_command, override_value
+from augmill.tasks.tune_queue import best_candidates, experiment_command, experiment_names, override_value
 from tests.project import new_project, run
 
 
@@ -83,7 +83,12 @@ def test_queue_puts_the_best_candidates_in_dvc_experiments(tmp_path):
     names = [f"tune-{rank}" for rank in range(1, len(expected) + 1)]
     status = run(["dvc", "queue", "status"], root).stdout
     assert all(any(name in line and "Queued" in line for line in status.splitlines()) for name in names), status
-    queued = _queued_policies(json.loads(run(["dvc", "exp", "show", "--json"], root).stdout))
+    shown = json.loads(run(["dvc", "exp", "show", "--json"], root).stdout)
+    queued = _queued_policies(shown)
     assert queued == {name: row["policy"] for name, row in zip(names, expected, strict=True)}
+    assert experiment_names(shown) == set(names)
+    again = run(["augmill", "tune", "--queue", "2"], root, check=False)  # a second tune-1 would fail only when run
+    assert again.returncode != 0 and f"experiments {', '.join(names)} exist already" in again.stderr
+    assert _queued_policies(json.loads(run(["dvc", "exp", "show", "--json"], root).stdout)) == queued
     assert (root / "params.yaml").read_text() == before  # the workspace's params are the user's to change
     assert f"{names[0]} = {expected[0]['name']!r}" in result.stdout

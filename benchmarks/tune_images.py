@@ -11,9 +11,17 @@ photograph, drawn with a fixed seed; the label is the photograph a tile comes fr
 Splits: 50 % train (--train), 20 % val, the rest test (data.split), so 1,000
 train sources by default, each given one variant (bias.policy report, augment.factor 2).
 
+`--dataset faces` (few-shot, where augmentation can matter): scikit-image's LFW subset, shipped
+in its wheel (100 25x25 face crops and 100 non-faces, as 32x32 PNGs: benchmarks/label_issues.py's
+faces_frame; not a demo). The setup, chosen before any measurement on it and not changed after:
+`--train 0.2 --val 0.4` (40 / 80 / 80 images), `--factor 4` (three variants per train source),
+the same nine-operator POLICY and 20 candidates x 5 repeats, run seeds 42 (params.yaml's), 43 and 44
+(`--seed`: each its own split and repeats).
+
 Run by hand from the project root (scikit-image is the `bench` extra):
 
     PYTHONPATH=. python benchmarks/tune_images.py [--keep DIR] [--workers 2] [--train 0.5] [--model cnn]
+    PYTHONPATH=. python benchmarks/tune_images.py --dataset faces --train 0.2 --val 0.4 --factor 4 [--model cnn]
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ from pathlib import Path
 import yaml
 
 from benchmarks.bundled_sets import make_tiles
+from benchmarks.label_issues import faces_frame
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -59,23 +68,29 @@ def sh(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     return result
 
 
-def new_project(root: Path, workers: int, train: float, model: str) -> int:
+DATASETS = {"tiles": make_tiles, "faces": faces_frame}
+
+
+def new_project(root: Path, workers: int, train: float, model: str, dataset: str = "tiles", val: float = 0.2,
+                factor: float = 2.0, seed: int | None = None) -> int:
     root.mkdir(parents=True)
     for name in ("dvc.yaml", ".gitignore"):
         shutil.copy(REPO / name, root / name)
     for folder in ("tasks", "expectations", "reviews"):
         shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__"))
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["data"].update(raw_dir="data/user", split={"train": train, "val": 0.2, "test": round(0.8 - train, 4)})
+    params["data"].update(raw_dir="data/user", split={"train": train, "val": val, "test": round(1 - train - val, 4)})
     params["prepare"]["dataset"] = "none"
+    if seed is not None:  # another run seed: another split, other repeats
+        params["seed"] = seed
     params["bias"]["policy"] = "report"  # balanced already: every train source gets one variant
-    params["augment"].update(factor=2.0, policy=POLICY)
+    params["augment"].update(factor=factor, policy=POLICY)
     params["execution"]["workers"] = workers
     params["validate"]["max_rejection_rate"] = 1.0  # flat sky tiles are quarantined as blank; the run goes on
     params["tune"].update(max_candidates=20, time_budget_seconds=1800)
     params["evaluate"]["model"] = model
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    images = len(make_tiles(root / "data" / "user"))
+    images = len(DATASETS[dataset](root / "data" / "user"))
     sh(["git", "init", "-q"], root)
     sh(["dvc", "init", "-q"], root)
     return images
@@ -100,10 +115,14 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="build the project here and keep it")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--model", choices=("linear", "cnn"), default="linear", help="evaluate.model")
-    parser.add_argument("--train", type=float, default=0.5, help="train share (val 0.2, test the rest; default 0.5)")
+    parser.add_argument("--dataset", choices=sorted(DATASETS), default="tiles")
+    parser.add_argument("--train", type=float, default=0.5, help="train share (default 0.5; test: the rest)")
+    parser.add_argument("--val", type=float, default=0.2, help="val share (default 0.2)")
+    parser.add_argument("--factor", type=float, default=2.0, help="augment.factor (default 2: one variant per source)")
+    parser.add_argument("--seed", type=int, help="the run seed (default: params.yaml's)")
     args = parser.parse_args()
     root = args.keep or Path(tempfile.mkdtemp(prefix="augmill-tune-bench-")) / "project"
-    images = new_project(root, args.workers, args.train, args.model)
+    images = new_project(root, args.workers, args.train, args.model, args.dataset, args.val, args.factor, args.seed)
     for stage in ("prepare", "explore", "bias"):
         sh(["augmill", "stage", stage], root)
     started = time.perf_counter()
@@ -111,7 +130,8 @@ def main() -> None:
     wall = time.perf_counter() - started
     print(output)
     report = json.loads((root / "reports" / "tune.json").read_text())
-    result = {"images": images, "candidates": len(report["candidates"]), "tune_wall_seconds": round(wall, 1),
+    result = {"dataset": args.dataset, "images": images, "candidates": len(report["candidates"]),
+              "tune_wall_seconds": round(wall, 1),
               "tune_search_seconds": report["seconds"], "recommended": report["recommended"],
               "statement": report["statement"]}
     result["test_current_policy"] = summary(evaluate_with(root, POLICY))

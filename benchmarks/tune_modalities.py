@@ -11,11 +11,17 @@ Datasets (public, shipped inside installed packages or made by a Debian package;
 - audio: ten speech commands (yes no up down left right on off stop go) spoken by Debian's
   espeak-ng in 8 voices, 3 speaking rates and 2 pitches (480 clips; the demo speaks digits), split by
   voice: 4 voices train, 2 val, 2 test (VOICE_SPLIT), so every test voice is new to the models.
-Splits of the table and the texts are drawn by data.split: 50 % train, 25 % val, 25 % test, with the run seed.
+Splits of the table and the texts are drawn by data.split: 50 % train, 25 % val, 25 % test, with the run seed
+(`--train`/`--val` change it; `--factor` sets augment.factor, default 2).
+
+Few-shot text, the setup chosen before any measurement on it and not changed after: the docstrings
+with `--train 0.15 --val 0.35 --factor 4` (about 94 / 219 / 313 texts, three variants per source), run
+seeds 42 (params.yaml's), 43 and 44 (`--seed`: each its own split and repeats).
 
 Run by hand from the project root (espeak-ng for the audio set: apt-get install -y espeak-ng):
 
     PYTHONPATH=. python benchmarks/tune_modalities.py [--only table text audio] [--keep DIR] [--model cnn]
+    PYTHONPATH=. python benchmarks/tune_modalities.py --only text --train 0.15 --val 0.35 --factor 4
 """
 
 from __future__ import annotations
@@ -49,14 +55,17 @@ def base_params(modality: str) -> dict:
                        yaml.safe_load((REPO / "examples" / f"{modality}.yaml").read_text()))
 
 
-def project_params(modality: str, section: dict, model: str = "linear") -> dict:
+def project_params(modality: str, section: dict, model: str = "linear", split: dict = SPLIT,
+                   factor: float = 2.0, seed: int | None = None) -> dict:
     params = base_params(modality)
+    if seed is not None:  # another run seed: another split, other repeats
+        params["seed"] = seed
     params["evaluate"]["model"] = model
     base = params["augment"]["policy"]
-    params["data"].update(raw_dir="input", split=SPLIT)
+    params["data"].update(raw_dir="input", split=split)
     params["prepare"] = {"dataset": "none"}
     params["bias"]["policy"] = "report"  # every train source its share of variants, not a rebalancing
-    params["augment"].update(policy="auto", factor=2.0)
+    params["augment"].update(policy="auto", factor=factor)
     params["tune"] = params.get("tune", {}) | SEARCH | {"base_policy": base}
     params["evaluate"]["allow_worse"] = True  # measure, whatever the verdict
     params["validate"]["max_rejection_rate"] = 1.0
@@ -125,11 +134,13 @@ DATASETS = {"table": ("tabular", wine), "text": ("text", docstrings), "audio": (
 
 # ---- one measurement -----------------------------------------------------------------
 
-def measure(name: str, root: Path, model: str = "linear") -> dict:
+def measure(name: str, root: Path, model: str = "linear", split: dict = SPLIT, factor: float = 2.0,
+            seed: int | None = None) -> dict:
     modality, make = DATASETS[name]
     section = make(root / "input")
     new_project(root, {})
-    (root / "params.yaml").write_text(yaml.safe_dump(project_params(modality, section, model), sort_keys=False))
+    params = project_params(modality, section, model, split, factor, seed)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     started = time.perf_counter()
     run(["dvc", "repro"], root, timeout=7200)
     seconds = time.perf_counter() - started
@@ -154,11 +165,16 @@ def main() -> None:
     parser.add_argument("--only", nargs="+", choices=sorted(DATASETS), default=sorted(DATASETS))
     parser.add_argument("--keep", type=Path, help="build the projects under this folder and keep them")
     parser.add_argument("--model", choices=("linear", "cnn"), default="linear", help="evaluate.model (cnn: audio only)")
+    parser.add_argument("--train", type=float, default=SPLIT["train"], help="train share (table, text; test: the rest)")
+    parser.add_argument("--val", type=float, default=SPLIT["val"], help="val share (table, text)")
+    parser.add_argument("--factor", type=float, default=2.0, help="augment.factor")
+    parser.add_argument("--seed", type=int, help="the run seed (default: params.yaml's)")
     args = parser.parse_args()
+    split = {"train": args.train, "val": args.val, "test": round(1 - args.train - args.val, 4)}
     parent = args.keep or Path(tempfile.mkdtemp(prefix="augmill-tune-modalities-"))
     results = []
     for name in args.only:
-        result = measure(name, parent / name, args.model)
+        result = measure(name, parent / name, args.model, split, args.factor, args.seed)
         print(json.dumps(result, indent=1), flush=True)
         results.append(copy.deepcopy(result))
     for result in results:

@@ -6,7 +6,7 @@
   augmill check                       validate params.yaml and exit
   augmill report                      build reports/index.html (one page per dataset version) and print its path
   augmill review reject|accept|list   the human review: decisions in reviews/decisions.csv, applied by merge
-  augmill tune [--accept]             search augmentation policies on the validation split (reports/tune.json)
+  augmill tune [--accept] [--queue N] search augmentation policies on the validation split (reports/tune.json)
   augmill review relabel|keep|confirm sha256:HEX [--label L]   a suspected label error (bias stage)
   augmill preview [--n 16]            what the current augment.policy does to N train samples, in seconds
   augmill serve [--cron "0 3 * * *"]  serve the scheduled pipeline (a Prefect deployment) from this process
@@ -111,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
                                            "the best that beats no augmentation beyond the spread, or none. Needs the "
                                            "explore and bias stages' outputs. params.yaml changes only with --accept.")
     tune.add_argument("--accept", action="store_true", help="write the recommended policy into augment.policy")
+    tune.add_argument("--queue", type=int, default=0, metavar="N",
+                      help="queue the N best candidates as DVC experiments tune-1..tune-N (dvc queue start runs them)")
     tune.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                       help="override a param for this search, e.g. --set tune.repeats=3 (repeatable)")
     serve = commands.add_parser("serve", help="serve the scheduled pipeline (a Prefect deployment) from this process",
@@ -214,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
             from augmill.flows.tune import run as run_tune
 
             with workspace_lock("tune"):
-                return run_tune(Path(args.params), args.overrides, args.accept)
+                return run_tune(Path(args.params), args.overrides, args.accept, args.queue)
         if args.command in ("report", "review"):
             with workspace_lock(args.command):
                 return _run_report(params) if args.command == "report" else _run_review(args, params)

@@ -25,7 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from augmill.tasks.demos.spoken_digits import PITCHES, SPEEDS, VOICES, WORDS, espeak_program, speak  # noqa: E402
-from augmill.tasks.modalities.audio_signal import Clip, conform  # noqa: E402
+from augmill.tasks.modalities.audio.signal import Clip, conform  # noqa: E402
 from augmill.tasks.ops.policy import build_policy, run_policy  # noqa: E402
 
 RATE = 16000

@@ -42,7 +42,7 @@ import yaml
 from PIL import Image, ImageEnhance
 
 from augmill.flows.prefect_api import _free_port
-from augmill.tasks.ops.image import gaussian_noise, hue_matrix
+from augmill.tasks.modalities.image.ops import gaussian_noise, hue_matrix
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

@@ -14,9 +14,9 @@ import time
 
 import numpy as np
 
-from augmill.tasks.modalities.image_shapes import generate_image
+from augmill.tasks.modalities.image.ops_targets import TargetObject, TargetRules, Targets, box_of_mask, run_policy_with_targets
+from augmill.tasks.modalities.image.shapes import generate_image
 from augmill.tasks.ops.policy import build_policy, run_policy
-from augmill.tasks.ops.targets import TargetObject, TargetRules, Targets, box_of_mask, run_policy_with_targets
 
 POLICY = [{"name": "hflip", "p": 0.5}, {"name": "rotate", "p": 0.5, "angle": [-15, 15]},
           {"name": "random_resized_crop", "p": 0.5, "scale": [0.5, 1.0]}, {"name": "brightness", "p": 0.5}]

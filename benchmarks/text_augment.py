@@ -61,7 +61,7 @@ def augmill_operator(name: str, alpha: float):
 def plain_synonym_loop(alpha: float):
     """The same work as synonym_replacement with nothing but the standard library:
     split on spaces, pick n non-stop words that have synonyms, replace each."""
-    from augmill.tasks.modalities.text_lexicon import STOP_WORDS, load_lexicon
+    from augmill.tasks.modalities.text.lexicon import STOP_WORDS, load_lexicon
 
     table = {word: load_lexicon().synonyms(word) for word in load_lexicon()._table}
     rng = random.Random(0)

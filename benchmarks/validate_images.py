@@ -36,7 +36,7 @@ import numpy as np
 from PIL import Image
 
 from augmill.tasks.imaging import pixel_stats, similarity
-from augmill.tasks.modalities.image_checks import compare
+from augmill.tasks.modalities.image.checks import compare
 from augmill.tasks.ops.policy import build_policy, run_policy, sample_seed
 from augmill.tasks.params import ValidateParams
 

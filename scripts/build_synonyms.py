@@ -1,4 +1,4 @@
-"""Build tasks/modalities/data/wordnet_synonyms.txt from Debian's WordNet 3.0
+"""Build tasks/modalities/text/data/wordnet_synonyms.txt from Debian's WordNet 3.0
 (`apt-get install wordnet-base`), so augmill ships a thesaurus and downloads nothing.
 
 For every single-word, lower-case lemma, its synonyms are the other single-word,
@@ -23,7 +23,7 @@ from pathlib import Path
 
 POS_FILES = ("noun", "verb", "adj", "adv")
 WORD = re.compile(r"[a-z][a-z'-]*[a-z]")  # no digits, no capitals, no underscores (multi-word)
-TARGET = Path(__file__).resolve().parents[1] / "tasks/modalities/data/wordnet_synonyms.txt"
+TARGET = Path(__file__).resolve().parents[1] / "tasks/modalities/text/data/wordnet_synonyms.txt"
 NOTICE = """\
 # English synonyms derived from WordNet 3.0 by scripts/build_synonyms.py (see its docstring).
 # WordNet 3.0 Copyright 2006 by Princeton University. All rights reserved.

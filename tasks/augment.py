@@ -80,7 +80,7 @@ ShardMapper = Callable[[Callable[[Shard], list[dict]], Iterable[Shard]], Iterabl
 def modality_code(modality: str, *extra: str) -> str:
     """The code a modality's results depend on (not the other modalities' code)."""
     return code_version("ops/base.py", "ops/policy.py", "ops/registry.py", "ops/presets.py", "ops/mixing.py",
-                        f"ops/{modality}*.py", f"modalities/{modality}*.py", "imaging.py", "io.py", "seeding.py",
+                        f"modalities/{modality}/*.py", "imaging.py", "io.py", "seeding.py",
                         *extra)
 
 
@@ -93,7 +93,7 @@ def augment_salt(params: Params) -> str:
     """Everything besides the source itself that decides a source's variants."""
     section = getattr(params, params.data.modality, None)  # the modality's own params, if it has any
     folders = policy_folders(params)  # the bytes of a user's recordings or model folder decide variants too
-    targets = ("ops/targets.py",) if params.data.targets != "none" else ()  # where targets move
+    targets = ("modalities/image/ops_targets.py",) if params.data.targets != "none" else ()  # where targets move
     return key_of("augment", params.seed, params.data.modality, params.data.max_image_pixels, params.data.targets,
                   *folders,
                   params.augment.model_dump(exclude={"factor", "max_variants_per_source"}),
@@ -102,10 +102,10 @@ def augment_salt(params: Params) -> str:
 
 
 def policy_folders(params: Params) -> list[str]:
-    """A digest of each user folder the policy reads: recordings (tasks.ops.audio_recorded) and a
-    paraphrase model (tasks.ops.text_paraphrase); [] for none."""
-    from augmill.tasks.ops.audio_recorded import folder_digest
-    from augmill.tasks.ops.text_paraphrase import model_digest
+    """A digest of each user folder the policy reads: recordings (tasks.modalities.audio.ops_recorded) and a
+    paraphrase model (tasks.modalities.text.ops_paraphrase); [] for none."""
+    from augmill.tasks.modalities.audio.ops_recorded import folder_digest
+    from augmill.tasks.modalities.text.ops_paraphrase import model_digest
 
     entries = [e for e in (params.augment.policy if isinstance(params.augment.policy, list) else [])
                if isinstance(e, dict)]

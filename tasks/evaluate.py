@@ -394,7 +394,7 @@ def run(params: Params, map_shared: SharedMapper = in_this_process) -> dict:
     rows = rows_hook(final, params) if rows_hook else None
     report = evaluate(final if rows is None else rows, params, map_shared)
     if rows is not None and "setup" in report:
-        from augmill.tasks.modalities.image_annotated_final import PROXY_TASK
+        from augmill.tasks.modalities.image.annotated_final import PROXY_TASK
 
         report["setup"]["features"] = PROXY_TASK
     write_json(paths.EVALUATE_REPORT, report)

@@ -171,8 +171,8 @@ def _inspect_annotated(root: Path, layout: str) -> Finding:
     """Images with boxes/masks (data.targets): counted in images and objects per class."""
     from collections import Counter
 
-    from augmill.tasks.modalities.image_annotated import read_annotations
-    from augmill.tasks.modalities.image_annotations import AnnotationFileError
+    from augmill.tasks.modalities.image.annotated import read_annotations
+    from augmill.tasks.modalities.image.annotations import AnnotationFileError
 
     try:
         found = read_annotations(root, layout)

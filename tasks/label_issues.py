@@ -168,11 +168,11 @@ def near_pairs(train: pd.DataFrame, params: Params) -> list[tuple[int, int]]:
     """Explore's near-duplicate measure for the modality (positions in ``train``); none for the others."""
     modality = params.data.modality
     if modality == "image" and "phash" in train:
-        from augmill.tasks.modalities.image import near_duplicate_pairs
+        from augmill.tasks.modalities.image.modality import near_duplicate_pairs
 
         return [(i, j) for i, j, _ in near_duplicate_pairs(train, params.explore.near_duplicate_distance)]
     if modality == "text":
-        from augmill.tasks.modalities.text_measures import near_duplicate_pairs
+        from augmill.tasks.modalities.text.measures import near_duplicate_pairs
 
         return [(i, j) for i, j, _ in near_duplicate_pairs(train["text"].tolist(), params.text.near_duplicate_jaccard)]
     return []

@@ -32,7 +32,7 @@ def _look(row: dict, sample: dict, params: Params) -> dict:
         text = str(sample.get("text", ""))
         look["snippet"] = text if len(text) <= SNIPPET else text[:SNIPPET] + "…"
     elif modality == "tabular":
-        from augmill.tasks.modalities.tabular_rows import feature_names
+        from augmill.tasks.modalities.tabular.rows import feature_names
 
         look["row"] = [(name, sample[name]) for name in feature_names(pd.DataFrame([sample]))][:12]
     else:

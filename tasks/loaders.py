@@ -108,7 +108,7 @@ def decode(frame_row: dict, data: bytes | None, modality: str, sample_rate: int 
 
         samples, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
         if sample_rate is not None and rate != sample_rate:
-            from augmill.tasks.modalities.audio_signal import resample_rate
+            from augmill.tasks.modalities.audio.signal import resample_rate
 
             samples = resample_rate(samples, rate, sample_rate).astype(np.float32)
         return samples

@@ -12,9 +12,9 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from augmill.tasks.generative.params import SynthesizeParams
-from augmill.tasks.modalities.audio_params import AudioParams
-from augmill.tasks.modalities.tabular_params import TabularParams
-from augmill.tasks.modalities.text_params import TextParams
+from augmill.tasks.modalities.audio.params import AudioParams
+from augmill.tasks.modalities.tabular.params import TabularParams
+from augmill.tasks.modalities.text.params import TextParams
 from augmill.tasks.params_base import Section
 
 PARAMS_FILE = Path("params.yaml")

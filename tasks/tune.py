@@ -89,7 +89,7 @@ def candidates(policy: Any, modality: str, base_name: str = "current",
         found += [Candidate(" ".join(f"{k} {v}" if k != "preset" else str(v) for k, v in entry.items()), "preset",
                             dict(entry)) for entry in PRESETS]
     if isinstance(policy, list) and modality == "image":
-        from augmill.tasks.ops.image import OPERATOR_KINDS
+        from augmill.tasks.modalities.image.ops import OPERATOR_KINDS
 
         for kind in ("geometric", "photometric"):  # does the gain come from moving pixels or from changing them?
             subset = [entry for entry in policy if OPERATOR_KINDS.get(entry["name"]) == kind]

@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from augmill.tasks.modalities.image_annotations import (
+from augmill.tasks.modalities.image.annotations import (
     AnnotationFileError,
     rle_decode,
     rle_encode,
     rle_from_string,
     rle_to_string,
 )
-from augmill.tasks.modalities.image_coco import read_coco, write_coco
-from augmill.tasks.modalities.image_yolo import read_yolo, write_yolo
+from augmill.tasks.modalities.image.coco import read_coco, write_coco
+from augmill.tasks.modalities.image.yolo import read_yolo, write_yolo
 
 
 def save_image(path: Path, width: int, height: int) -> None:

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from augmill.tasks.modalities.image_annotations import AnnotationFileError
-from augmill.tasks.modalities.image_masks import mask_of_objects, read_mask_folders, read_mask_tree, write_masks
-from augmill.tasks.modalities.image_shapes import CATEGORIES, write_shapes
-from augmill.tasks.modalities.image_voc import read_voc
+from augmill.tasks.modalities.image.annotations import AnnotationFileError
+from augmill.tasks.modalities.image.masks import mask_of_objects, read_mask_folders, read_mask_tree, write_masks
+from augmill.tasks.modalities.image.shapes import CATEGORIES, write_shapes
+from augmill.tasks.modalities.image.voc import read_voc
 
 VOC = """<annotation><filename>{file}</filename><size><width>{w}</width><height>{h}</height></size>
 {objects}</annotation>"""

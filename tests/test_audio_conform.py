@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 import soundfile
 
-from augmill.tasks.modalities import audio
-from augmill.tasks.modalities.audio_final import conform_into_final, replay_original
-from augmill.tasks.modalities.audio_io import decode, encode
-from augmill.tasks.modalities.audio_mix import mix_bias
+from augmill.tasks.modalities.audio import modality as audio
+from augmill.tasks.modalities.audio.final import conform_into_final, replay_original
+from augmill.tasks.modalities.audio.io import decode, encode
+from augmill.tasks.modalities.audio.mix import mix_bias
 from tests.test_audio_modality import make_params, raw_frame
 from tests.test_ops_audio import tone
 

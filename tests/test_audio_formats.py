@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from augmill.tasks.modalities.audio_containers import _mpeg_frame, ogg_crc
-from augmill.tasks.modalities.audio_io import read_measured
+from augmill.tasks.modalities.audio.containers import _mpeg_frame, ogg_crc
+from augmill.tasks.modalities.audio.io import read_measured
 from augmill.tasks.samples import UnusableSample
 from tests.test_audio_modality import make_params
 from tests.test_ops_audio import f0, tone

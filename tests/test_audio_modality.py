@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 import soundfile
 
-from augmill.tasks.modalities import audio
-from augmill.tasks.modalities.audio_io import decode, encode, read_measured
-from augmill.tasks.modalities.audio_signal import Clip, conform, peak_dbfs, rms_dbfs, spectral_similarity
+from augmill.tasks.modalities.audio import modality as audio
+from augmill.tasks.modalities.audio.io import decode, encode, read_measured
+from augmill.tasks.modalities.audio.signal import Clip, conform, peak_dbfs, rms_dbfs, spectral_similarity
 from augmill.tasks.ops.policy import build_policy, run_policy
 from augmill.tasks.params import ParamsError
 from augmill.tasks.params_load import parse_params
@@ -220,7 +220,7 @@ def test_spectral_similarity_separates_variants_from_destroyed_signals():
 
 
 def test_every_audio_operator_is_classed_geometric_or_signal():
-    from augmill.tasks.ops.audio import OPERATOR_KINDS
+    from augmill.tasks.modalities.audio.ops import OPERATOR_KINDS
     from augmill.tasks.ops.policy import operators_for
 
     assert set(OPERATOR_KINDS) == set(operators_for("audio"))

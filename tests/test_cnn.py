@@ -92,7 +92,7 @@ def test_the_label_check_finds_flipped_labels_with_the_cnn():
 def _chirps(count: int, seed: int):
     """Clips of 0.6 s: class "up" a tone rising from 300 to 1,500 Hz, "down" falling, each starting at a
     random time in the 1.5 s window and at a random level: the CNN sees it on the log-mel picture."""
-    from augmill.tasks.modalities.audio_signal import Clip, log_mel_patch
+    from augmill.tasks.modalities.audio.signal import Clip, log_mel_patch
 
     rng = np.random.default_rng(seed)
     rate, rows, labels = 16000, [], []

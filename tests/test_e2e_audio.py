@@ -16,8 +16,8 @@ import pytest
 import soundfile
 import yaml
 
-from augmill.tasks.modalities.audio import load_source
-from augmill.tasks.modalities.audio_io import encode
+from augmill.tasks.modalities.audio.io import encode
+from augmill.tasks.modalities.audio.modality import load_source
 from augmill.tasks.ops.policy import replay
 from augmill.tasks.params_load import parse_params
 from tests.project import REPO, lock_out_hashes, merge_dicts, new_project, run, stages_run
@@ -181,8 +181,8 @@ def test_mp3_ogg_aiff_at_mixed_rates_conformed_into_one_final_set(demo, tmp_path
     audio.conform_final every final recording is at one rate, layout and format, and each
     original's lineage leads back to its raw bytes."""
     from augmill.flows.stages import run_stage
-    from augmill.tasks.modalities.audio_final import replay_original
-    from augmill.tasks.modalities.audio_io import decode
+    from augmill.tasks.modalities.audio.final import replay_original
+    from augmill.tasks.modalities.audio.io import decode
 
     recordings = tmp_path / "recordings"
     kinds = {"train": ("MP3", ".mp3", 22050), "val": ("AIFF", ".aiff", 44100), "test": ("OGG", ".ogg", 8000)}

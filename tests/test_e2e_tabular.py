@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from augmill.tasks.modalities.tabular_schema import TableSchema
-from augmill.tasks.ops.tabular import replay_row
+from augmill.tasks.modalities.tabular.ops import replay_row
+from augmill.tasks.modalities.tabular.schema import TableSchema
 from tests.project import lock_out_hashes, new_project, run, stages_run
 
 pytestmark = pytest.mark.e2e

@@ -14,13 +14,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from augmill.tasks.modalities.image_annotated_final import IMAGE_ROOTS, read_final
-from augmill.tasks.modalities.image_coco import write_coco
-from augmill.tasks.modalities.image_masks import mask_of_objects, write_masks
-from augmill.tasks.modalities.image_shapes import CATEGORIES, write_shapes
-from augmill.tasks.modalities.image_voc import write_voc
-from augmill.tasks.modalities.image_yolo import write_yolo
-from augmill.tasks.ops.targets import TargetRules, box_of_mask, box_of_rings, replay_targets
+from augmill.tasks.modalities.image.annotated_final import IMAGE_ROOTS, read_final
+from augmill.tasks.modalities.image.coco import write_coco
+from augmill.tasks.modalities.image.masks import mask_of_objects, write_masks
+from augmill.tasks.modalities.image.ops_targets import TargetRules, box_of_mask, box_of_rings, replay_targets
+from augmill.tasks.modalities.image.shapes import CATEGORIES, write_shapes
+from augmill.tasks.modalities.image.voc import write_voc
+from augmill.tasks.modalities.image.yolo import write_yolo
 from tests.project import REPO, file_hashes, run
 
 pytestmark = pytest.mark.e2e

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from augmill.tasks.modalities.text_files import text_hash
+from augmill.tasks.modalities.text.files import text_hash
 from augmill.tasks.ops.policy import replay
 from tests.project import REPO, commit, lock_out_hashes, new_project, run, stages_run
 

@@ -16,7 +16,8 @@ from augmill.tasks import paths
 from augmill.tasks.cache import CACHE_ROOT
 from augmill.tasks.feature_memo import MAX_PACKS
 from augmill.tasks.io import sha256_file
-from augmill.tasks.modalities import audio, image
+from augmill.tasks.modalities.audio import modality as audio
+from augmill.tasks.modalities.image import modality as image
 from augmill.tasks.params_load import load_params
 from tests.project import REPO
 

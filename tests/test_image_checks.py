@@ -1,4 +1,4 @@
-"""validate's image comparisons (tasks/modalities/image_checks.py): a variant is compared
+"""validate's image comparisons (tasks/modalities/image/checks.py): a variant is compared
 with its source aligned by the variant's own recorded geometric ops, on real photos
 (scikit-learn's bundled sample photos) and a real MRI slice (matplotlib's sample data)."""
 
@@ -12,9 +12,9 @@ import pytest
 from PIL import Image
 
 from augmill.tasks.imaging import similarity
-from augmill.tasks.modalities.image import REASON_CODES
-from augmill.tasks.modalities.image_checks import aligned_source, compare, geometric_ops, geometry
-from augmill.tasks.ops.image import OPERATOR_KINDS
+from augmill.tasks.modalities.image.checks import aligned_source, compare, geometric_ops, geometry
+from augmill.tasks.modalities.image.modality import REASON_CODES
+from augmill.tasks.modalities.image.ops import OPERATOR_KINDS
 from augmill.tasks.ops.policy import build_policy, operators_for, replay, run_policy, sample_seed
 from augmill.tasks.params import ValidateParams
 from augmill.tasks.validate import decide

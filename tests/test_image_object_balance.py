@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from augmill.tasks.modalities.image_annotations import AnnotatedImage
-from augmill.tasks.modalities.image_object_balance import object_balance_plan
-from augmill.tasks.ops.targets import TargetObject, Targets
+from augmill.tasks.modalities.image.annotations import AnnotatedImage
+from augmill.tasks.modalities.image.object_balance import object_balance_plan
+from augmill.tasks.modalities.image.ops_targets import TargetObject, Targets
 
 
 def image(sample_id, categories):

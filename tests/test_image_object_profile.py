@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from augmill.tasks.modalities.image_annotations import AnnotatedImage
-from augmill.tasks.modalities.image_object_profile import box_iou, object_profile
-from augmill.tasks.modalities.image_targets import object_table
-from augmill.tasks.ops.targets import TargetObject, Targets
+from augmill.tasks.modalities.image.annotations import AnnotatedImage
+from augmill.tasks.modalities.image.object_profile import box_iou, object_profile
+from augmill.tasks.modalities.image.ops_targets import TargetObject, Targets
+from augmill.tasks.modalities.image.targets import object_table
 
 
 def image(sample_id, boxes):

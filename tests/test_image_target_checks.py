@@ -9,12 +9,12 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from augmill.tasks.modalities.image_annotated import targets_to_json
-from augmill.tasks.modalities.image_annotated_checks import target_checks
-from augmill.tasks.modalities.image_shapes import write_shapes
-from augmill.tasks.modalities.image_target_checks import failures, image_measurements, object_measurements
-from augmill.tasks.modalities.image_targets import augment_annotated
-from augmill.tasks.ops.targets import TargetRules
+from augmill.tasks.modalities.image.annotated import targets_to_json
+from augmill.tasks.modalities.image.annotated_checks import target_checks
+from augmill.tasks.modalities.image.ops_targets import TargetRules
+from augmill.tasks.modalities.image.shapes import write_shapes
+from augmill.tasks.modalities.image.target_checks import failures, image_measurements, object_measurements
+from augmill.tasks.modalities.image.targets import augment_annotated
 
 POLICY = [{"name": "rotate", "p": 0.8, "angle": [-40, 40]}, {"name": "random_resized_crop", "p": 0.8, "scale": [0.3, 1]},
           {"name": "elastic", "p": 0.3}, {"name": "contrast", "p": 0.5}]

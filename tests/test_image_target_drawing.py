@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from augmill.tasks.modalities.image_target_drawing import class_colour, draw_targets, mask_outline
-from augmill.tasks.ops.targets import TargetObject, Targets
+from augmill.tasks.modalities.image.ops_targets import TargetObject, Targets
+from augmill.tasks.modalities.image.target_drawing import class_colour, draw_targets, mask_outline
 
 
 def test_boxes_and_mask_outlines_are_drawn_in_the_class_colour_and_nothing_else_changes():

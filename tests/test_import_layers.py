@@ -25,15 +25,16 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # A modality's own data types and file reading, shared by its params, operators and hooks
     # (clips, table schemas, tokens, lexicons, text files). In the per-modality layout of #17 they
     # sit in the modality's folder beside its operators.
-    ("modality primitives", ("tasks.modalities.audio_signal", "tasks.modalities.tabular_schema",
-                             "tasks.modalities.text_tokens", "tasks.modalities.text_lexicon",
-                             "tasks.modalities.text_files")),
+    ("modality primitives", ("tasks.modalities.audio.signal", "tasks.modalities.tabular.schema",
+                             "tasks.modalities.text.tokens", "tasks.modalities.text.lexicon",
+                             "tasks.modalities.text.files")),
     # The params model: plain data checked field by field. Checks across sections that need
     # operators, modalities or demos are in tasks.params_load (a stage-level module).
     # The modality contract and registry are declarations too (the contract imports nothing at run time).
-    ("params", ("tasks.params", "tasks.modalities.*_params", "tasks.generative.params", "tasks.modalities",
+    ("params", ("tasks.params", "tasks.modalities.*.params", "tasks.generative.params", "tasks.modalities",
                 "tasks.modalities.contract", "tasks.policy_choice")),
-    ("operators", ("tasks.ops", "tasks.ops.*")),
+    # The operators: the shared machinery in tasks/ops, each modality's own beside its hooks.
+    ("operators", ("tasks.ops", "tasks.ops.*", "tasks.modalities.*.ops", "tasks.modalities.*.ops_*")),
     # Page pieces the modalities' galleries and previews draw with.
     ("pages", ("tasks.preview", "tasks.review_pages")),
     ("modalities", ("tasks.modalities.*", "tasks.demos", "tasks.demos.*")),

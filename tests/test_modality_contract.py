@@ -54,7 +54,7 @@ def problems(module: ModuleType) -> list[str]:
 def test_each_modality_implements_the_contract(name):
     module = get_modality(name)
     assert problems(module) == []
-    assert module.__name__ == f"augmill.tasks.modalities.{name}"
+    assert module.__name__ == f"augmill.tasks.modalities.{name}.modality"
 
 
 def test_the_contract_declares_every_hook_once_with_defaults_for_the_optional_ones():

@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pytest
 
-from augmill.tasks.modalities.audio_signal import Clip
+from augmill.tasks.modalities.audio.signal import Clip
 from augmill.tasks.ops import policy
 from augmill.tasks.ops.base import OperatorConfigError
 
@@ -68,7 +68,7 @@ def apply_op(name: str, clip: Clip, **params) -> Clip:
 def test_every_registered_audio_operator_is_tested():
     assert set(AUDIO_OPS) == {"add_noise", "time_shift", "cut_segment", "fast_forward", "speed", "pitch_shift",
                               "time_stretch", "gain", "peak_limit",
-                              # tasks/ops/audio_effects.py (behaviour: tests/test_ops_audio_effects.py)
+                              # tasks/modalities/audio/ops_effects.py (behaviour: tests/test_ops_audio_effects.py)
                               "background_noise", "reverb", "time_mask", "frequency_mask"}
 
 

@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from augmill.tasks.modalities.audio_signal import Clip, power
-from augmill.tasks.ops.audio_effects import coloured_noise, room_response
+from augmill.tasks.modalities.audio.ops_effects import coloured_noise, room_response
+from augmill.tasks.modalities.audio.signal import Clip, power
 from tests.test_ops_audio import AUDIO_OPS, RATE, apply_op, speech_like, tone
 
 

@@ -1,5 +1,5 @@
 """Background noise and impulse responses from a user's folder of recordings
-(tasks.ops.audio_recorded), measured on real WAV files written here."""
+(tasks.modalities.audio.ops_recorded), measured on real WAV files written here."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from augmill.tasks.modalities.audio_signal import Clip, power
+from augmill.tasks.modalities.audio.signal import Clip, power
 from augmill.tasks.ops.base import OperatorConfigError
 from augmill.tasks.ops.policy import build_policy, replay, run_policy
 from tests.test_ops_audio import AUDIO_OPS, RATE, tone

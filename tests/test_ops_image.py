@@ -74,7 +74,7 @@ def test_every_registered_image_operator_is_tested():
         "saturation",
         "hue",
         "gaussian_noise",
-        # tasks/ops/image_photometric.py
+        # tasks/modalities/image/ops_photometric.py
         "gaussian_blur",
         "motion_blur",
         "sharpness",
@@ -86,7 +86,7 @@ def test_every_registered_image_operator_is_tested():
         "autocontrast",
         "identity",
         "erasing",
-        # tasks/ops/image_geometric.py
+        # tasks/modalities/image/ops_geometric.py
         "affine",
         "perspective",
         "elastic",

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance, ImageOps
 
+from augmill.tasks.modalities.image.ops import Brightness, Contrast, _uniform, lookup
+from augmill.tasks.modalities.image.ops_photometric import Autocontrast, Equalize, MotionBlur, gaussian_kernel, line_offsets
 from augmill.tasks.ops import policy
-from augmill.tasks.ops.image import Brightness, Contrast, _uniform, lookup
-from augmill.tasks.ops.image_photometric import Autocontrast, Equalize, MotionBlur, gaussian_kernel, line_offsets
 from augmill.tasks.ops.presets import RANDAUGMENT, TRIVIALAUGMENT, RandomPick
 from augmill.tasks.ops.registry import operators_for
 

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from augmill.tasks.modalities.image.ops_geometric import homography
+from augmill.tasks.modalities.image.ops_photometric import line_offsets
 from augmill.tasks.ops import policy
 from augmill.tasks.ops.base import OperatorConfigError
-from augmill.tasks.ops.image_geometric import homography
-from augmill.tasks.ops.image_photometric import line_offsets
 from augmill.tasks.ops.presets import RANDAUGMENT, TRIVIALAUGMENT, build_preset
 from tests.test_ops_image import apply_op, make_image, pixels
 
@@ -143,7 +143,7 @@ def test_an_image_preset_is_refused_for_another_modality():
 
 
 def test_sharpness_raises_edge_contrast_and_softens_below_one():
-    from augmill.tasks.ops.image_photometric import sharpen
+    from augmill.tasks.modalities.image.ops_photometric import sharpen
 
     step = np.zeros((8, 8), dtype=np.uint8)
     step[:, 4:] = 200

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from augmill.tasks.modalities.text_lexicon import STOP_WORDS, SynonymFileError, load_lexicon, parse_synonyms
-from augmill.tasks.modalities.text_tokens import Tokenised, join_sentences, match_case, split_sentences, tokens
+from augmill.tasks.modalities.text.lexicon import STOP_WORDS, SynonymFileError, load_lexicon, parse_synonyms
+from augmill.tasks.modalities.text.tokens import Tokenised, join_sentences, match_case, split_sentences, tokens
 from augmill.tasks.ops import policy
 from augmill.tasks.ops.base import OperatorConfigError
 
@@ -353,7 +353,7 @@ def test_yaml_lists_become_hashable_pairs():
 
 @pytest.mark.parametrize("seed", range(5))
 def test_character_noise_changes_only_eligible_characters_to_their_table(seed):
-    from augmill.tasks.ops.text_noise import KEYBOARD, OCR_CONFUSIONS
+    from augmill.tasks.modalities.text.ops_noise import KEYBOARD, OCR_CONFUSIONS
 
     text = SAMPLES["unicode"] + " " + SAMPLES["plain"] + " 0O1lI5S8B"
     for name, table in (("keyboard_typo", KEYBOARD), ("ocr_noise", OCR_CONFUSIONS)):
@@ -369,6 +369,6 @@ def test_character_noise_changes_only_eligible_characters_to_their_table(seed):
 
 
 def test_keyboard_neighbours_are_adjacent_keys():
-    from augmill.tasks.ops.text_noise import KEYBOARD
+    from augmill.tasks.modalities.text.ops_noise import KEYBOARD
 
     assert KEYBOARD["s"] == "adewxz" and KEYBOARD["p"] == "0lo" and KEYBOARD["m"] == "jkn" and KEYBOARD["q"] == "12aw"

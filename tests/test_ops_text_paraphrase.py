@@ -1,4 +1,4 @@
-"""The paraphrase hook (tasks.ops.text_paraphrase) with a tiny, randomly initialised T5 and a
+"""The paraphrase hook (tasks.modalities.text.ops_paraphrase) with a tiny, randomly initialised T5 and a
 word-level tokenizer, both built here and saved to tmp_path: nothing is downloaded."""
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def test_max_new_tokens_must_be_a_positive_integer(model_folder):
 
 def test_the_text_stage_paraphrases_keeping_labels_lineage_and_replay(model_folder, tmp_path):
     from augmill.tasks.augment import Shard
-    from augmill.tasks.modalities import text
+    from augmill.tasks.modalities.text import modality as text
     from tests.test_text_modality import make_params, sources
 
     params = make_params(tmp_path)

@@ -1,12 +1,12 @@
 """The preview shows every image operator, the mixers included: each one alone as the policy,
-its tiles name it with its drawn params (tasks.modalities.image.preview_tiles)."""
+its tiles name it with its drawn params (tasks.modalities.image.modality.preview_tiles)."""
 
 from __future__ import annotations
 
 import pytest
 
 from augmill.tasks.modalities import get_modality
-from augmill.tasks.modalities.image import preview_tiles
+from augmill.tasks.modalities.image.modality import preview_tiles
 from augmill.tasks.ops.policy import extra_operators_for, operators_for
 from augmill.tasks.preview import choose_samples
 from tests.test_evaluate import project_here, run_pipeline

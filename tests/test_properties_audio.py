@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from augmill.tasks.modalities.audio_signal import Clip
+from augmill.tasks.modalities.audio.signal import Clip
 from augmill.tasks.ops import policy
 
 AUDIO_OPS = sorted(policy.operators_for("audio"))

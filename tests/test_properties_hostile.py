@@ -20,9 +20,9 @@ import pandas as pd
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from augmill.tasks.modalities import text
-from augmill.tasks.modalities.tabular import class_table, schema_of, train_rows
-from augmill.tasks.modalities.tabular_read import TableError, read_table_manifest
+from augmill.tasks.modalities.tabular.modality import class_table, schema_of, train_rows
+from augmill.tasks.modalities.tabular.read import TableError, read_table_manifest
+from augmill.tasks.modalities.text import modality as text
 from augmill.tasks.ops import policy
 from tests.test_tabular_modality import make_params as tabular_params
 from tests.test_text_modality import make_params as text_params

@@ -13,10 +13,10 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from augmill.tasks.modalities.tabular import class_table
-from augmill.tasks.modalities.tabular_schema import TableSchema
+from augmill.tasks.modalities.tabular.modality import class_table
+from augmill.tasks.modalities.tabular.ops import replay_jitter, replay_row
+from augmill.tasks.modalities.tabular.schema import TableSchema
 from augmill.tasks.ops import policy
-from augmill.tasks.ops.tabular import replay_jitter, replay_row
 
 TABULAR_OPS = policy.operators_for("tabular")
 SMOTE_FAMILY = ("smote", "smotenc", "smoten")

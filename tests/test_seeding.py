@@ -112,7 +112,7 @@ def test_a_purpose_is_used_only_for_its_derivation():
 
 
 # Fixed generators that are not the run's: they must be the same in every run.
-_FIXED_GENERATORS = {"tasks/modalities/text_measures.py", "tasks/modalities/audio_final.py"}
+_FIXED_GENERATORS = {"tasks/modalities/text/measures.py", "tasks/modalities/audio/final.py"}
 
 
 def test_no_module_derives_seeds_outside_the_seeding_module():

@@ -12,12 +12,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from augmill.tasks.modalities.tabular import class_table
-from augmill.tasks.modalities.tabular_quality import class_fidelity, privacy_distances
-from augmill.tasks.modalities.tabular_schema import TableSchema
+from augmill.tasks.modalities.tabular.modality import class_table
+from augmill.tasks.modalities.tabular.ops import replay_jitter, replay_row, split_among
+from augmill.tasks.modalities.tabular.quality import class_fidelity, privacy_distances
+from augmill.tasks.modalities.tabular.schema import TableSchema
 from augmill.tasks.ops import policy
 from augmill.tasks.ops.base import OperatorConfigError
-from augmill.tasks.ops.tabular import replay_jitter, replay_row, split_among
 
 TABULAR_OPS = policy.operators_for("tabular")
 

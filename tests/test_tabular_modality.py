@@ -19,8 +19,9 @@ import yaml
 
 from augmill.tasks import paths
 from augmill.tasks.ingest import MANIFEST_COLUMNS
-from augmill.tasks.modalities import get_modality, tabular
-from augmill.tasks.modalities.tabular_read import TableError
+from augmill.tasks.modalities import get_modality
+from augmill.tasks.modalities.tabular import modality as tabular
+from augmill.tasks.modalities.tabular.read import TableError
 from augmill.tasks.params import ParamsError
 from augmill.tasks.params_load import parse_params
 
@@ -428,7 +429,7 @@ def test_the_demo_makes_malignant_rare_in_train_only(tmp_path):
 
 def test_a_class_below_the_fidelity_threshold_has_its_synthetic_rows_quarantined(project):
     from augmill.tasks import validate
-    from augmill.tasks.modalities.tabular_params import FidelityParams
+    from augmill.tasks.modalities.tabular.params import FidelityParams
 
     params, augmented = project
     strict = params.model_copy(update={"tabular": params.tabular.model_copy(update={"fidelity": FidelityParams(min_score=0.99)})})

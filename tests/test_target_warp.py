@@ -1,4 +1,4 @@
-"""A run of affine operators as one warp (tasks.ops.target_warp): each operator's matrix is its own
+"""A run of affine operators as one warp (tasks.modalities.image.ops_target_warp): each operator's matrix is its own
 point map; a composed mask is exactly "each output pixel takes the source pixel its centre maps back
 into, and is empty where that centre left an intermediate frame"; what an intermediate step cut away
 stays cut; replay over runs keeps every target invariant; drops land on the run's last operator."""
@@ -13,9 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from augmill.tasks.ops import policy
-from augmill.tasks.ops.target_warp import AFFINE_MAPS, invert, move, warp_instance_mask, warp_label_mask, warp_of
-from augmill.tasks.ops.targets import (
+from augmill.tasks.modalities.image.ops_target_warp import AFFINE_MAPS, invert, move, warp_instance_mask, warp_label_mask, warp_of
+from augmill.tasks.modalities.image.ops_targets import (
     TargetObject,
     TargetRules,
     Targets,
@@ -25,6 +24,7 @@ from augmill.tasks.ops.targets import (
     replay_targets,
     rings_area,
 )
+from augmill.tasks.ops import policy
 from tests.test_targets import STRONG, random_targets
 
 AFFINE = sorted(AFFINE_MAPS)

@@ -1,4 +1,4 @@
-"""Boxes, polygons, masks and keypoints through every image operator (tasks.ops.targets):
+"""Boxes, polygons, masks and keypoints through every image operator (tasks.modalities.image.ops_targets):
 property tests over random targets and every geometric operator, pixels and targets agreeing
 on a drawn square, photometric operators leaving targets alone, and replay."""
 
@@ -11,10 +11,9 @@ from hypothesis import strategies as st
 from matplotlib.path import Path
 from PIL import Image
 
-from augmill.tasks.ops import policy
-from augmill.tasks.ops.image import OPERATOR_KINDS
-from augmill.tasks.ops.image_geometric import _upsample_bilinear, elastic_field, field_at
-from augmill.tasks.ops.targets import (
+from augmill.tasks.modalities.image.ops import OPERATOR_KINDS
+from augmill.tasks.modalities.image.ops_geometric import _upsample_bilinear, elastic_field, field_at
+from augmill.tasks.modalities.image.ops_targets import (
     TargetObject,
     TargetRules,
     Targets,
@@ -24,6 +23,7 @@ from augmill.tasks.ops.targets import (
     run_policy_with_targets,
     transform_targets,
 )
+from augmill.tasks.ops import policy
 
 GEOMETRIC = sorted(name for name, kind in OPERATOR_KINDS.items() if kind == "geometric")
 PHOTOMETRIC = sorted(name for name, kind in OPERATOR_KINDS.items() if kind == "photometric")
@@ -266,7 +266,7 @@ def test_visibility_is_of_the_source_object_across_ops():
 
 @pytest.mark.parametrize("name", GEOMETRIC)
 def test_masks_warped_together_as_bits_equal_masks_warped_alone(name):
-    from augmill.tasks.ops.targets import _instance, warp_instance_masks, warp_mask
+    from augmill.tasks.modalities.image.ops_targets import _instance, warp_instance_masks, warp_mask
 
     rng = np.random.default_rng(2)
     masks = [(rng.random((40, 56)) < density).astype(np.uint8) for density in np.linspace(0.05, 0.9, 11)]
@@ -280,7 +280,7 @@ def test_masks_warped_together_as_bits_equal_masks_warped_alone(name):
 @settings(max_examples=100, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), width=st.integers(16, 90), height=st.integers(16, 90))
 def test_a_safe_crop_keeps_an_object_of_the_class_whole(seed, width, height):
-    from augmill.tasks.ops.targets import safe_crop_params
+    from augmill.tasks.modalities.image.ops_targets import safe_crop_params
 
     targets = random_targets(seed, width, height)
     rare = targets.objects[-1].category

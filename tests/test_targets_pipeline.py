@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from augmill.tasks.modalities.image_coco import annotation_ids, read_coco, write_coco
-from augmill.tasks.modalities.image_shapes import CATEGORIES, write_shapes
-from augmill.tasks.modalities.image_targets import augment_annotated, object_table
-from augmill.tasks.modalities.image_yolo import read_yolo, write_yolo
+from augmill.tasks.modalities.image.coco import annotation_ids, read_coco, write_coco
+from augmill.tasks.modalities.image.ops_targets import TargetRules, box_of_mask, box_of_rings, replay_targets
+from augmill.tasks.modalities.image.shapes import CATEGORIES, write_shapes
+from augmill.tasks.modalities.image.targets import augment_annotated, object_table
+from augmill.tasks.modalities.image.yolo import read_yolo, write_yolo
 from augmill.tasks.ops import policy
-from augmill.tasks.ops.targets import TargetRules, box_of_mask, box_of_rings, replay_targets
 
 POLICY = [{"name": "hflip", "p": 0.5}, {"name": "rotate", "p": 0.7, "angle": [-30, 30]},
           {"name": "random_resized_crop", "p": 0.7, "scale": [0.3, 1.0]}, {"name": "perspective", "p": 0.3},

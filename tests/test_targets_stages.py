@@ -16,13 +16,13 @@ from PIL import Image
 
 from augmill.tasks.augment import assign_variants
 from augmill.tasks.inspect_data import annotation_layout
-from augmill.tasks.modalities import image
-from augmill.tasks.modalities.image_annotated import targets_from_json, targets_to_json
-from augmill.tasks.modalities.image_annotated_checks import target_checks
-from augmill.tasks.modalities.image_coco import write_coco
-from augmill.tasks.modalities.image_masks import write_masks
-from augmill.tasks.modalities.image_shapes import CATEGORIES, write_shapes
-from augmill.tasks.modalities.image_yolo import write_yolo
+from augmill.tasks.modalities.image import modality as image
+from augmill.tasks.modalities.image.annotated import targets_from_json, targets_to_json
+from augmill.tasks.modalities.image.annotated_checks import target_checks
+from augmill.tasks.modalities.image.coco import write_coco
+from augmill.tasks.modalities.image.masks import write_masks
+from augmill.tasks.modalities.image.shapes import CATEGORIES, write_shapes
+from augmill.tasks.modalities.image.yolo import write_yolo
 from augmill.tasks.params import ParamsError
 from augmill.tasks.params_load import parse_params
 from augmill.tasks.validate import decide

@@ -16,9 +16,9 @@ import yaml
 
 from augmill.tasks import paths
 from augmill.tasks.augment import Shard
-from augmill.tasks.modalities import text
-from augmill.tasks.modalities.text_files import TextFileError, text_hash
-from augmill.tasks.modalities.text_measures import near_duplicate_pairs, similarity
+from augmill.tasks.modalities.text import modality as text
+from augmill.tasks.modalities.text.files import TextFileError, text_hash
+from augmill.tasks.modalities.text.measures import near_duplicate_pairs, similarity
 from augmill.tasks.ops.policy import replay
 from augmill.tasks.params import ParamsError
 from augmill.tasks.params_load import parse_params
@@ -355,7 +355,7 @@ def test_baseline_features_are_the_raw_texts(tmp_path):
 
 
 def test_review_page_highlights_edits_and_escapes_html(tmp_path):
-    from augmill.tasks.modalities.text_review import diff_segments, render_text_gallery
+    from augmill.tasks.modalities.text.review import diff_segments, render_text_gallery
 
     assert diff_segments("the big dog", "the large dog") == [("same", "the "), ("del", "big"), ("ins", "large"),
                                                               ("same", " dog")]

@@ -19,8 +19,8 @@ import numpy as np
 
 from augmill.tasks.demos.digits import plan_demo_splits
 from augmill.tasks.io import write_bytes_atomic
-from augmill.tasks.modalities.audio_io import decode, encode
-from augmill.tasks.modalities.audio_signal import Clip, conform
+from augmill.tasks.modalities.audio.io import decode, encode
+from augmill.tasks.modalities.audio.signal import Clip, conform
 from augmill.tasks.params import Params
 from augmill.tasks.seeding import rank
 

@@ -56,7 +56,7 @@ def read_real(params: Params) -> RealData:
     if params.data.modality == "image":
         codec = ImageCodec(params.synthesize.image_side, ImageCodec.mode_for(train["mode"]))
     else:
-        from augmill.tasks.modalities.tabular_rows import schema_of
+        from augmill.tasks.modalities.tabular.rows import schema_of
 
         codec = TableCodec.fit(schema_of(train, params), train)
     return RealData(raw, train, codec, sorted(train["label"].astype(str).unique().tolist()))

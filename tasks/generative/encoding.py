@@ -66,7 +66,7 @@ class ImageCodec:
 
 @dataclass(frozen=True)
 class TableCodec:
-    """Built from a TableSchema (tasks/modalities/tabular_schema.py) and the real train rows."""
+    """Built from a TableSchema (tasks/modalities/tabular/schema.py) and the real train rows."""
 
     schema: object
     mean: np.ndarray
@@ -84,7 +84,7 @@ class TableCodec:
     @classmethod
     def from_numeric_frame(cls, frame: pd.DataFrame) -> TableCodec:
         """The plain API: every column of ``frame`` is a feature (numbers, or text/bool categories)."""
-        from augmill.tasks.modalities.tabular_schema import TableSchema
+        from augmill.tasks.modalities.tabular.schema import TableSchema
 
         return cls.fit(TableSchema.infer(frame, list(frame.columns)), frame)
 

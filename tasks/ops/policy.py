@@ -82,7 +82,7 @@ def run_policy(ops: list[Operator | Preset], rng: np.random.Generator, item: Any
     operators it chooses for this sample, each recorded as itself. A mixer (MixUp,
     CutMix) takes its partner from ``draw_partner`` (tasks.ops.mixing.partner_drawer).
     ``draw_params(op, rng, item)``, if given, draws each fired operator's params in place of
-    ``op.sample`` (targets: a crop that keeps an object, tasks.ops.targets)."""
+    ``op.sample`` (targets: a crop that keeps an object, tasks.modalities.image.ops_targets)."""
     records: list[dict] = []
     item, leave = _enter(ops[0].modality, item) if ops else (item, _unchanged)
 

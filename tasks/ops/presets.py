@@ -22,8 +22,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from augmill.tasks.modalities.image.ops import image_size
 from augmill.tasks.ops.base import Operator, OperatorConfigError, Preset
-from augmill.tasks.ops.image import image_size
 from augmill.tasks.ops.registry import operators_for
 
 BINS = 31  # magnitudes 0..30, as torchvision's num_magnitude_bins

@@ -13,7 +13,7 @@ REGISTRY: dict[str, type[Operator]] = {}
 
 # modality -> enter(item) -> (the item in the form its operators work on, the function giving the
 # caller's form back). A policy enters once per sample, not once per operator: for images that is
-# one Pillow <-> numpy copy each way instead of one per operator (tasks.ops.image.to_pixels).
+# one Pillow <-> numpy copy each way instead of one per operator (tasks.modalities.image.ops.to_pixels).
 WORKING_FORMS: dict[str, Callable[[Any], tuple[Any, Callable[[Any], Any]]]] = {}
 
 
@@ -28,7 +28,7 @@ def register(cls: type[Operator]) -> type[Operator]:
 
 
 # Operators a policy takes that the one-item contract suite cannot run alone: mixers (their
-# partner: tasks.ops.mixing) and model hooks (a user's local model folder: tasks.ops.text_paraphrase).
+# partner: tasks.ops.mixing) and model hooks (a user's local model folder: tasks.modalities.text.ops_paraphrase).
 # Each has its own suite; they are built, run and replayed like the others.
 EXTRA: dict[str, type[Operator]] = {}
 
@@ -54,14 +54,20 @@ def operators_for(modality: str) -> dict[str, type[Operator]]:
 
 @functools.cache
 def _load_builtin_operators() -> None:
-    # Every module in tasks/ops registers its operators when imported (one module
-    # per modality); done lazily so that importing the policy machinery is cheap, and
-    # once: listing the package's files took ~1 ms, and a preset asks on every sample.
+    # Operators register when their module is imported: the shared ones in tasks/ops (mixing)
+    # and each modality's own, tasks/modalities/<m>/ops*.py. Done lazily so that importing the
+    # policy machinery is cheap, and once: listing the files took ~1 ms, and a preset asks on
+    # every sample.
     import importlib
     import pkgutil
 
-    from augmill.tasks import ops
+    from augmill.tasks import modalities, ops
 
-    for info in pkgutil.iter_modules(ops.__path__):
-        if info.name not in ("base", "policy", "presets", "registry"):
-            importlib.import_module(f"augmill.tasks.ops.{info.name}")
+    names = [f"augmill.tasks.ops.{info.name}" for info in pkgutil.iter_modules(ops.__path__)
+             if info.name not in ("base", "policy", "presets", "registry")]
+    for modality in modalities.MODALITIES:
+        package = importlib.import_module(f"augmill.tasks.modalities.{modality}")
+        names += [f"{package.__name__}.{info.name}" for info in pkgutil.iter_modules(package.__path__)
+                  if info.name == "ops" or info.name.startswith("ops_")]
+    for name in names:
+        importlib.import_module(name)

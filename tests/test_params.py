@@ -216,7 +216,7 @@ def test_every_modality_knob_names_the_stages_that_read_it():
 
 
 def test_a_validate_knob_changes_only_the_validate_share():
-    from augmill.tasks.modalities.audio_params import AudioParams
+    from augmill.tasks.modalities.audio.params import AudioParams
     from augmill.tasks.stage_knobs import READERS, stage_shares
 
     before = stage_shares(load_params(REPO_PARAMS, []))
@@ -236,3 +236,20 @@ def test_the_params_stage_writes_one_share_per_reading_stage(tmp_path, monkeypat
     assert sorted(p.stem for p in stage_knobs.SHARES.iterdir()) == sorted(stage_knobs.READERS) == sorted(written)
     augment = yaml.safe_load((stage_knobs.SHARES / "augment.json").read_text())
     assert augment["text"]["max_redraws"] == 3 and "min_similarity" not in augment["text"]
+
+
+@pytest.mark.e2e
+def test_a_params_file_for_one_modality_runs_under_dvc(tmp_path):
+    """examples/text.yaml copied to params.yaml has no audio or tabular section: `dvc repro` must
+    not refuse it for a missing params key, and the shares hold that file's text knobs."""
+    from tests.project import REPO, new_project, run
+
+    root = new_project(tmp_path / "project")
+    example = yaml.safe_load((REPO / "examples/text.yaml").read_text())
+    assert "audio" not in example and "tabular" not in example
+    example["text"]["max_redraws"] = 4
+    (root / "params.yaml").write_text(yaml.safe_dump(example, sort_keys=False))
+    result = run(["dvc", "repro", "params"], root, check=False)
+    assert result.returncode == 0, result.stdout[-1500:] + result.stderr[-1500:]
+    augment = yaml.safe_load((root / "data/interim/params/augment.json").read_text())
+    assert augment["text"]["max_redraws"] == 4

@@ -174,4 +174,5 @@ def test_failed_bounds_get_their_own_reason_code_and_message():
                                                           "photometric_destroyed", "near_copy",
                                                           # images with targets (data.targets)
                                                           "box_outside_image", "box_degenerate", "box_shape_mismatch",
-                                                          "object_count_mismatch", "mask_class_not_in_source"}
+                                                          "object_count_mismatch", "mask_class_not_in_source",
+                                                          "keypoint_visible_outside", "keypoint_visibility_mismatch"}

@@ -117,4 +117,5 @@ def test_same_outputs_with_three_workers(demo):
     (demo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     assert stages_run(run(["dvc", "repro", "--force", "--single-item", "augment"], demo).stdout) == {"augment"}
     assert lock_out_hashes(demo) == before
-    assert stages_run(run(["dvc", "repro", *STAGES], demo).stdout) == set()
+    # params.yaml changed, so the params stage (a file dependency on it) re-runs; its shares are the same.
+    assert stages_run(run(["dvc", "repro", *STAGES], demo).stdout) == {"params"}

@@ -278,3 +278,15 @@ def test_text_keeps_the_evaluate_models_regularisation():
     """TF-IDF text and the CNN have no choice to make: one model, evaluate's."""
     assert label_issues.regularisation_grid("tfidf", params_for()) == [None]
     assert label_issues.regularisation_grid("dense", params_for("evaluate.C=2.0")) == [2.0, 0.2, 0.02]
+
+
+def test_outlier_distances_do_not_depend_on_the_neighbour_search_chunk():
+    """The outliers' nearest neighbours are searched in chunks of NEIGHBOUR_MEMORY_MB (memory at
+    20,000 images); a 1 MB chunk (many chunks here) must find the outliers a single chunk finds."""
+    rng = np.random.default_rng(5)
+    values = np.vstack([rng.normal(size=(597, 16)), 36.0 * np.eye(16)[:3]])  # three points far apart
+    train = pd.DataFrame({"sample_id": [f"s{i:03d}" for i in range(600)], "path": "table.csv", "label": "a"})
+    single = label_issues.far_outliers(train, values, "dense", np.ones((600, 1)), ["a"], memory_mb=1024)
+    chunked = label_issues.far_outliers(train, values, "dense", np.ones((600, 1)), ["a"], memory_mb=1)
+    assert set(single["sample_id"]) >= {"s597", "s598", "s599"}
+    pd.testing.assert_frame_equal(chunked, single)

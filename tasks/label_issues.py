@@ -63,11 +63,9 @@ MIN_SKILL = 0.5
 REGULARISATION_STEPS = (1.0, 0.1, 0.01)
 
 
-def out_of_fold_probabilities(values: np.ndarray, kind: str, labels: np.ndarray, classes: list[str],
-                              params: Params, map_shared: SharedMapper = in_this_process) -> np.ndarray:
-    """P(class | sample) for every train row from a model that never saw the row (see
-    out_of_fold_choice)."""
-    return out_of_fold_choice(values, kind, labels, classes, params, map_shared)[0]
+def fold_count(labels: np.ndarray, params: Params) -> int:
+    """bias.label_check_folds, but no more than the smallest class has rows (and at least 2)."""
+    return max(2, min(params.bias.label_check_folds, int(pd.Series(labels).value_counts().min())))
 
 
 def regularisation_grid(kind: str, params: Params, steps: tuple[float, ...] = REGULARISATION_STEPS
@@ -81,16 +79,15 @@ def regularisation_grid(kind: str, params: Params, steps: tuple[float, ...] = RE
 def out_of_fold_choice(values: np.ndarray, kind: str, labels: np.ndarray, classes: list[str], params: Params,
                        map_shared: SharedMapper = in_this_process, steps: tuple[float, ...] = REGULARISATION_STEPS
                        ) -> tuple[np.ndarray, float | None]:
-    """The out-of-fold probabilities (k folds, each fitted where ``map_shared`` runs it:
-    flows.executors.shared_mapper's workers or Dask; the same numbers) of the regularisation
-    with the lowest log loss against the given labels, and its C (None: evaluate's model as it is).
+    """P(class | sample) for every train row from a model that never saw the row (k folds, each
+    fitted where ``map_shared`` runs it: flows.executors.shared_mapper's workers or Dask; the same
+    numbers), at the regularisation with the lowest log loss against the given labels, and its C
+    (None: evaluate's model as it is).
     ``steps``: the multiples of evaluate.C tried ((1.0,): evaluate's model alone, as before #22's choice)."""
     from sklearn.metrics import log_loss
     from sklearn.model_selection import StratifiedKFold
 
-    smallest = int(pd.Series(labels).value_counts().min())
-    folds = max(2, min(params.bias.label_check_folds, smallest))
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True,
+    splitter = StratifiedKFold(n_splits=fold_count(labels, params), shuffle=True,
                                random_state=stream_int(params.seed, "label_issues"))
     column = {label: i for i, label in enumerate(classes)}
     split = list(splitter.split(np.zeros(len(labels)), labels))
@@ -252,7 +249,7 @@ def check(train: pd.DataFrame, params: Params, map_shared: SharedMapper = in_thi
                       + ("TF-IDF features)" if kind == "tfidf" else "standardised features)"),
              "C": params.evaluate.C if strength is None else strength,
              "C_chosen_from": [c for c in regularisation_grid(kind, params) if c is not None],
-             "folds": max(2, min(params.bias.label_check_folds, int(pd.Series(labels).value_counts().min()))),
+             "folds": fold_count(labels, params),
              "label_issues": "cleanlab.filter.find_label_issues (low_self_confidence), scores: "
                              "cleanlab.rank.get_label_quality_scores (self_confidence)",
              "outliers": "cleanlab.outlier.OutOfDistribution ("

@@ -70,7 +70,7 @@ def test_the_cnn_is_for_images_and_audio():
 def test_the_label_check_finds_flipped_labels_with_the_cnn():
     """bias asks the evaluate model for probabilities out of fold: the CNN gives them (rows sum to 1,
     their argmax is its prediction), and a flipped bar is suggested back to its side."""
-    from augmill.tasks.label_issues import label_suspects, out_of_fold_probabilities
+    from augmill.tasks.label_issues import label_suspects, out_of_fold_choice
     from augmill.tasks.params_load import load_params
 
     x, truth = _shifted_bars(80, seed=7)
@@ -78,7 +78,7 @@ def test_the_label_check_finds_flipped_labels_with_the_cnn():
     flipped = [3, 10, 25]
     given[flipped] = np.where(truth[flipped] == "left", "right", "left")
     params = load_params(REPO / "params.yaml", ["evaluate.model=cnn", "evaluate.cnn_epochs=15"])
-    probabilities = out_of_fold_probabilities(x, "dense", given, ["left", "right"], params)
+    probabilities, _ = out_of_fold_choice(x, "dense", given, ["left", "right"], params)
     assert np.allclose(probabilities.sum(axis=1), 1.0)
     model = SmallCNN(epochs=3, seed=0).fit(x, given)
     assert (model.classes_[model.predict_proba(x).argmax(axis=1)] == model.predict(x)).all()

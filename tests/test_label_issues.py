@@ -86,10 +86,10 @@ def test_folds_in_worker_processes_give_the_same_probabilities():
     from augmill.flows.executors import shared_mapper
 
     params = {workers: params_for(f"execution.workers={workers}") for workers in (1, 2)}
-    one, two = (label_issues.out_of_fold_probabilities(values, "dense", labels, sorted(CENTRES), params[workers],
-                                                       shared_mapper(params[workers].execution))
-                for workers in (1, 2))
-    assert np.array_equal(one, two)
+    (one, one_c), (two, two_c) = (label_issues.out_of_fold_choice(values, "dense", labels, sorted(CENTRES),
+                                                                  params[workers], shared_mapper(params[workers].execution))
+                                  for workers in (1, 2))
+    assert np.array_equal(one, two) and one_c == two_c
     assert np.allclose(one.sum(axis=1), 1.0)  # every row held out once, its columns in class order
 
 

@@ -416,13 +416,17 @@ def _box_area(box: Box | None) -> float:
     return 0.0 if box is None else max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1])
 
 
+def in_frame(points: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Which points (N x 2, x y) lie inside a width x height image: [0, width) x [0, height)."""
+    return (points[:, 0] >= 0) & (points[:, 0] < width) & (points[:, 1] >= 0) & (points[:, 1] < height)
+
+
 def _move_keypoints(keypoints: np.ndarray, size: tuple[int, int], move) -> np.ndarray:
     out = np.array(keypoints, dtype=np.float64)
     if not len(out):
         return out
     out[:, :2] = move(out[:, :2])
-    outside = (out[:, 0] < 0) | (out[:, 0] >= size[0]) | (out[:, 1] < 0) | (out[:, 1] >= size[1])
-    out[outside, 2] = 0  # left the image: no longer visible (the coordinates stay, for lineage)
+    out[~in_frame(out, *size), 2] = 0  # left the image: no longer visible (the coordinates stay, for lineage)
     return out
 
 

@@ -17,13 +17,9 @@ from __future__ import annotations
 import numpy as np
 
 from augmill.tasks.modalities.image.annotations import AnnotatedImage
-from augmill.tasks.modalities.image.ops_targets import TargetObject, box_of_mask, box_of_rings
+from augmill.tasks.modalities.image.ops_targets import TargetObject, box_of_mask, box_of_rings, in_frame
 
 BOX_SHAPE_TOLERANCE = 1.0  # pixels
-
-
-def _in_frame(points: np.ndarray, width: int, height: int) -> np.ndarray:
-    return (points[:, 0] >= 0) & (points[:, 0] < width) & (points[:, 1] >= 0) & (points[:, 1] < height)
 
 
 def stayed_inside(points: np.ndarray, records: list[dict], size: tuple[int, int]) -> np.ndarray:
@@ -33,12 +29,12 @@ def stayed_inside(points: np.ndarray, records: list[dict], size: tuple[int, int]
 
     operators = operators_for("image")
     points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-    inside = _in_frame(points, *size)
+    inside = in_frame(points, *size)
     for record in records:
         if OPERATOR_KINDS.get(record["name"]) == "geometric":
             cls = operators[record["name"]]
             points = cls.__new__(cls).move_points(points, size, **record["params"])
-            inside &= _in_frame(points, *size)
+            inside &= in_frame(points, *size)
     return inside
 
 
@@ -50,7 +46,7 @@ def keypoint_measurements(obj: TargetObject, source: TargetObject | None, record
         return 0, 0
     points = np.asarray(obj.keypoints, dtype=np.float64)
     visible = points[:, 2] > 0
-    outside = int((visible & ~_in_frame(points, *size)).sum())
+    outside = int((visible & ~in_frame(points, *size)).sum())
     if source is None or source.keypoints is None or len(source.keypoints) != len(points) or records is None:
         return outside, len(points)  # nothing to match them to: every one is off
     before = np.asarray(source.keypoints, dtype=np.float64)

@@ -20,6 +20,8 @@ from augmill.tasks.modalities.image.ops_targets import Box, Targets
 # A box may overhang the image by this much (pixels) from rounding in the tool that wrote it;
 # it is clipped. Further out it is quarantined as box_outside_image.
 EDGE_TOLERANCE = 0.5
+# The image files the folders of YOLO, VOC and mask datasets are listed by (COCO names its files).
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
 
 class AnnotationFileError(ValueError):

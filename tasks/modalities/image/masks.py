@@ -20,10 +20,15 @@ from PIL import Image
 
 from augmill.tasks.imaging import encode_image
 from augmill.tasks.io import write_bytes_atomic
-from augmill.tasks.modalities.image.annotations import AnnotatedImage, AnnotatedSet, AnnotationFileError, Problem
+from augmill.tasks.modalities.image.annotations import (
+    IMAGE_SUFFIXES,
+    AnnotatedImage,
+    AnnotatedSet,
+    AnnotationFileError,
+    Problem,
+)
 from augmill.tasks.modalities.image.ops_targets import TargetObject, Targets, box_of_mask
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 BACKGROUND_ID = 0
 CLASSES_FILE = "classes.txt"
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from PIL import Image
 
 from augmill.tasks.modalities.image.annotations import (
+    IMAGE_SUFFIXES,
     AnnotatedImage,
     AnnotatedSet,
     Problem,
@@ -21,8 +22,6 @@ from augmill.tasks.modalities.image.annotations import (
     clip_box,
 )
 from augmill.tasks.modalities.image.ops_targets import TargetObject, Targets
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
 
 def read_voc(annotation_dir: Path, image_dir: Path, categories: list[str]) -> AnnotatedSet:

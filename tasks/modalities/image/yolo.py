@@ -16,6 +16,7 @@ import yaml
 from PIL import Image
 
 from augmill.tasks.modalities.image.annotations import (
+    IMAGE_SUFFIXES,
     AnnotatedImage,
     AnnotatedSet,
     AnnotationFileError,
@@ -25,7 +26,6 @@ from augmill.tasks.modalities.image.annotations import (
 )
 from augmill.tasks.modalities.image.ops_targets import TargetObject, Targets
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 DECIMALS = 6  # as Ultralytics writes: a millionth of the side, well under a pixel
 
 

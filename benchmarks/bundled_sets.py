@@ -9,7 +9,12 @@ downloads), shared by the benchmarks that need a set other than the demos.
   language: English (`fortunes`, BSD), German (`fortunes-de`, GPL-2+), Italian
   (`fortunes-it`, public domain), Spanish (`fortunes-es`, public domain) and Brazilian
   Portuguese (`fortunes-br`, GPL-2+); 300 per language, drawn with a fixed seed
-  (`apt-get install fortunes fortunes-de fortunes-it fortunes-es fortunes-br`).
+  (`apt-get install fortunes fortunes-de fortunes-it fortunes-es fortunes-br`);
+- glyphs (in the spirit of notMNIST): the letters A to J, upper and lower case, in each of the 22
+  text fonts shipped inside the matplotlib wheel (DejaVu Sans, Sans Mono and Serif in their
+  weights and slants, STIX General in four, Computer Modern roman, bold, italic, math italic,
+  sans and typewriter; the symbol fonts left out), white on black, fitted into 24x24 and centred
+  in 32x32 greyscale; 440 images, 44 per letter; the label is the letter.
 """
 
 from __future__ import annotations
@@ -70,6 +75,38 @@ def make_tiles(folder: Path) -> pd.DataFrame:
             relative = f"{name}/{name}_{x}_{y}.png"
             image.crop((x, y, x + SIDE, y + SIDE)).save(folder / relative)
             rows.append({"path": relative, "label": name})
+    return pd.DataFrame(rows)
+
+
+GLYPH_LETTERS = "ABCDEFGHIJ"
+GLYPH_FONTS = ("DejaVuSans", "DejaVuSans-Bold", "DejaVuSans-Oblique", "DejaVuSans-BoldOblique", "DejaVuSansMono",
+               "DejaVuSansMono-Bold", "DejaVuSansMono-Oblique", "DejaVuSansMono-BoldOblique", "DejaVuSerif",
+               "DejaVuSerif-Bold", "DejaVuSerif-Italic", "DejaVuSerif-BoldItalic", "STIXGeneral", "STIXGeneralBol",
+               "STIXGeneralItalic", "STIXGeneralBolIta", "cmr10", "cmb10", "cmti10", "cmmi10", "cmss10", "cmtt10")
+
+
+def make_glyphs(folder: Path) -> pd.DataFrame:
+    """Write ``folder/<letter>/<font>_<letter or letter_lower>.png``; one row per glyph: path (relative), label."""
+    import matplotlib
+    from PIL import ImageFont
+
+    fonts = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+    rows = []
+    for font_name in GLYPH_FONTS:
+        font = ImageFont.truetype(str(fonts / f"{font_name}.ttf"), 96)
+        for letter in GLYPH_LETTERS:
+            for glyph, suffix in ((letter, letter), (letter.lower(), f"{letter}_lower")):
+                mask = font.getmask(glyph)
+                ink = Image.frombytes("L", mask.size, bytes(mask))
+                ink = ink.crop(ink.getbbox())
+                scale = 24 / max(ink.size)
+                ink = ink.resize((max(1, round(ink.width * scale)), max(1, round(ink.height * scale))), Image.Resampling.LANCZOS)
+                canvas = Image.new("L", (SIDE, SIDE), 0)
+                canvas.paste(ink, ((SIDE - ink.width) // 2, (SIDE - ink.height) // 2))
+                relative = f"{letter}/{font_name}_{suffix}.png"
+                (folder / letter).mkdir(parents=True, exist_ok=True)
+                canvas.save(folder / relative)
+                rows.append({"path": relative, "label": letter})
     return pd.DataFrame(rows)
 
 

@@ -19,6 +19,7 @@ and the drop is returned (the policy runner records it in the lineage).
 from __future__ import annotations
 
 import functools
+import itertools
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -203,44 +204,67 @@ def _transform_affine_run(targets: Targets, steps: list[tuple[str, dict[str, Any
                           rules: TargetRules) -> tuple[Targets, list[Drop]]:
     """The targets after a run of affine operators, as one warp: outlines (polygons, else box
     corners) moved as points and clipped to every frame of the run; masks warped once over their
-    box; keypoints step by step (a point outside any intermediate frame goes invisible)."""
+    box; keypoints step by step (a point outside any intermediate frame goes invisible).
+
+    The hot path of targets (#19): every vertex of every object is moved and tested in a handful
+    of numpy calls, and an object with a mask costs its mask's OpenCV calls and little Python."""
     size = (targets.width, targets.height)
-    warp = warp_of(steps, size)
-    outlines = [obj.polygon or (box_ring(obj.box),) for obj in targets.objects]
-    rings = [np.asarray(ring, dtype=np.float64).reshape(-1, 2) for outline in outlines for ring in outline]
-    # Every vertex of every object moved and tested in one go; only rings that leave get clipped.
-    if rings:
-        moved_all = move(warp.forward, np.concatenate(rings) if len(rings) > 1 else rings[0])
-        covered_all = warp.covered(moved_all) if warp.bounds else None
     width, height = size
-    kept, drops, start = [], [], 0
-    for obj, outline in zip(targets.objects, outlines, strict=True):
-        moved_rings, clipped = [], []
-        for source_ring in outline:
-            end = start + len(source_ring)
-            ring = moved_all[start:end]
-            if covered_all is not None:
-                whole = bool(covered_all[start:end].all())
-            else:  # the output frame alone: its extremes say it (two numpy calls, not seven)
-                (low_x, low_y), (high_x, high_y) = ring.min(axis=0).tolist(), ring.max(axis=0).tolist()
-                whole = low_x >= 0 and low_y >= 0 and high_x <= width and high_y <= height
-            start = end
-            moved_rings.append(ring)
-            if whole:
-                if len(ring) >= 3:  # as clipping keeps only rings that still enclose something
-                    clipped.append(ring)
-            else:
-                ring = clip_ring(clip_to_bounds(ring, warp.bounds), *size)
-                if len(ring) >= 3:
-                    clipped.append(ring)
-        moved = _judge_affine(obj, warp, tuple(moved_rings), tuple(clipped), steps, size)
-        reason = _drop_reason(moved, rules)
-        if reason:
-            drops.append(Drop(obj.object_id, reason, moved.visibility, moved.area))
-        else:
-            kept.append(moved.obj)
+    warp = warp_of(steps, size)
+    objects = targets.objects
     semantic = None if targets.semantic is None else warp_label_mask(targets.semantic, warp, targets.mask_fill)
+    if not objects:
+        return replace(targets, semantic=semantic), []
+    outlines = [obj.polygon or (box_ring(obj.box),) for obj in objects]
+    rings = [ring if type(ring) is np.ndarray and ring.dtype == np.float64 and ring.shape[1:] == (2,)
+             else np.asarray(ring, dtype=np.float64).reshape(-1, 2) for outline in outlines for ring in outline]
+    ends = list(itertools.accumulate(len(ring) for ring in rings))
+    starts = [0, *ends[:-1]]
+    moved_all = move(warp.forward, np.concatenate(rings) if len(rings) > 1 else rings[0])
+    whole = _rings_inside(moved_all, starts, ends, warp)
+    kept, drops, first = [], [], 0
+    for obj, outline in zip(objects, outlines, strict=True):
+        moved_rings, clipped = [], []
+        for k in range(first, first + len(outline)):
+            ring = moved_all[starts[k]:ends[k]]
+            moved_rings.append(ring)
+            if not whole[k]:
+                ring = clip_ring(clip_to_bounds(ring, warp.bounds), width, height)
+            if len(ring) >= 3:  # as clipping keeps only rings that still enclose something
+                clipped.append(ring)
+        first += len(outline)
+        if obj.mask is None or obj.keypoints is not None or type(obj) is not TargetObject:
+            moved = _judge_affine(obj, warp, tuple(moved_rings), tuple(clipped), steps, size)
+            new, visibility, area = moved.obj, moved.visibility, moved.area
+        else:  # _judge_affine's mask branch, inline: the common case
+            mask, box, count, source_count = warp_instance_mask(obj.mask, warp, hint=obj.box)
+            area = float(count)
+            # The mask's area before cutting is its source area times the warp's area scale.
+            expected = source_count * warp.area_scale
+            visibility = (min(1.0, area / expected) if expected > 0 else 0.0) * obj.visibility
+            new = TargetObject(obj.object_id, obj.category, box or (0.0, 0.0, 0.0, 0.0),
+                               tuple(clipped) if obj.polygon else (), mask, None, obj.iscrowd, visibility)
+        reason = ("outside" if _box_area(new.box) <= 0 else "min_visibility" if visibility < rules.min_visibility
+                  else "min_area" if area < rules.min_area else None)  # _drop_reason's order
+        if reason:
+            drops.append(Drop(obj.object_id, reason, visibility, area))
+        else:
+            kept.append(new)
     return replace(targets, objects=tuple(kept), semantic=semantic), drops
+
+
+def _rings_inside(points: np.ndarray, starts: list[int], ends: list[int], warp: Warp) -> list[bool]:
+    """Whether each ring (``points[start:end]``) lies wholly inside the output frame and every
+    intermediate one: the frames' tests over all the points at once, reduced ring by ring."""
+    if not all(end > start for start, end in zip(starts, ends, strict=True)):  # an empty ring: nothing to cut
+        return [end == start or _rings_inside(points[start:end], [0], [end - start], warp)[0]
+                for start, end in zip(starts, ends, strict=True)]
+    if warp.bounds:
+        return np.logical_and.reduceat(warp.covered(points), starts).tolist()
+    width, height = warp.size
+    # The output frame alone: each ring's extremes say it.
+    low, high = np.minimum.reduceat(points, starts), np.maximum.reduceat(points, starts)
+    return ((low[:, 0] >= 0) & (low[:, 1] >= 0) & (high[:, 0] <= width) & (high[:, 1] <= height)).tolist()
 
 
 def _judge_affine(obj: TargetObject, warp: Warp, moved_outline: tuple[Ring, ...], clipped: tuple[Ring, ...],

@@ -253,6 +253,29 @@ def test_clip_ring_keeps_the_part_inside_the_frame():
     assert len(clip_ring(square + 20, 10, 10)) == 0
 
 
+@settings(max_examples=300, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), count=st.integers(1, 30), width=st.integers(1, 120), height=st.integers(1, 120))
+def test_clip_ring_in_python_floats_is_the_vectorised_pass_bit_for_bit(seed, count, width, height):
+    """clip_ring loops over vertices in Python floats (faster on outlines of tens of vertices); the
+    vectorised pass it replaced, _clip_by_line, gives the very same bytes, on the frame's edges too."""
+    from augmill.tasks.modalities.image.ops_targets import _clip_by_line
+
+    rng = np.random.default_rng(seed)
+    points = rng.uniform(-60, 180, (count, 2))
+    if seed % 3 == 0:  # vertices on the frame and on whole pixels
+        points = np.round(points)
+        points[rng.integers(count)] = [0.0, float(height)]
+    vectorised = points
+    (low_x, low_y), (high_x, high_y) = points.min(axis=0), points.max(axis=0)
+    for axis, limit, keep_below, out in ((0, 0.0, False, low_x < 0), (0, width, True, high_x > width),
+                                         (1, 0.0, False, low_y < 0), (1, height, True, high_y > height)):
+        if out and len(vectorised):  # the sides the ring crosses, as clip_ring has always chosen them
+            vectorised = _clip_by_line(vectorised, axis, float(limit), keep_below)
+    clipped = clip_ring(points, width, height)
+    assert clipped.dtype == np.float64 and clipped.shape == vectorised.shape
+    assert clipped.tobytes() == vectorised.tobytes()
+
+
 def test_visibility_is_of_the_source_object_across_ops():
     """Two crops each keeping half of an object leave a quarter of it: dropped below 0.3, not at 0.5 each."""
     targets = Targets(100, 100, (TargetObject("o", 1, (40.0, 0.0, 60.0, 100.0)),))

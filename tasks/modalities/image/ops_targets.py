@@ -250,6 +250,8 @@ def _transform_affine_run(targets: Targets, steps: list[tuple[str, dict[str, Any
             drops.append(Drop(obj.object_id, reason, visibility, area))
         else:
             kept.append(new)
+    if type(targets) is Targets:  # as replace() makes it, at half the cost
+        return Targets(width, height, tuple(kept), semantic, targets.mask_fill), drops
     return replace(targets, objects=tuple(kept), semantic=semantic), drops
 
 
@@ -261,10 +263,10 @@ def _rings_inside(points: np.ndarray, starts: list[int], ends: list[int], warp: 
                 for start, end in zip(starts, ends, strict=True)]
     if warp.bounds:
         return np.logical_and.reduceat(warp.covered(points), starts).tolist()
-    width, height = warp.size
-    # The output frame alone: each ring's extremes say it.
-    low, high = np.minimum.reduceat(points, starts), np.maximum.reduceat(points, starts)
-    return ((low[:, 0] >= 0) & (low[:, 1] >= 0) & (high[:, 0] <= width) & (high[:, 1] <= height)).tolist()
+    # The output frame alone: a point is inside when min(x, y, width - x, height - y) >= 0 (a
+    # difference of floats has the sign of the exact one; a NaN anywhere leaves the ring to clipping).
+    margin = np.minimum(points, warp.size - points).min(axis=1)
+    return (np.minimum.reduceat(margin, starts) >= 0).tolist()
 
 
 def _judge_affine(obj: TargetObject, warp: Warp, moved_outline: tuple[Ring, ...], clipped: tuple[Ring, ...],
@@ -364,17 +366,45 @@ def clip_ring(ring: Ring, width: float, height: float) -> Ring:
     if not len(points):
         return points
     (low_x, low_y), (high_x, high_y) = points.min(axis=0).tolist(), points.max(axis=0).tolist()
-    # Only the sides the ring crosses (each pass costs a dozen numpy calls).
+    # Only the sides the ring crosses, in Python floats: an outline has tens of vertices, where a
+    # pass of a dozen numpy calls costs more than a loop over them (the same operations, so the
+    # same bits: tests compare it with the vectorised pass, _clip_by_line).
+    vertices = None
     for axis, limit, keep_below, out in ((0, 0.0, False, low_x < 0), (0, width, True, high_x > width),
                                          (1, 0.0, False, low_y < 0), (1, height, True, high_y > height)):
-        if out and len(points):
-            points = _clip_by_line(points, axis, float(limit), keep_below)
-    return points
+        if out:
+            vertices = _clip_vertices(points.tolist() if vertices is None else vertices, axis, float(limit), keep_below)
+            if not vertices:
+                break
+    return points if vertices is None else np.array(vertices, dtype=np.float64).reshape(-1, 2)
+
+
+def _clip_vertices(vertices: list[list[float]], axis: int, limit: float, keep_below: bool) -> list[list[float]]:
+    """One Sutherland-Hodgman pass over [x, y] vertices: for each vertex, the crossing of the edge
+    that reaches it (when that edge crosses the line), then the vertex itself (when it is on the kept side)."""
+    out = []
+    previous_x, previous_y = vertices[-1]
+    value = vertices[-1][axis]
+    previous_inside = value <= limit if keep_below else value >= limit
+    for vertex in vertices:
+        x, y = vertex
+        value = vertex[axis]
+        inside = value <= limit if keep_below else value >= limit
+        if inside is not previous_inside:  # a crossing edge: its ends differ along the axis, no division by zero
+            if axis == 0:
+                out.append([limit, previous_y + (limit - previous_x) / (x - previous_x) * (y - previous_y)])
+            else:
+                out.append([previous_x + (limit - previous_y) / (y - previous_y) * (x - previous_x), limit])
+        if inside:
+            out.append(vertex)
+        previous_x, previous_y, previous_inside = x, y, inside
+    return out
 
 
 def _clip_by_line(points: np.ndarray, axis: int, limit: float, keep_below: bool) -> np.ndarray:
     """One Sutherland-Hodgman pass, vectorised: for each vertex, the crossing of the edge that reaches
-    it (when that edge crosses the line), then the vertex itself (when it is on the kept side)."""
+    it (when that edge crosses the line), then the vertex itself (when it is on the kept side).
+    What ``_clip_vertices`` computes, bit for bit (a test checks it)."""
     inside = points[:, axis] <= limit if keep_below else points[:, axis] >= limit
     if inside.all():
         return points

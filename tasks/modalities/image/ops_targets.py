@@ -218,10 +218,15 @@ def _transform_affine_run(targets: Targets, steps: list[tuple[str, dict[str, Any
     outlines = [obj.polygon or (box_ring(obj.box),) for obj in objects]
     rings = [ring if type(ring) is np.ndarray and ring.dtype == np.float64 and ring.shape[1:] == (2,)
              else np.asarray(ring, dtype=np.float64).reshape(-1, 2) for outline in outlines for ring in outline]
-    ends = list(itertools.accumulate(len(ring) for ring in rings))
+    lengths = [len(ring) for ring in rings]
+    ends = list(itertools.accumulate(lengths))
     starts = [0, *ends[:-1]]
     moved_all = move(warp.forward, np.concatenate(rings) if len(rings) > 1 else rings[0])
-    whole = _rings_inside(moved_all, starts, ends, warp)
+    if 0 in lengths:  # an empty ring: nothing in it to cut (reduceat would read its neighbour)
+        whole = [not length or _rings_inside(moved_all[start:end], [0], warp)[0]
+                 for start, end, length in zip(starts, ends, lengths, strict=True)]
+    else:
+        whole = _rings_inside(moved_all, starts, warp)
     kept, drops, first = [], [], 0
     for obj, outline in zip(objects, outlines, strict=True):
         moved_rings, clipped = [], []
@@ -255,12 +260,9 @@ def _transform_affine_run(targets: Targets, steps: list[tuple[str, dict[str, Any
     return replace(targets, objects=tuple(kept), semantic=semantic), drops
 
 
-def _rings_inside(points: np.ndarray, starts: list[int], ends: list[int], warp: Warp) -> list[bool]:
-    """Whether each ring (``points[start:end]``) lies wholly inside the output frame and every
-    intermediate one: the frames' tests over all the points at once, reduced ring by ring."""
-    if not all(end > start for start, end in zip(starts, ends, strict=True)):  # an empty ring: nothing to cut
-        return [end == start or _rings_inside(points[start:end], [0], [end - start], warp)[0]
-                for start, end in zip(starts, ends, strict=True)]
+def _rings_inside(points: np.ndarray, starts: list[int], warp: Warp) -> list[bool]:
+    """Whether each ring (``points[start:next start]``, none empty) lies wholly inside the output
+    frame and every intermediate one: the frames' tests over all the points at once, reduced ring by ring."""
     if warp.bounds:
         return np.logical_and.reduceat(warp.covered(points), starts).tolist()
     # The output frame alone: a point is inside when min(x, y, width - x, height - y) >= 0 (a

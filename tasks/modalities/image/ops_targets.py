@@ -31,7 +31,6 @@ from augmill.tasks.modalities.image.ops_target_warp import (
     AFFINE_MAPS,
     Warp,
     clip_to_bounds,
-    move,
     warp_instance_mask,
     warp_label_mask,
     warp_of,
@@ -218,15 +217,15 @@ def _transform_affine_run(targets: Targets, steps: list[tuple[str, dict[str, Any
     outlines = [obj.polygon or (box_ring(obj.box),) for obj in objects]
     rings = [ring if type(ring) is np.ndarray and ring.dtype == np.float64 and ring.shape[1:] == (2,)
              else np.asarray(ring, dtype=np.float64).reshape(-1, 2) for outline in outlines for ring in outline]
-    lengths = [len(ring) for ring in rings]
-    ends = list(itertools.accumulate(lengths))
+    ends = list(itertools.accumulate(len(ring) for ring in rings))
     starts = [0, *ends[:-1]]
-    moved_all = move(warp.forward, np.concatenate(rings) if len(rings) > 1 else rings[0])
-    if 0 in lengths:  # an empty ring: nothing in it to cut (reduceat would read its neighbour)
-        whole = [not length or _rings_inside(moved_all[start:end], [0], warp)[0]
-                 for start, end, length in zip(starts, ends, lengths, strict=True)]
-    else:
-        whole = _rings_inside(moved_all, starts, warp)
+    # Every vertex moved as ops_target_warp.move moves it (the same float operations, so the same
+    # bits), in Python floats: cheaper than numpy's calls on an image's few tens of vertices.
+    a, b, c, d, e, f = warp.forward
+    vertices = [[x * a + (y * b + c), x * d + (y * e + f)]
+                for x, y in (np.concatenate(rings) if len(rings) > 1 else rings[0]).tolist()]
+    moved_all = np.array(vertices, dtype=np.float64).reshape(-1, 2)
+    whole = _rings_inside(vertices, starts, ends, warp)
     kept, drops, first = [], [], 0
     for obj, outline in zip(objects, outlines, strict=True):
         moved_rings, clipped = [], []
@@ -260,15 +259,25 @@ def _transform_affine_run(targets: Targets, steps: list[tuple[str, dict[str, Any
     return replace(targets, objects=tuple(kept), semantic=semantic), drops
 
 
-def _rings_inside(points: np.ndarray, starts: list[int], warp: Warp) -> list[bool]:
-    """Whether each ring (``points[start:next start]``, none empty) lies wholly inside the output
-    frame and every intermediate one: the frames' tests over all the points at once, reduced ring by ring."""
-    if warp.bounds:
-        return np.logical_and.reduceat(warp.covered(points), starts).tolist()
-    # The output frame alone: a point is inside when min(x, y, width - x, height - y) >= 0 (a
-    # difference of floats has the sign of the exact one; a NaN anywhere leaves the ring to clipping).
-    margin = np.minimum(points, warp.size - points).min(axis=1)
-    return (np.minimum.reduceat(margin, starts) >= 0).tolist()
+def _rings_inside(vertices: list[list[float]], starts: list[int], ends: list[int], warp: Warp) -> list[bool]:
+    """Whether each ring (``vertices[start:end]``, [x, y] each) lies wholly inside the output frame and every
+    intermediate one (``Warp.covered``'s tests, in Python floats: on an image's few tens of
+    vertices that beats numpy's per-call cost, which doubles when the image work has just run
+    through the caches). A NaN is never inside; an empty ring is (there is nothing in it to cut)."""
+    width, height = warp.size
+    bounds = warp.bounds
+    whole = []
+    for start, end in zip(starts, ends, strict=True):
+        inside = True
+        for x, y in vertices[start:end]:
+            if not (0 <= x <= width and 0 <= y <= height):
+                inside = False
+                break
+            if bounds and not all(0 <= a * x + (b * y + c) <= limit for a, b, c, limit in bounds):
+                inside = False
+                break
+        whole.append(inside)
+    return whole
 
 
 def _judge_affine(obj: TargetObject, warp: Warp, moved_outline: tuple[Ring, ...], clipped: tuple[Ring, ...],

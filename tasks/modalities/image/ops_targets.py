@@ -205,8 +205,8 @@ def _transform_affine_run(targets: Targets, steps: list[tuple[str, dict[str, Any
     corners) moved as points and clipped to every frame of the run; masks warped once over their
     box; keypoints step by step (a point outside any intermediate frame goes invisible).
 
-    The hot path of targets (#19): every vertex of every object is moved and tested in a handful
-    of numpy calls, and an object with a mask costs its mask's OpenCV calls and little Python."""
+    The hot path of targets (#19): every vertex of every object is moved and tested in one pass
+    in Python floats, and an object with a mask costs its mask's OpenCV calls and little Python."""
     size = (targets.width, targets.height)
     width, height = size
     warp = warp_of(steps, size)

@@ -49,6 +49,9 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=300)
     parser.add_argument("--side", type=int, default=256)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--breakdown", action="store_true",
+                        help="also time the targets alone (replayed from the recorded ops, no image work): "
+                             "with masks, without masks (outlines and boxes only), without objects")
     args = parser.parse_args()
     items = dataset(args.n, args.side)
     ops = build_policy(POLICY, "image")
@@ -90,6 +93,34 @@ def main() -> None:
     for name, seconds in results.items():
         if name.startswith("albumentations"):
             print(f"  augmill with targets / {name.split(',')[0]}: {seconds / results['augmill, image + masks + boxes']:.2f}x")
+    if args.breakdown:
+        breakdown(items, ops, args.rounds)
+
+
+def breakdown(items: list, ops: list, rounds: int) -> None:
+    """The targets' own cost per image, apart from the pixels: replay_targets on each image's recorded
+    ops, with every object whole, without masks, and without objects (the runs' maps alone). In
+    the benchmark proper they cost more: they run between image operators that have just been
+    through the caches."""
+    from dataclasses import replace
+
+    from augmill.tasks.modalities.image.ops_targets import replay_targets
+
+    records = [run_policy(ops, np.random.default_rng(k), image)[1] for k, (image, _) in enumerate(items)]
+    variants = {"masks + polygons + boxes": [t for _, t in items],
+                "polygons + boxes (no masks)": [replace(t, objects=tuple(replace(o, mask=None) for o in t.objects))
+                                                for _, t in items],
+                "no objects": [replace(t, objects=()) for _, t in items]}
+
+    def replay_all(targets: list) -> None:
+        for t, r in zip(targets, records, strict=True):
+            replay_targets(t, r, TargetRules())  # not kept: each image's masks freed, as in the benchmark proper
+
+    works = {name: (lambda targets=targets: replay_all(targets)) for name, targets in variants.items()}
+    best = best_of_alternating(rounds, works)
+    print(f"  targets alone (replay_targets on the recorded ops), best of {rounds}, load average {os.getloadavg()[0]:.2f}:")
+    for name, seconds in best.items():
+        print(f"    {name:48s} {seconds / len(items) * 1e6:8.1f} us per image")
 
 
 if __name__ == "__main__":

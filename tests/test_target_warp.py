@@ -146,6 +146,32 @@ def test_replay_over_runs_keeps_every_target_invariant(seed, width, height):
     assert drops_again == drops and [o.box for o in again.objects] == [o.box for o in moved.objects]
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), count=st.integers(1, 4), width=st.integers(24, 72), height=st.integers(24, 72))
+def test_a_runs_polygons_are_move_then_clip_bit_for_bit(seed, count, width, height):
+    """The run moves and tests vertices in Python floats (#19: cheaper than numpy on tens of
+    vertices); its polygons are still exactly ``move`` by the composed map, clipped to every frame."""
+    from augmill.tasks.modalities.image.ops_target_warp import clip_to_bounds
+
+    steps = random_steps(seed, (width, height), count)
+    warp = warp_of(steps, (width, height))
+    source = random_targets(seed, width, height)
+    moved, _ = replay_targets(source, [{"name": name, "params": params} for name, params in steps], TargetRules(0.0, 0.0))
+    kept = {obj.object_id: obj for obj in moved.objects}
+    for obj in source.objects:
+        if obj.object_id not in kept or not obj.polygon:
+            continue
+        expected = []
+        for ring in obj.polygon:
+            points = move(warp.forward, np.asarray(ring, dtype=np.float64))
+            inside = warp.covered(points).all()
+            points = points if inside else clip_ring(clip_to_bounds(points, warp.bounds), width, height)
+            if len(points) >= 3:
+                expected.append(points)
+        got = kept[obj.object_id].polygon
+        assert [ring.tobytes() for ring in got] == [ring.tobytes() for ring in expected]
+
+
 def test_a_drop_is_recorded_on_the_last_operator_of_its_run():
     targets = Targets(100, 100, (TargetObject("corner", 1, (0.0, 0.0, 10.0, 10.0)),
                                  TargetObject("centre", 1, (45.0, 45.0, 55.0, 55.0))))

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -171,8 +171,7 @@ def clip_to_bounds(ring: np.ndarray, bounds: tuple[Bound, ...]) -> np.ndarray:
     return points
 
 
-@dataclass(frozen=True)
-class WarpedMask:
+class WarpedMask(NamedTuple):  # a tuple, not a dataclass: made once per object per run, on the hot path (#19)
     mask: np.ndarray  # H x W uint8 0/1
     box: tuple[float, float, float, float] | None  # pixel-edge bounding box, None when empty
     count: int  # its pixels
@@ -183,20 +182,37 @@ def warp_instance_mask(mask: np.ndarray, warp: Warp, hint: tuple[float, float, f
                        ) -> WarpedMask:
     """A 0/1 instance mask through ``warp`` (see the module's docstring), warped over its own box only.
     ``hint``, the object's box, saves scanning the whole mask for its box when it holds every pixel
-    of the mask (checked by counting: cheaper than the scan); otherwise the mask is scanned."""
+    of the mask (checked by counting: cheaper than the scan); otherwise the mask is scanned.
+
+    Eight OpenCV calls a mask and no copy: the region is warped straight into the output mask,
+    binarised and cut there in place."""
     import cv2  # here, not at the top: see tasks.modalities.image.ops.Rotate
 
     width, height = warp.size
     out = np.zeros((height, width), dtype=np.uint8)
-    mask = _as_uint8(mask)
+    if mask.dtype != np.uint8:
+        mask = _as_uint8(mask)
     source_count = cv2.countNonZero(mask)
-    if source_count == 0 or warp.area_scale == 0:  # nothing to move, or flattened onto a line: no pixel left
-        return WarpedMask(out, None, 0, source_count)
-    usable = hint is not None and math.isfinite(sum(hint))  # a NaN or an infinity anywhere makes the sum one
-    x, y, w, h = _box_within(mask, hint, source_count) if usable else cv2.boundingRect(mask)
-    source = mask[y:y + h, x:x + w]  # a view: OpenCV reads it in place
-    # Where the source box lands; one pixel more on each side for the nearest-centre rounding.
     a, b, c, d, e, f = warp.forward
+    if source_count == 0 or a * e - b * d == 0:  # nothing to move, or flattened onto a line: no pixel left
+        return WarpedMask(out, None, 0, source_count)
+    x = None
+    if hint is not None:
+        hx0, hy0, hx1, hy1 = hint
+        if math.isfinite(hx0 + hy0 + hx1 + hy1):  # a NaN or an infinity anywhere makes the sum one
+            # The mask's box looked for inside the hint grown to whole pixels (plus one), when
+            # that holds all its pixels; otherwise the whole mask is scanned.
+            mask_height, mask_width = mask.shape
+            gx0, gy0 = max(0, math.floor(hx0) - 1), max(0, math.floor(hy0) - 1)
+            gx1, gy1 = min(mask_width, math.ceil(hx1) + 1), min(mask_height, math.ceil(hy1) + 1)
+            if gx1 > gx0 and gy1 > gy0:
+                crop = mask[gy0:gy1, gx0:gx1]
+                if cv2.countNonZero(crop) == source_count:
+                    x, y, w, h = cv2.boundingRect(crop)
+                    x, y = x + gx0, y + gy0
+    if x is None:
+        x, y, w, h = cv2.boundingRect(mask)
+    # Where the source box lands; one pixel more on each side for the nearest-centre rounding.
     xs = (a * x + b * y + c, a * (x + w) + b * y + c, a * x + b * (y + h) + c, a * (x + w) + b * (y + h) + c)
     ys = (d * x + e * y + f, d * (x + w) + e * y + f, d * x + e * (y + h) + f, d * (x + w) + e * (y + h) + f)
     x0, y0 = max(0, math.floor(min(xs)) - 1), max(0, math.floor(min(ys)) - 1)
@@ -207,14 +223,15 @@ def warp_instance_mask(mask: np.ndarray, warp: Warp, hint: tuple[float, float, f
     a, b, c, d, e, f = warp.inverse
     cx, cy = x0 + 0.5, y0 + 0.5
     local = np.array([[a, b, a * cx + b * cy + c - 0.5 - x], [d, e, d * cx + e * cy + f - 0.5 - y]])
-    region = cv2.warpAffine(source, local, (x1 - x0, y1 - y0), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
-                            borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    region = out[y0:y1, x0:x1]  # a view: OpenCV writes the warp, then its 0/1, into the output in place
+    cv2.warpAffine(mask[y:y + h, x:x + w], local, (x1 - x0, y1 - y0), dst=region,
+                   flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    cv2.threshold(region, 0, 1, cv2.THRESH_BINARY, dst=region)  # 0/1 whatever nonzero value the source had
     if warp.bounds:
-        region = _cut_to_bounds(region, warp, x0, y0)
+        _cut_to_bounds(region, warp, x0, y0)
     rx, ry, rw, rh = cv2.boundingRect(region)
     if rw == 0:
         return WarpedMask(out, None, 0, source_count)
-    out[y0:y1, x0:x1] = cv2.threshold(region, 0, 1, cv2.THRESH_BINARY)[1]  # 0/1 whatever nonzero value the source had
     box = (float(x0 + rx), float(y0 + ry), float(x0 + rx + rw), float(y0 + ry + rh))
     return WarpedMask(out, box, cv2.countNonZero(region), source_count)
 
@@ -235,30 +252,15 @@ def warp_label_mask(mask: np.ndarray, warp: Warp, fill: int) -> np.ndarray:
     return out
 
 
-def _box_within(mask: np.ndarray, hint: tuple[float, float, float, float], count: int) -> tuple[int, int, int, int]:
-    """The mask's box (x, y, w, h), looked for inside ``hint`` grown to whole pixels (plus one);
-    the whole mask when the hint misses some of its ``count`` pixels."""
-    import cv2
-
-    height, width = mask.shape
-    x0, y0 = max(0, math.floor(hint[0]) - 1), max(0, math.floor(hint[1]) - 1)
-    x1, y1 = min(width, math.ceil(hint[2]) + 1), min(height, math.ceil(hint[3]) + 1)
-    if x1 > x0 and y1 > y0:
-        crop = mask[y0:y1, x0:x1]
-        if cv2.countNonZero(crop) == count:
-            x, y, w, h = cv2.boundingRect(crop)
-            return x0 + x, y0 + y, w, h
-    return cv2.boundingRect(mask)
-
-
-def _cut_to_bounds(region: np.ndarray, warp: Warp, x0: int, y0: int) -> np.ndarray:
+def _cut_to_bounds(region: np.ndarray, warp: Warp, x0: int, y0: int) -> None:
+    """Zeroes, in place, the pixels of ``region`` (placed at x0, y0) whose centre left an intermediate frame."""
     height, width = region.shape
     # The covered set is convex: when the 4 corner pixels' centres are in it, every pixel is.
     corners = ((x0 + 0.5, y0 + 0.5), (x0 + width - 0.5, y0 + 0.5), (x0 + 0.5, y0 + height - 0.5),
                (x0 + width - 0.5, y0 + height - 0.5))
     if all(0 <= a * x + b * y + c < limit for a, b, c, limit in warp.bounds for x, y in corners):
-        return region
-    return region * _covered_pixels(warp, x0, y0, width, height)
+        return
+    region &= _covered_pixels(warp, x0, y0, width, height).view(np.uint8)
 
 
 def _covered_pixels(warp: Warp, x0: int, y0: int, width: int, height: int) -> np.ndarray:

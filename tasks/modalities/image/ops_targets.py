@@ -19,6 +19,7 @@ and the drop is returned (the policy runner records it in the lineage).
 from __future__ import annotations
 
 import functools
+import itertools
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -30,7 +31,6 @@ from augmill.tasks.modalities.image.ops_target_warp import (
     AFFINE_MAPS,
     Warp,
     clip_to_bounds,
-    move,
     warp_instance_mask,
     warp_label_mask,
     warp_of,
@@ -203,44 +203,81 @@ def _transform_affine_run(targets: Targets, steps: list[tuple[str, dict[str, Any
                           rules: TargetRules) -> tuple[Targets, list[Drop]]:
     """The targets after a run of affine operators, as one warp: outlines (polygons, else box
     corners) moved as points and clipped to every frame of the run; masks warped once over their
-    box; keypoints step by step (a point outside any intermediate frame goes invisible)."""
+    box; keypoints step by step (a point outside any intermediate frame goes invisible).
+
+    The hot path of targets (#19): every vertex of every object is moved and tested in one pass
+    in Python floats, and an object with a mask costs its mask's OpenCV calls and little Python."""
     size = (targets.width, targets.height)
-    warp = warp_of(steps, size)
-    outlines = [obj.polygon or (box_ring(obj.box),) for obj in targets.objects]
-    rings = [np.asarray(ring, dtype=np.float64).reshape(-1, 2) for outline in outlines for ring in outline]
-    # Every vertex of every object moved and tested in one go; only rings that leave get clipped.
-    if rings:
-        moved_all = move(warp.forward, np.concatenate(rings) if len(rings) > 1 else rings[0])
-        covered_all = warp.covered(moved_all) if warp.bounds else None
     width, height = size
-    kept, drops, start = [], [], 0
-    for obj, outline in zip(targets.objects, outlines, strict=True):
-        moved_rings, clipped = [], []
-        for source_ring in outline:
-            end = start + len(source_ring)
-            ring = moved_all[start:end]
-            if covered_all is not None:
-                whole = bool(covered_all[start:end].all())
-            else:  # the output frame alone: its extremes say it (two numpy calls, not seven)
-                (low_x, low_y), (high_x, high_y) = ring.min(axis=0).tolist(), ring.max(axis=0).tolist()
-                whole = low_x >= 0 and low_y >= 0 and high_x <= width and high_y <= height
-            start = end
-            moved_rings.append(ring)
-            if whole:
-                if len(ring) >= 3:  # as clipping keeps only rings that still enclose something
-                    clipped.append(ring)
-            else:
-                ring = clip_ring(clip_to_bounds(ring, warp.bounds), *size)
-                if len(ring) >= 3:
-                    clipped.append(ring)
-        moved = _judge_affine(obj, warp, tuple(moved_rings), tuple(clipped), steps, size)
-        reason = _drop_reason(moved, rules)
-        if reason:
-            drops.append(Drop(obj.object_id, reason, moved.visibility, moved.area))
-        else:
-            kept.append(moved.obj)
+    warp = warp_of(steps, size)
+    objects = targets.objects
     semantic = None if targets.semantic is None else warp_label_mask(targets.semantic, warp, targets.mask_fill)
+    if not objects:
+        return replace(targets, semantic=semantic), []
+    outlines = [obj.polygon or (box_ring(obj.box),) for obj in objects]
+    rings = [ring if type(ring) is np.ndarray and ring.dtype == np.float64 and ring.shape[1:] == (2,)
+             else np.asarray(ring, dtype=np.float64).reshape(-1, 2) for outline in outlines for ring in outline]
+    ends = list(itertools.accumulate(len(ring) for ring in rings))
+    starts = [0, *ends[:-1]]
+    # Every vertex moved as ops_target_warp.move moves it (the same float operations, so the same
+    # bits), in Python floats: cheaper than numpy's calls on an image's few tens of vertices.
+    a, b, c, d, e, f = warp.forward
+    vertices = [[x * a + (y * b + c), x * d + (y * e + f)]
+                for x, y in (np.concatenate(rings) if len(rings) > 1 else rings[0]).tolist()]
+    moved_all = np.array(vertices, dtype=np.float64).reshape(-1, 2)
+    whole = _rings_inside(vertices, starts, ends, warp)
+    kept, drops, first = [], [], 0
+    for obj, outline in zip(objects, outlines, strict=True):
+        moved_rings, clipped = [], []
+        for k in range(first, first + len(outline)):
+            ring = moved_all[starts[k]:ends[k]]
+            moved_rings.append(ring)
+            if not whole[k]:
+                ring = clip_ring(clip_to_bounds(ring, warp.bounds), width, height)
+            if len(ring) >= 3:  # as clipping keeps only rings that still enclose something
+                clipped.append(ring)
+        first += len(outline)
+        if obj.mask is None or obj.keypoints is not None or type(obj) is not TargetObject:
+            moved = _judge_affine(obj, warp, tuple(moved_rings), tuple(clipped), steps, size)
+            new, visibility, area = moved.obj, moved.visibility, moved.area
+        else:  # _judge_affine's mask branch, inline: the common case
+            mask, box, count, source_count = warp_instance_mask(obj.mask, warp, hint=obj.box)
+            area = float(count)
+            # The mask's area before cutting is its source area times the warp's area scale.
+            expected = source_count * warp.area_scale
+            visibility = (min(1.0, area / expected) if expected > 0 else 0.0) * obj.visibility
+            new = TargetObject(obj.object_id, obj.category, box or (0.0, 0.0, 0.0, 0.0),
+                               tuple(clipped) if obj.polygon else (), mask, None, obj.iscrowd, visibility)
+        reason = ("outside" if _box_area(new.box) <= 0 else "min_visibility" if visibility < rules.min_visibility
+                  else "min_area" if area < rules.min_area else None)  # _drop_reason's order
+        if reason:
+            drops.append(Drop(obj.object_id, reason, visibility, area))
+        else:
+            kept.append(new)
+    if type(targets) is Targets:  # as replace() makes it, at half the cost
+        return Targets(width, height, tuple(kept), semantic, targets.mask_fill), drops
     return replace(targets, objects=tuple(kept), semantic=semantic), drops
+
+
+def _rings_inside(vertices: list[list[float]], starts: list[int], ends: list[int], warp: Warp) -> list[bool]:
+    """Whether each ring (``vertices[start:end]``, [x, y] each) lies wholly inside the output frame and every
+    intermediate one (``Warp.covered``'s tests, in Python floats: on an image's few tens of
+    vertices that beats numpy's per-call cost, which doubles when the image work has just run
+    through the caches). A NaN is never inside; an empty ring is (there is nothing in it to cut)."""
+    width, height = warp.size
+    bounds = warp.bounds
+    whole = []
+    for start, end in zip(starts, ends, strict=True):
+        inside = True
+        for x, y in vertices[start:end]:
+            if not (0 <= x <= width and 0 <= y <= height):
+                inside = False
+                break
+            if bounds and not all(0 <= a * x + (b * y + c) <= limit for a, b, c, limit in bounds):
+                inside = False
+                break
+        whole.append(inside)
+    return whole
 
 
 def _judge_affine(obj: TargetObject, warp: Warp, moved_outline: tuple[Ring, ...], clipped: tuple[Ring, ...],
@@ -340,17 +377,45 @@ def clip_ring(ring: Ring, width: float, height: float) -> Ring:
     if not len(points):
         return points
     (low_x, low_y), (high_x, high_y) = points.min(axis=0).tolist(), points.max(axis=0).tolist()
-    # Only the sides the ring crosses (each pass costs a dozen numpy calls).
+    # Only the sides the ring crosses, in Python floats: an outline has tens of vertices, where a
+    # pass of a dozen numpy calls costs more than a loop over them (the same operations, so the
+    # same bits: tests compare it with the vectorised pass, _clip_by_line).
+    vertices = None
     for axis, limit, keep_below, out in ((0, 0.0, False, low_x < 0), (0, width, True, high_x > width),
                                          (1, 0.0, False, low_y < 0), (1, height, True, high_y > height)):
-        if out and len(points):
-            points = _clip_by_line(points, axis, float(limit), keep_below)
-    return points
+        if out:
+            vertices = _clip_vertices(points.tolist() if vertices is None else vertices, axis, float(limit), keep_below)
+            if not vertices:
+                break
+    return points if vertices is None else np.array(vertices, dtype=np.float64).reshape(-1, 2)
+
+
+def _clip_vertices(vertices: list[list[float]], axis: int, limit: float, keep_below: bool) -> list[list[float]]:
+    """One Sutherland-Hodgman pass over [x, y] vertices: for each vertex, the crossing of the edge
+    that reaches it (when that edge crosses the line), then the vertex itself (when it is on the kept side)."""
+    out = []
+    previous_x, previous_y = vertices[-1]
+    value = vertices[-1][axis]
+    previous_inside = value <= limit if keep_below else value >= limit
+    for vertex in vertices:
+        x, y = vertex
+        value = vertex[axis]
+        inside = value <= limit if keep_below else value >= limit
+        if inside is not previous_inside:  # a crossing edge: its ends differ along the axis, no division by zero
+            if axis == 0:
+                out.append([limit, previous_y + (limit - previous_x) / (x - previous_x) * (y - previous_y)])
+            else:
+                out.append([previous_x + (limit - previous_y) / (y - previous_y) * (x - previous_x), limit])
+        if inside:
+            out.append(vertex)
+        previous_x, previous_y, previous_inside = x, y, inside
+    return out
 
 
 def _clip_by_line(points: np.ndarray, axis: int, limit: float, keep_below: bool) -> np.ndarray:
     """One Sutherland-Hodgman pass, vectorised: for each vertex, the crossing of the edge that reaches
-    it (when that edge crosses the line), then the vertex itself (when it is on the kept side)."""
+    it (when that edge crosses the line), then the vertex itself (when it is on the kept side).
+    What ``_clip_vertices`` computes, bit for bit (a test checks it)."""
     inside = points[:, axis] <= limit if keep_below else points[:, axis] >= limit
     if inside.all():
         return points

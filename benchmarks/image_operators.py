@@ -8,7 +8,9 @@ not per operator: that copy is in the end-to-end rows); each library in a proces
 own (see ``measure``), the median of the rounds kept. End to end: JPEG bytes decoded, the
 policy run, JPEG encoded (quality 95), augmill with Pillow as its stage does, albumentations
 with OpenCV, for augmill's RandAugment preset beside albumentations' ``SomeOf`` the same 14
-operators at the same magnitude (albumentations has no RandAugment). Run it on an idle machine.
+operators at the same magnitude (albumentations has no RandAugment); and once more with augmill's
+side decoding and encoding with OpenCV instead of Pillow (END_TO_END_OPENCV_IO: not the stage today,
+the same bytes, checked). Run it on an idle machine.
 
 Run by hand, from the project root (albumentations is not a dependency):
 
@@ -68,6 +70,10 @@ PAIRS = {
 
 RANDAUGMENT = "randaugment n=2 m=9"
 END_TO_END = "randaugment n=2 m=9, JPEG in and out"
+# augmill's side decoding and encoding with OpenCV's libjpeg-turbo instead of Pillow's: not what the augment stage
+# does today (tasks/imaging.py's load_image and encode_image use Pillow), but the same bytes on these images (the
+# side checks it); albumentations' side is its END_TO_END row again.
+END_TO_END_OPENCV_IO = "randaugment n=2 m=9, JPEG in and out, augmill with OpenCV's codec"
 STANDARD = "standard policy, JPEG in and out"
 
 
@@ -151,7 +157,8 @@ def measure(side: str, count: int, rounds: int) -> dict[str, float]:
             out = cv2.cvtColor(transform(image=array)["image"], cv2.COLOR_RGB2BGR)
             return cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
 
-        whole = {END_TO_END: randaugment, STANDARD: standard}
+        whole = {END_TO_END: (end_to_end, randaugment), END_TO_END_OPENCV_IO: (end_to_end, randaugment),
+                 STANDARD: (end_to_end, standard)}
     else:
         from augmill.tasks.imaging import keep_freed_memory
 
@@ -163,17 +170,27 @@ def measure(side: str, count: int, rounds: int) -> dict[str, float]:
         preset, rng = policy.build_policy({"preset": "randaugment", "n": 2, "m": 9}, "image"), np.random.default_rng(2)
         timed[RANDAUGMENT] = lambda array: policy.run_policy(preset, rng, array)
 
-        def end_to_end(data: bytes, ops) -> bytes:  # as the augment stage: Pillow decodes, the policy, Pillow encodes
+        def end_to_end(data: bytes, ops, draws=rng) -> bytes:  # as the augment stage: Pillow decodes, the policy, Pillow encodes
             with Image.open(io.BytesIO(data)) as image:
-                out, _ = policy.run_policy(ops, rng, image.convert("RGB"))
+                out, _ = policy.run_policy(ops, draws, image.convert("RGB"))
             buffer = io.BytesIO()
             out.save(buffer, "JPEG", quality=95)
             return buffer.getvalue()
 
-        whole = {END_TO_END: preset, STANDARD: policy.build_policy(POLICY, "image")}
+        def end_to_end_opencv(data: bytes, ops, draws=rng) -> bytes:  # OpenCV decodes to RGB, the policy, OpenCV encodes
+            pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR_RGB)
+            out, _ = policy.run_policy(ops, draws, pixels)
+            return cv2.imencode(".jpg", cv2.cvtColor(out, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
+
+        for seed, data in enumerate(encoded[:20]):  # the row stands for the stage only while the codecs agree
+            pillow = end_to_end(data, preset, np.random.default_rng(seed))
+            if end_to_end_opencv(data, preset, np.random.default_rng(seed)) != pillow:
+                raise SystemExit("Pillow's and OpenCV's JPEG codecs gave other bytes: the OpenCV row would not be the stage")
+        whole = {END_TO_END: (end_to_end, preset), END_TO_END_OPENCV_IO: (end_to_end_opencv, preset),
+                 STANDARD: (end_to_end, policy.build_policy(POLICY, "image"))}
     figures = {name: min(per_image_ms(run, arrays) for _ in range(rounds)) for name, run in timed.items()}
-    for name, transform in whole.items():
-        figures[name] = min(per_image_ms(lambda data, t=transform: end_to_end(data, t), encoded) for _ in range(rounds))
+    for name, (run, transform) in whole.items():
+        figures[name] = min(per_image_ms(lambda data, r=run, t=transform: r(data, t), encoded) for _ in range(rounds))
     return figures
 
 
@@ -210,7 +227,7 @@ def main() -> None:
     for name in PAIRS:
         ours, theirs = sides["augmill"][name], sides["albumentations"][name]
         print(f"| {name} | {ours:.3f} | {theirs:.3f} | {theirs / ours:.2f}x |")
-    for name in (RANDAUGMENT, END_TO_END, STANDARD):
+    for name in (RANDAUGMENT, END_TO_END, END_TO_END_OPENCV_IO, STANDARD):
         ours, theirs = sides["augmill"][name], sides["albumentations"][name]
         print(f"| {name} | {ours:.3f} | {theirs:.3f} | {theirs / ours:.2f}x |")
     print("\nRandAugment: augmill's preset beside albumentations' SomeOf(n=2, replace=True) of the same 14 operators "

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from augmill.tasks.modalities.image.ops_geometric import homography
+from augmill.tasks.modalities.image.ops_geometric import _outer_sum, homography
 from augmill.tasks.modalities.image.ops_photometric import line_offsets
 from augmill.tasks.ops import policy
 from augmill.tasks.ops.base import OperatorConfigError
@@ -89,6 +89,19 @@ def test_perspective_pulls_the_corners_in_and_fills_the_border():
     white = Image.new("L", (40, 40), 255)
     out = pixels(apply_op("perspective", white, corners=[[8, 8], [-8, 8], [-8, -8], [8, -8]], fill=0))
     assert out[0, 0] == 0 and out[20, 20] == 255 and (out[12:28, 12:28] == 255).all()
+
+
+def test_perspective_maps_outer_sum_is_numpys_broadcast_add():
+    # The matrix product [column, 1] @ [1; row] that perspective's maps are built with: every entry one exact
+    # float32 sum, so the same as numpy's element-wise add (across signs, magnitudes, cancellation, odd sizes).
+    rng = np.random.default_rng(3)
+    for rows, cols in [(256, 256), (384, 512), (37, 91), (2, 3), (1, 7)]:
+        column = (rng.standard_normal(rows) * 10.0 ** rng.integers(-6, 6, rows)).astype(np.float32)
+        row = (rng.standard_normal(cols) * 10.0 ** rng.integers(-6, 6, cols)).astype(np.float32)
+        row[: cols // 2] = -column[0]  # exact cancellations
+        expected = column[:, None] + row[None, :]
+        got = _outer_sum(column, row)
+        assert got.dtype == np.float32 and np.array_equal(got, expected)
 
 
 def test_elastic_moves_pixels_by_at_most_alpha():

@@ -353,7 +353,9 @@ def test_a_keep_objects_crop_keeps_an_object_of_the_plans_class_in_every_variant
     source = random_targets(seed, width, height)
     kept_class = source.objects[-1].category
     image = Image.fromarray(np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8))
-    rules = TargetRules(min_visibility=0.5, min_area=1.0)
+    # Not min_area: random_targets can draw the class's only object as a sliver under a pixel, which that
+    # rule drops wherever the crop is, so the crop rightly falls back to a plain one (seed 650, 38x38).
+    rules = TargetRules(min_visibility=0.5, min_area=0.0)
     out, moved, records = run_policy_with_targets(policy_with_crop(True), np.random.default_rng(seed), image, source,
                                                   rules, kept_class)
     assert any(obj.category == kept_class for obj in moved.objects)

@@ -42,9 +42,10 @@ from augmill.tasks.seeding import stream_int
 OUTLIER_FENCE_IQR = 3.0
 # The outliers' 10 nearest neighbours come from scikit-learn's chunked distances, whose chunk
 # defaults to 1 GB (`working_memory`): at 20,000 images the check peaked at 2.7 GB for that
-# alone (#24). 64 MB chunks give the same distances (each row's are computed alike) in the
-# same time, at 0.4 GB.
-NEIGHBOUR_MEMORY_MB = 64
+# alone (#24). Smaller chunks give the same distances (each row's are computed alike). A chunk
+# is held about four times at once (the distances, their clipped copy, the neighbour order), so
+# 64 MB chunks still cost ~250 MB at 20,000 images; 16 MB ones ~65 MB, for ~2 s more there.
+NEIGHBOUR_MEMORY_MB = 16
 # A model that can barely tell the classes apart disagrees with right labels as often as with
 # wrong ones: its suspects are listed, but acted on only when its out-of-fold balanced accuracy
 # is at least halfway from chance (1/classes) to perfect. (The text demo's model, at macro-F1
@@ -122,7 +123,8 @@ def fold_probabilities(shared: tuple, rows: tuple[np.ndarray, np.ndarray, float 
     with threadpool_limits(limits=1), warnings.catch_warnings():
         # A class smaller than the folds, or a solver at its iteration cap: the estimate is still usable.
         warnings.simplefilter("ignore")
-        model = make_model(kind, params).fit(values[fit_rows], labels[fit_rows])
+        # values[rows] are fresh copies: standardised in place, no second copy of the fold (#24).
+        model = make_model(kind, params, in_place=True).fit(values[fit_rows], labels[fit_rows])
         return list(model.classes_), model.predict_proba(values[held_rows])
 
 
@@ -144,7 +146,9 @@ def label_suspects(train: pd.DataFrame, probabilities: np.ndarray, classes: list
 
 
 def far_outliers(train: pd.DataFrame, values: np.ndarray, kind: str, probabilities: np.ndarray,
-                 classes: list[str], memory_mb: int = NEIGHBOUR_MEMORY_MB) -> pd.DataFrame:
+                 classes: list[str], memory_mb: int = NEIGHBOUR_MEMORY_MB, overwrite: bool = False) -> pd.DataFrame:
+    """Train rows far from their 10 nearest neighbours. ``overwrite``: ``values`` (dense) may be
+    standardised in place (the caller's last use of them: no second copy of the features)."""
     import sklearn
     from cleanlab.outlier import OutOfDistribution
 
@@ -159,7 +163,8 @@ def far_outliers(train: pd.DataFrame, values: np.ndarray, kind: str, probabiliti
         from sklearn.preprocessing import StandardScaler
 
         with sklearn.config_context(working_memory=memory_mb):
-            scores = detector.fit_score(features=StandardScaler().fit_transform(values), verbose=False)
+            scaled = StandardScaler(copy=not overwrite).fit_transform(values)
+            scores = detector.fit_score(features=scaled, verbose=False)
     distance = -np.log(np.clip(scores, 1e-300, None))
     q1, q3 = np.percentile(distance, [25, 75])
     far = distance > q3 + OUTLIER_FENCE_IQR * (q3 - q1)
@@ -259,8 +264,9 @@ def check(train: pd.DataFrame, params: Params, map_shared: SharedMapper = in_thi
                                 "word-3-gram Jaccard), leader clustering"}
     skill, weak = model_skill(labels, probabilities, classes)
     setup["out_of_fold_balanced_accuracy"] = skill
-    return Findings(label_suspects(train, probabilities, classes),
-                    far_outliers(train, values, kind, probabilities, classes), clusters, counts, setup, not_acted_on=weak)
+    outliers = far_outliers(train, values, kind, probabilities, classes, overwrite=True)  # values' last use
+    del values
+    return Findings(label_suspects(train, probabilities, classes), outliers, clusters, counts, setup, not_acted_on=weak)
 
 
 def model_skill(labels: np.ndarray, probabilities: np.ndarray, classes: list[str]) -> tuple[float, str | None]:

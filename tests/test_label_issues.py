@@ -290,3 +290,18 @@ def test_outlier_distances_do_not_depend_on_the_neighbour_search_chunk():
     chunked = label_issues.far_outliers(train, values, "dense", np.ones((600, 1)), ["a"], memory_mb=1)
     assert set(single["sample_id"]) >= {"s597", "s598", "s599"}
     pd.testing.assert_frame_equal(chunked, single)
+
+
+def test_outliers_standardised_in_place_are_the_same():
+    """far_outliers(overwrite=True) standardises the caller's features in place (#24: no second
+    copy of them at 20,000 images): the same outliers as on a copy; overwrite=False leaves them be."""
+    rng = np.random.default_rng(5)
+    values = np.vstack([rng.normal(size=(597, 16)), 36.0 * np.eye(16)[:3]]) * 3 + 2  # three points far apart
+    train = pd.DataFrame({"sample_id": [f"s{i:03d}" for i in range(600)], "path": "table.csv", "label": "a"})
+    kept = values.copy()
+    copied = label_issues.far_outliers(train, values, "dense", np.ones((600, 1)), ["a"])
+    assert np.array_equal(values, kept)
+    in_place = label_issues.far_outliers(train, values, "dense", np.ones((600, 1)), ["a"], overwrite=True)
+    assert not np.array_equal(values, kept)  # standardised where it lay
+    assert set(copied["sample_id"]) >= {"s597", "s598", "s599"}
+    pd.testing.assert_frame_equal(in_place, copied)

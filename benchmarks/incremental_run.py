@@ -6,10 +6,15 @@ incremental share of the full run, and the peak memory (max RSS of the largest p
 Then the bookkeeping pieces on the project as it is after the incremental run, each timed alone:
 `dvc status` (DVC hashing the raw folder and every output) and `dvc commit` of the whole graph.
 
-Run by hand, from the project root, on an otherwise idle machine:
+With --stages-alone, then the memory-bound stages once more, each alone (`augmill stage NAME`, the
+memo warm), with each one's peak RSS: what a stage costs without `augmill run`'s own process around it.
+
+Run by hand, from the project root, on an otherwise idle machine (memory figures do not depend on
+the load, times do):
 
     PYTHONPATH=. .venv/bin/python benchmarks/incremental_run.py --n 2000
     PYTHONPATH=. .venv/bin/python benchmarks/incremental_run.py --n 20000 --workers 2
+    PYTHONPATH=. .venv/bin/python benchmarks/incremental_run.py --n 20000 --stages-alone --keep /tmp/p20k
 """
 
 from __future__ import annotations
@@ -59,6 +64,17 @@ def measured_run(project: Path, command: list[str]) -> dict:
     return {"wall_s": wall, "cpu_s": cpu, "peak_rss_mb": peak, "stages": stages}
 
 
+ALONE = ("explore", "bias", "validate", "merge", "evaluate")
+
+
+def stage_alone(project: Path, name: str) -> dict:
+    """One stage run alone (`augmill stage NAME`): its wall time and peak RSS."""
+    lines = sh([sys.executable, "-c", MEASURED_RUN, "augmill", "stage", name], project).stdout.splitlines()
+    wall = float(next(line for line in lines if line.startswith("WALL")).split()[1])
+    peak = int(next(line for line in lines if line.startswith("MAXRSS")).split()[1]) / 1024
+    return {"wall_s": round(wall, 1), "peak_rss_mb": round(peak)}
+
+
 def table(full: dict, incremental: dict) -> str:
     rows = [f"{'stage':<22}{'full s':>10}{'+1 % s':>10}{'share':>8}"]
 
@@ -82,6 +98,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=2000, help="images in the full run")
     parser.add_argument("--workers", type=int, default=1, help="execution.workers")
     parser.add_argument("--keep", type=Path, help="keep the project in this folder (else a temporary one)")
+    parser.add_argument("--stages-alone", action="store_true",
+                        help=f"then run {', '.join(ALONE)} each alone and report its peak RSS")
     args = parser.parse_args()
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="augmill-incremental-") as tmp:
@@ -94,14 +112,17 @@ def main() -> None:
         make_jpegs(project / "data/user", max(1, args.n // 100), start=args.n)
         incremental = measured_run(project, ["augmill", "run"])
         bookkeeping = json.loads(sh([sys.executable, "-c", BOOKKEEPING], project).stdout.splitlines()[-1])
+        alone = {name: stage_alone(project, name) for name in ALONE} if args.stages_alone else {}
     print(f"\n{args.n} images + {max(1, args.n // 100)}, execution.workers={args.workers}, {os.cpu_count()} CPUs, "
           f"{platform.processor() or platform.machine()}, load average before: {load:.1f}")
     print(table(full, incremental))
     print(f"incremental share of the full run: {incremental['wall_s'] / full['wall_s']:.3f} (wall), "
           f"{incremental['cpu_s'] / full['cpu_s']:.3f} (CPU)")
     print("bookkeeping alone, after the incremental run (nothing stale):", json.dumps(bookkeeping))
+    for name, figures in alone.items():
+        print(f"augmill stage {name:<10} alone: {figures['peak_rss_mb']:>5} MB peak RSS, {figures['wall_s']:.1f} s")
     print(json.dumps({"images": args.n, "workers": args.workers, "full": full, "incremental": incremental,
-                      "bookkeeping": bookkeeping}))
+                      "bookkeeping": bookkeeping, "stages_alone": alone}))
 
 
 if __name__ == "__main__":

@@ -174,7 +174,8 @@ def assess(manifest: pd.DataFrame, params: Params, decisions: pd.DataFrame | Non
     kept_train = usable_train[~usable_train["sample_id"].isin(set(quarantined["sample_id"]) | set(confirmed["sample_id"]))]
     counts = {str(k): int(v) for k, v in kept_train["label"].value_counts().sort_index().items()}
     # A near-duplicate cluster is one sample's worth of information: it counts once when a class is sized.
-    clusters = [[m for m in c if m in set(kept_train["sample_id"])] for c in findings.clusters]
+    kept_ids = set(kept_train["sample_id"])  # once: per member, it took 90 s and ~100 MB at 20,000 images (#24)
+    clusters = [[m for m in c if m in kept_ids] for c in findings.clusters]
     distinct = label_issues.distinct_counts(kept_train, [c for c in clusters if len(c) > 1])
     by_split = {s: {str(k): int(v) for k, v in g["label"].value_counts().items()} for s, g in ok.groupby("split")}
     check_policy(counts, params.bias)

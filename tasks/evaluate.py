@@ -106,9 +106,11 @@ def repeat_rows(train: pd.DataFrame, fraction: float, seed: int, repeat: int) ->
 
 # ---- model -----------------------------------------------------------------
 
-def make_model(kind: str, params: Params, seed: int | None = None):
+def make_model(kind: str, params: Params, seed: int | None = None, in_place: bool = False):
     """The evaluate model (evaluate.model); ``seed``: the CNN's initialisation and batch order (the
-    logistic regression's solver is deterministic and takes none)."""
+    logistic regression's solver is deterministic and takes none). ``in_place``: the scaler
+    standardises the arrays it is given in place rather than a copy (the same numbers; for callers
+    that pass fresh copies, e.g. ``x[mask]``: at 20,000 images a copy of the train rows is ~50 MB, #24)."""
     if params.evaluate.model == "cnn" and kind == "dense":
         from augmill.tasks.cnn import SmallCNN
 
@@ -119,7 +121,7 @@ def make_model(kind: str, params: Params, seed: int | None = None):
     from sklearn.preprocessing import StandardScaler
 
     classifier = LogisticRegression(C=params.evaluate.C, max_iter=params.evaluate.max_iter)
-    first = TfidfVectorizer(sublinear_tf=True) if kind == "tfidf" else StandardScaler()
+    first = TfidfVectorizer(sublinear_tf=True) if kind == "tfidf" else StandardScaler(copy=not in_place)
     return make_pipeline(first, classifier)
 
 
@@ -271,8 +273,9 @@ def run_repeat(shared: Repeats, repeat: int) -> dict[str, tuple[dict, bool, np.n
     # One BLAS thread: as fast for a model this small, and no contention with the other workers.
     with threadpool_limits(limits=1):
         for name, mask in zip(("baseline", "augmented"), masks, strict=True):
-            model = make_model(shared.kind, params, seed=repeat_seed(params.seed, repeat))  # paired: both arms alike
-            arms[name] = fit_and_score(model, shared.x_train[mask], shared.y_train[mask], shared.x_test,
+            # paired: both arms alike. In place: x_train[mask] is a fresh copy, and so is the test rows' (#24).
+            model = make_model(shared.kind, params, seed=repeat_seed(params.seed, repeat), in_place=True)
+            arms[name] = fit_and_score(model, shared.x_train[mask], shared.y_train[mask], shared.x_test.copy(),
                                        shared.y_test, shared.labels, None if shared.soft is None else shared.soft[mask])
     return arms
 

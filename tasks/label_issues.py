@@ -42,9 +42,10 @@ from augmill.tasks.seeding import stream_int
 OUTLIER_FENCE_IQR = 3.0
 # The outliers' 10 nearest neighbours come from scikit-learn's chunked distances, whose chunk
 # defaults to 1 GB (`working_memory`): at 20,000 images the check peaked at 2.7 GB for that
-# alone (#24). 64 MB chunks give the same distances (each row's are computed alike) in the
-# same time, at 0.4 GB.
-NEIGHBOUR_MEMORY_MB = 64
+# alone (#24). Smaller chunks give the same distances (each row's are computed alike). A chunk
+# is held about four times at once (the distances, their clipped copy, the neighbour order), so
+# 64 MB chunks still cost ~250 MB at 20,000 images; 16 MB ones ~65 MB, for ~2 s more there.
+NEIGHBOUR_MEMORY_MB = 16
 # A model that can barely tell the classes apart disagrees with right labels as often as with
 # wrong ones: its suspects are listed, but acted on only when its out-of-fold balanced accuracy
 # is at least halfway from chance (1/classes) to perfect. (The text demo's model, at macro-F1
@@ -122,7 +123,8 @@ def fold_probabilities(shared: tuple, rows: tuple[np.ndarray, np.ndarray, float 
     with threadpool_limits(limits=1), warnings.catch_warnings():
         # A class smaller than the folds, or a solver at its iteration cap: the estimate is still usable.
         warnings.simplefilter("ignore")
-        model = make_model(kind, params).fit(values[fit_rows], labels[fit_rows])
+        # values[rows] are fresh copies: standardised in place, no second copy of the fold (#24).
+        model = make_model(kind, params, in_place=True).fit(values[fit_rows], labels[fit_rows])
         return list(model.classes_), model.predict_proba(values[held_rows])
 
 
@@ -144,7 +146,9 @@ def label_suspects(train: pd.DataFrame, probabilities: np.ndarray, classes: list
 
 
 def far_outliers(train: pd.DataFrame, values: np.ndarray, kind: str, probabilities: np.ndarray,
-                 classes: list[str], memory_mb: int = NEIGHBOUR_MEMORY_MB) -> pd.DataFrame:
+                 classes: list[str], memory_mb: int = NEIGHBOUR_MEMORY_MB, overwrite: bool = False) -> pd.DataFrame:
+    """Train rows far from their 10 nearest neighbours. ``overwrite``: ``values`` (dense) may be
+    standardised in place (the caller's last use of them: no second copy of the features)."""
     import sklearn
     from cleanlab.outlier import OutOfDistribution
 
@@ -159,7 +163,8 @@ def far_outliers(train: pd.DataFrame, values: np.ndarray, kind: str, probabiliti
         from sklearn.preprocessing import StandardScaler
 
         with sklearn.config_context(working_memory=memory_mb):
-            scores = detector.fit_score(features=StandardScaler().fit_transform(values), verbose=False)
+            scaled = StandardScaler(copy=not overwrite).fit_transform(values)
+            scores = detector.fit_score(features=scaled, verbose=False)
     distance = -np.log(np.clip(scores, 1e-300, None))
     q1, q3 = np.percentile(distance, [25, 75])
     far = distance > q3 + OUTLIER_FENCE_IQR * (q3 - q1)
@@ -168,27 +173,33 @@ def far_outliers(train: pd.DataFrame, values: np.ndarray, kind: str, probabiliti
     return frame[far].sort_values(["distance", "sample_id"], ascending=[False, True]).reset_index(drop=True)
 
 
-def near_pairs(train: pd.DataFrame, params: Params) -> list[tuple[int, int]]:
-    """Explore's near-duplicate measure for the modality (positions in ``train``); none for the others."""
+def near_pairs(train: pd.DataFrame, params: Params) -> tuple[np.ndarray, np.ndarray]:
+    """Explore's near-duplicate measure for the modality: the pairs' positions in ``train``, as two
+    arrays (arrays: 20,000 look-alike images make ~800,000 pairs, #24); none for the others."""
     modality = params.data.modality
     if modality == "image" and "phash" in train:
         from augmill.tasks.modalities.image.modality import near_duplicate_pairs
 
-        return [(i, j) for i, j, _ in near_duplicate_pairs(train, params.explore.near_duplicate_distance)]
+        first, second, _ = near_duplicate_pairs(train, params.explore.near_duplicate_distance)
+        return first, second
     if modality == "text":
         from augmill.tasks.modalities.text.measures import near_duplicate_pairs
 
-        return [(i, j) for i, j, _ in near_duplicate_pairs(train["text"].tolist(), params.text.near_duplicate_jaccard)]
-    return []
+        pairs = near_duplicate_pairs(train["text"].tolist(), params.text.near_duplicate_jaccard)
+        return np.array([i for i, _, _ in pairs], dtype=np.int64), np.array([j for _, j, _ in pairs], dtype=np.int64)
+    return np.empty(0, np.int64), np.empty(0, np.int64)
 
 
 def duplicate_clusters(train: pd.DataFrame, params: Params) -> list[list[str]]:
     """Clusters (2+ samples, one class) of exact or near copies; see the module docstring."""
     train = train.sort_values("sample_id").reset_index(drop=True)
     labels, ids = train["label"].astype(str).to_numpy(), train["sample_id"].to_numpy()
-    close: dict[int, set[int]] = {}
-    for i, j in near_pairs(train, params):
-        close.setdefault(max(i, j), set()).add(min(i, j))
+    first, second = near_pairs(train, params)
+    # Each sample's earlier near copies: the pairs ordered by their later sample, then the earlier one.
+    later, earlier_of = np.maximum(first, second), np.minimum(first, second)
+    order = np.lexsort((earlier_of, later))
+    later, earlier_of = later[order], earlier_of[order]
+    bounds = np.searchsorted(later, np.arange(len(train) + 1))
     first_of_content: dict[str, int] = {}
     leader = np.arange(len(train))
     for i, sha in enumerate(train["sha256"]):
@@ -196,7 +207,7 @@ def duplicate_clusters(train: pd.DataFrame, params: Params) -> list[list[str]]:
             leader[i] = leader[first_of_content[sha]]
             continue
         first_of_content.setdefault(sha, i)
-        earlier = [k for k in sorted(close.get(i, ())) if leader[k] == k and labels[k] == labels[i]]
+        earlier = [k for k in earlier_of[bounds[i]:bounds[i + 1]].tolist() if leader[k] == k and labels[k] == labels[i]]
         if earlier:
             leader[i] = earlier[0]
     groups: dict[int, list[str]] = {}
@@ -259,8 +270,9 @@ def check(train: pd.DataFrame, params: Params, map_shared: SharedMapper = in_thi
                                 "word-3-gram Jaccard), leader clustering"}
     skill, weak = model_skill(labels, probabilities, classes)
     setup["out_of_fold_balanced_accuracy"] = skill
-    return Findings(label_suspects(train, probabilities, classes),
-                    far_outliers(train, values, kind, probabilities, classes), clusters, counts, setup, not_acted_on=weak)
+    outliers = far_outliers(train, values, kind, probabilities, classes, overwrite=True)  # values' last use
+    del values
+    return Findings(label_suspects(train, probabilities, classes), outliers, clusters, counts, setup, not_acted_on=weak)
 
 
 def model_skill(labels: np.ndarray, probabilities: np.ndarray, classes: list[str]) -> tuple[float, str | None]:

@@ -157,8 +157,11 @@ def paired_bootstraps(truth, baseline, candidate, labels: list[str], metrics=MET
     for start in range(0, resamples, chunk):
         size = min(chunk, resamples - start)
         drawn = rng.integers(0, rows, size=(size, rows))
-        weights = np.bincount((np.arange(size)[:, None] * rows + drawn).ravel(),
-                              minlength=size * rows).reshape(size, rows).astype(np.float64)
+        drawn += np.arange(size)[:, None] * rows  # in place: a chunk is 32 MB (#24)
+        counts = np.bincount(drawn.ravel(), minlength=size * rows)
+        del drawn
+        weights = counts.reshape(size, rows).astype(np.float64)
+        del counts
         for metric, per_repeat in differences(weights).items():
             both[metric][start:start + size] = (repeat_draws[start:start + size] * per_repeat.T).sum(axis=1) / repeats
             test_only[metric][start:start + size] = per_repeat.mean(axis=0)

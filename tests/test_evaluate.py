@@ -291,3 +291,27 @@ def test_repeats_in_worker_processes_give_the_same_bytes(demo):
     assert written[1] == written[2]
     assert len(json.loads(written[2][0])["baseline"]["macro_f1"]["per_seed"]) == load_params(
         demo / "params.yaml").evaluate.seeds  # every repeat came back, in order
+
+
+def test_in_place_standardising_gives_the_same_scores_and_leaves_the_shared_rows_alone():
+    """run_repeat standardises its fresh copies in place (#24: one copy of the train rows, not two):
+    the same scores and predictions as the copying scaler, and the shared features unchanged."""
+    rng = np.random.default_rng(11)
+    rows = [(f"s{i:02d}", f"s{i:02d}", "train", str(i % 3), "original") for i in range(60)]
+    rows += [(f"s{i:02d}-aug000", f"s{i:02d}", "train", str(i % 3), "augmented") for i in range(60)]
+    train = _frame(rows)
+    y_train, y_test = train["label"].to_numpy(dtype=str), np.array([str(i % 3) for i in range(30)])
+    x_train = rng.normal(size=(120, 8)) * 5 + 3 + y_train.astype(float)[:, None]
+    x_test = rng.normal(size=(30, 8)) * 5 + 3 + y_test.astype(float)[:, None]
+    shared = evaluate.Repeats(train, x_train, y_train, x_test, y_test, ["0", "1", "2"], "dense",
+                              load_params(REPO / "params.yaml"))
+    before = (x_train.copy(), x_test.copy())
+    arms = evaluate.run_repeat(shared, 0)
+    assert np.array_equal(x_train, before[0]) and np.array_equal(x_test, before[1])
+    for name, mask in zip(("baseline", "augmented"), repeat_rows(train, shared.params.evaluate.subsample,
+                                                                 shared.params.seed, 0), strict=True):
+        copying = evaluate.make_model("dense", shared.params)
+        assert copying.steps[0][1].copy and not evaluate.make_model("dense", shared.params, in_place=True).steps[0][1].copy
+        scores, converged, predicted = evaluate.fit_and_score(copying, x_train[mask], y_train[mask], x_test, y_test,
+                                                              shared.labels)
+        assert arms[name][0] == scores and arms[name][1] == converged and np.array_equal(arms[name][2], predicted)

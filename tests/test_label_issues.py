@@ -290,3 +290,72 @@ def test_outlier_distances_do_not_depend_on_the_neighbour_search_chunk():
     chunked = label_issues.far_outliers(train, values, "dense", np.ones((600, 1)), ["a"], memory_mb=1)
     assert set(single["sample_id"]) >= {"s597", "s598", "s599"}
     pd.testing.assert_frame_equal(chunked, single)
+
+
+def test_outliers_standardised_in_place_are_the_same():
+    """far_outliers(overwrite=True) standardises the caller's features in place (#24: no second
+    copy of them at 20,000 images): the same outliers as on a copy; overwrite=False leaves them be."""
+    rng = np.random.default_rng(5)
+    values = np.vstack([rng.normal(size=(597, 16)), 36.0 * np.eye(16)[:3]]) * 3 + 2  # three points far apart
+    train = pd.DataFrame({"sample_id": [f"s{i:03d}" for i in range(600)], "path": "table.csv", "label": "a"})
+    kept = values.copy()
+    copied = label_issues.far_outliers(train, values, "dense", np.ones((600, 1)), ["a"])
+    assert np.array_equal(values, kept)
+    in_place = label_issues.far_outliers(train, values, "dense", np.ones((600, 1)), ["a"], overwrite=True)
+    assert not np.array_equal(values, kept)  # standardised where it lay
+    assert set(copied["sample_id"]) >= {"s597", "s598", "s599"}
+    pd.testing.assert_frame_equal(in_place, copied)
+
+
+def test_near_duplicate_pairs_as_arrays_match_every_pair_checked():
+    """The image near-duplicate pairs, as three arrays (#24: 800,000 pairs as Python tuples held
+    ~100 MB), are exactly the pairs within the distance that are not exact copies, in (i, j) order."""
+    from augmill.tasks.modalities.image.modality import near_duplicate_pairs
+
+    rng = np.random.default_rng(4)
+    base = rng.integers(0, 2**63, size=6, dtype=np.uint64)
+    hashes = [int(base[rng.integers(6)]) ^ (1 << int(rng.integers(64))) * int(rng.integers(2)) for _ in range(80)]
+    sha = [f"{rng.integers(60):064x}" for _ in range(80)]  # some exact copies
+    ok = pd.DataFrame({"phash": [f"{h:016x}" for h in hashes], "sha256": sha})
+    expected = [(i, j, bin(hashes[i] ^ hashes[j]).count("1")) for i in range(80) for j in range(i + 1, 80)
+                if bin(hashes[i] ^ hashes[j]).count("1") <= 2 and sha[i] != sha[j]]
+    first, second, distance = near_duplicate_pairs(ok, 2)
+    assert len(expected) > 100
+    assert list(zip(first.tolist(), second.tolist(), distance.tolist(), strict=True)) == expected
+    assert [len(a) for a in near_duplicate_pairs(ok.iloc[:1], 2)] == [0, 0, 0]
+
+
+def test_duplicate_clusters_from_pair_arrays_as_from_pair_sets(monkeypatch):
+    """duplicate_clusters reads the pairs as sorted arrays (#24); the clusters are the ones the
+    set-per-sample reading made, whatever the pairs' order, direction or repeats."""
+    rng = np.random.default_rng(9)
+    n = 120
+    train = pd.DataFrame({"sample_id": [f"s{i:03d}" for i in range(n)], "label": rng.choice(["a", "b"], n),
+                          "sha256": [f"{v:064x}" for v in rng.integers(0, 90, n)]})
+    pairs = [(int(i), int(j)) for i, j in rng.integers(0, n, size=(400, 2)) if i != j]
+    pairs += pairs[:30]  # repeated, and both directions
+    monkeypatch.setattr(label_issues, "near_pairs", lambda frame, params: (np.array([i for i, _ in pairs]),
+                                                                          np.array([j for _, j in pairs])))
+
+    def by_sets() -> list[list[str]]:  # the reading before #24
+        labels, ids = train["label"].to_numpy(), train["sample_id"].to_numpy()
+        close: dict[int, set[int]] = {}
+        for i, j in pairs:
+            close.setdefault(max(i, j), set()).add(min(i, j))
+        first_of_content: dict[str, int] = {}
+        leader = np.arange(n)
+        for i, sha in enumerate(train["sha256"]):
+            if sha in first_of_content and labels[first_of_content[sha]] == labels[i]:
+                leader[i] = leader[first_of_content[sha]]
+                continue
+            first_of_content.setdefault(sha, i)
+            earlier = [k for k in sorted(close.get(i, ())) if leader[k] == k and labels[k] == labels[i]]
+            if earlier:
+                leader[i] = earlier[0]
+        groups: dict[int, list[str]] = {}
+        for i, lead in enumerate(leader):
+            groups.setdefault(int(lead), []).append(str(ids[i]))
+        return [members for _, members in sorted(groups.items()) if len(members) > 1]
+
+    clusters = label_issues.duplicate_clusters(train, params_for())
+    assert len(clusters) > 5 and clusters == by_sets()

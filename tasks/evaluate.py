@@ -106,6 +106,18 @@ def repeat_rows(train: pd.DataFrame, fraction: float, seed: int, repeat: int) ->
 
 # ---- model -----------------------------------------------------------------
 
+def one_math_thread():
+    """threadpool_limits(1) over every math library a fit uses. threadpoolctl limits the libraries
+    loaded when it is entered, so scikit-learn (and the BLAS SciPy brings) is imported first: imported
+    inside the block, that BLAS ran on every core, and its sums differ by thread count (at 20,000 images
+    `augmill stage evaluate`, what `dvc repro` runs, wrote other bytes than `augmill run`, whose process
+    had imported scikit-learn before)."""
+    import sklearn.linear_model  # noqa: F401  (loads SciPy's BLAS before the limit is set)
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1)
+
+
 def make_model(kind: str, params: Params, seed: int | None = None, in_place: bool = False):
     """The evaluate model (evaluate.model); ``seed``: the CNN's initialisation and batch order (the
     logistic regression's solver is deterministic and takes none). ``in_place``: the scaler
@@ -265,13 +277,12 @@ class Repeats:
 def run_repeat(shared: Repeats, repeat: int) -> dict[str, tuple[dict, bool, np.ndarray]]:
     """One paired repeat: the baseline and the augmented model on the repeat's seeded subsample.
     A function of (shared, repeat) alone, so any worker gives the same result."""
-    from threadpoolctl import threadpool_limits
-
     params = shared.params
     masks = repeat_rows(shared.train, params.evaluate.subsample, params.seed, repeat)
     arms = {}
-    # One BLAS thread: as fast for a model this small, and no contention with the other workers.
-    with threadpool_limits(limits=1):
+    # One BLAS thread: as fast for a model this small, no contention with the other workers, and the
+    # same sums on any machine.
+    with one_math_thread():
         for name, mask in zip(("baseline", "augmented"), masks, strict=True):
             # paired: both arms alike. In place: x_train[mask] is a fresh copy, and so is the test rows' (#24).
             model = make_model(shared.kind, params, seed=repeat_seed(params.seed, repeat), in_place=True)

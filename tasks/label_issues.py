@@ -112,15 +112,13 @@ def fold_probabilities(shared: tuple, rows: tuple[np.ndarray, np.ndarray, float 
                        ) -> tuple[list[str], np.ndarray]:
     """One fold at one regularisation: the model fitted on its fit rows, its classes and its
     probabilities for the held rows."""
-    from threadpoolctl import threadpool_limits
-
-    from augmill.tasks.evaluate import make_model
+    from augmill.tasks.evaluate import make_model, one_math_thread
 
     values, kind, labels, params = shared
     fit_rows, held_rows, strength = rows
     if strength is not None:
         params = params.model_copy(update={"evaluate": params.evaluate.model_copy(update={"C": strength})})
-    with threadpool_limits(limits=1), warnings.catch_warnings():
+    with one_math_thread(), warnings.catch_warnings():
         # A class smaller than the folds, or a solver at its iteration cap: the estimate is still usable.
         warnings.simplefilter("ignore")
         # values[rows] are fresh copies: standardised in place, no second copy of the fold (#24).

@@ -204,11 +204,9 @@ def predict_repeats(arm: Arm, x_val: np.ndarray, y_val: np.ndarray, labels: list
     """Validation predictions of the evaluate model in each repeat: trained on the repeat's seeded
     subsample of the originals (evaluate.repeat_rows, the same draw for every candidate, so repeats
     pair), plus their variants when ``augmented``."""
-    from threadpoolctl import threadpool_limits
-
     y_train = arm.train["label"].astype(str).to_numpy()
     predictions = []
-    with threadpool_limits(limits=1):
+    with evaluate.one_math_thread():
         for repeat in repeats:
             baseline, with_variants = evaluate.repeat_rows(arm.train, params.evaluate.subsample, params.seed, repeat)
             mask = with_variants if augmented else baseline

@@ -7,7 +7,10 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -315,3 +318,17 @@ def test_in_place_standardising_gives_the_same_scores_and_leaves_the_shared_rows
         scores, converged, predicted = evaluate.fit_and_score(copying, x_train[mask], y_train[mask], x_test, y_test,
                                                               shared.labels)
         assert arms[name][0] == scores and arms[name][1] == converged and np.array_equal(arms[name][2], predicted)
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: every library runs on one thread anyway")
+def test_one_math_thread_limits_the_blas_scikit_learn_brings_in_a_fresh_process():
+    # A fresh process, as `augmill stage evaluate` under `dvc repro`: scikit-learn not imported yet.
+    # With a plain threadpool_limits(1) entered first, SciPy's BLAS loaded inside the block ran on
+    # every core (its sums differ by thread count: other bytes than `augmill run` at 20,000 images).
+    probe = ("from augmill.tasks.evaluate import one_math_thread\n"
+             "from threadpoolctl import threadpool_info\n"
+             "with one_math_thread():\n"
+             "    print(max(lib['num_threads'] for lib in threadpool_info()))\n")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                            env={k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")})
+    assert result.stdout.strip() == "1"

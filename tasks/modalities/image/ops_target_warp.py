@@ -193,26 +193,12 @@ def warp_instance_mask(mask: np.ndarray, warp: Warp, hint: tuple[float, float, f
     if mask.dtype != np.uint8:
         mask = _as_uint8(mask)
     source_count = cv2.countNonZero(mask)
-    a, b, c, d, e, f = warp.forward
-    if source_count == 0 or a * e - b * d == 0:  # nothing to move, or flattened onto a line: no pixel left
+    if source_count == 0 or warp.area_scale == 0:  # nothing to move, or flattened onto a line: no pixel left
         return WarpedMask(out, None, 0, source_count)
-    x = None
-    if hint is not None:
-        hx0, hy0, hx1, hy1 = hint
-        if math.isfinite(hx0 + hy0 + hx1 + hy1):  # a NaN or an infinity anywhere makes the sum one
-            # The mask's box looked for inside the hint grown to whole pixels (plus one), when
-            # that holds all its pixels; otherwise the whole mask is scanned.
-            mask_height, mask_width = mask.shape
-            gx0, gy0 = max(0, math.floor(hx0) - 1), max(0, math.floor(hy0) - 1)
-            gx1, gy1 = min(mask_width, math.ceil(hx1) + 1), min(mask_height, math.ceil(hy1) + 1)
-            if gx1 > gx0 and gy1 > gy0:
-                crop = mask[gy0:gy1, gx0:gx1]
-                if cv2.countNonZero(crop) == source_count:
-                    x, y, w, h = cv2.boundingRect(crop)
-                    x, y = x + gx0, y + gy0
-    if x is None:
-        x, y, w, h = cv2.boundingRect(mask)
+    usable = hint is not None and math.isfinite(sum(hint))  # a NaN or an infinity anywhere makes the sum one
+    x, y, w, h = _box_within(mask, hint, source_count) if usable else cv2.boundingRect(mask)
     # Where the source box lands; one pixel more on each side for the nearest-centre rounding.
+    a, b, c, d, e, f = warp.forward
     xs = (a * x + b * y + c, a * (x + w) + b * y + c, a * x + b * (y + h) + c, a * (x + w) + b * (y + h) + c)
     ys = (d * x + e * y + f, d * (x + w) + e * y + f, d * x + e * (y + h) + f, d * (x + w) + e * (y + h) + f)
     x0, y0 = max(0, math.floor(min(xs)) - 1), max(0, math.floor(min(ys)) - 1)
@@ -250,6 +236,22 @@ def warp_label_mask(mask: np.ndarray, warp: Warp, fill: int) -> np.ndarray:
     if warp.bounds:
         out[~_covered_pixels(warp, 0, 0, *warp.size)] = fill
     return out
+
+
+def _box_within(mask: np.ndarray, hint: tuple[float, float, float, float], count: int) -> tuple[int, int, int, int]:
+    """The mask's box (x, y, w, h), looked for inside ``hint`` grown to whole pixels (plus one);
+    the whole mask when the hint misses some of its ``count`` pixels."""
+    import cv2
+
+    height, width = mask.shape
+    x0, y0 = max(0, math.floor(hint[0]) - 1), max(0, math.floor(hint[1]) - 1)
+    x1, y1 = min(width, math.ceil(hint[2]) + 1), min(height, math.ceil(hint[3]) + 1)
+    if x1 > x0 and y1 > y0:
+        crop = mask[y0:y1, x0:x1]
+        if cv2.countNonZero(crop) == count:
+            x, y, w, h = cv2.boundingRect(crop)
+            return x0 + x, y0 + y, w, h
+    return cv2.boundingRect(mask)
 
 
 def _cut_to_bounds(region: np.ndarray, warp: Warp, x0: int, y0: int) -> None:

@@ -129,7 +129,7 @@ def transform_targets(targets: Targets, name: str, params: dict[str, Any],
     for obj in targets.objects:
         moved_mask = None if obj.mask is None else next(moved_masks)
         moved = _move_object(obj, size, move, moved_mask, curved=name in _CURVED)
-        reason = _drop_reason(moved, rules)
+        reason = _drop_reason(moved.obj.box, moved.visibility, moved.area, rules)
         if reason:
             drops.append(Drop(obj.object_id, reason, moved.visibility, moved.area))
         else:
@@ -240,16 +240,12 @@ def _transform_affine_run(targets: Targets, steps: list[tuple[str, dict[str, Any
         if obj.mask is None or obj.keypoints is not None or type(obj) is not TargetObject:
             moved = _judge_affine(obj, warp, tuple(moved_rings), tuple(clipped), steps, size)
             new, visibility, area = moved.obj, moved.visibility, moved.area
-        else:  # _judge_affine's mask branch, inline: the common case
-            mask, box, count, source_count = warp_instance_mask(obj.mask, warp, hint=obj.box)
-            area = float(count)
-            # The mask's area before cutting is its source area times the warp's area scale.
-            expected = source_count * warp.area_scale
-            visibility = (min(1.0, area / expected) if expected > 0 else 0.0) * obj.visibility
+        else:  # the common case, without _judge_affine's keypoints and replace()
+            mask, box, area, visibility = _mask_after_run(obj.mask, obj.box, warp)
+            visibility *= obj.visibility
             new = TargetObject(obj.object_id, obj.category, box or (0.0, 0.0, 0.0, 0.0),
                                tuple(clipped) if obj.polygon else (), mask, None, obj.iscrowd, visibility)
-        reason = ("outside" if _box_area(new.box) <= 0 else "min_visibility" if visibility < rules.min_visibility
-                  else "min_area" if area < rules.min_area else None)  # _drop_reason's order
+        reason = _drop_reason(new.box, visibility, area, rules)
         if reason:
             drops.append(Drop(obj.object_id, reason, visibility, area))
         else:
@@ -291,11 +287,7 @@ def _judge_affine(obj: TargetObject, warp: Warp, moved_outline: tuple[Ring, ...]
             keypoints = _move_keypoints(keypoints, size, lambda points, op=op, params=params: op.move_points(
                 np.asarray(points, dtype=np.float64).reshape(-1, 2), size, **params))
     if obj.mask is not None:
-        warped = warp_instance_mask(obj.mask, warp, hint=obj.box)
-        mask, box, area = warped.mask, warped.box, float(warped.count)
-        # The mask's area before cutting is its source area times the warp's area scale.
-        expected = warped.source_count * warp.area_scale
-        visibility = min(1.0, area / expected) if expected > 0 else 0.0
+        mask, box, area, visibility = _mask_after_run(obj.mask, obj.box, warp)
     else:
         mask = None
         box = box_of_rings(clipped)
@@ -311,6 +303,16 @@ def _judge_affine(obj: TargetObject, warp: Warp, moved_outline: tuple[Ring, ...]
     polygon = clipped if obj.polygon else ()
     moved = replace(obj, box=box, polygon=polygon, mask=mask, keypoints=keypoints, visibility=visibility)
     return _Moved(moved, visibility, area)
+
+
+def _mask_after_run(mask: np.ndarray, box: Box, warp: Warp) -> tuple[np.ndarray, Box | None, float, float]:
+    """An instance mask after a run's warp: the mask, its box (None when empty), its area and its
+    visibility (of this run alone)."""
+    moved, moved_box, count, source_count = warp_instance_mask(mask, warp, hint=box)
+    area = float(count)
+    # The mask's area before cutting is its source area times the warp's area scale.
+    expected = source_count * warp.area_scale
+    return moved, moved_box, area, min(1.0, area / expected) if expected > 0 else 0.0
 
 
 def warp_mask(op: Any, params: dict[str, Any], mask: np.ndarray, fill: int) -> np.ndarray:
@@ -495,12 +497,12 @@ def _move_keypoints(keypoints: np.ndarray, size: tuple[int, int], move) -> np.nd
     return out
 
 
-def _drop_reason(moved: _Moved, rules: TargetRules) -> str | None:
-    if _box_area(moved.obj.box) <= 0:
+def _drop_reason(box: Box, visibility: float, area: float, rules: TargetRules) -> str | None:
+    if _box_area(box) <= 0:
         return "outside"
-    if moved.visibility < rules.min_visibility:
+    if visibility < rules.min_visibility:
         return "min_visibility"
-    if moved.area < rules.min_area:
+    if area < rules.min_area:
         return "min_area"
     return None
 
